@@ -1,0 +1,170 @@
+// The bytes of a shmdict file: the structs that live in the mapping, the constants of
+// format version 1, and the computation of a table's layout from its parameters.
+// docs/file_format.md specifies the same bytes in prose.
+//
+// Cross-process atomics: the structs below hold std::atomic members that several
+// processes access through their own mappings of one file. The C++ standard does not
+// promise that this works; the platform does: on Linux with GCC or Clang, 4- and
+// 8-byte atomics are lock-free and address-free (they are plain instructions on the
+// memory itself, with no hidden lock or process-local state), which the static_asserts
+// below check. Payload bytes are plain words reached through std::atomic_ref.
+#ifndef SHMDICT_CORE_LAYOUT_H_
+#define SHMDICT_CORE_LAYOUT_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "absl/status/statusor.h"
+
+namespace shmdict::internal {
+
+static_assert(std::atomic<uint64_t>::is_always_lock_free,
+              "shmdict needs lock-free 64-bit atomics to share them across processes");
+static_assert(std::atomic<uint32_t>::is_always_lock_free,
+              "shmdict needs lock-free 32-bit atomics to share them across processes");
+static_assert(sizeof(std::atomic<uint64_t>) == 8 && alignof(std::atomic<uint64_t>) == 8);
+static_assert(sizeof(std::atomic<uint32_t>) == 4 && alignof(std::atomic<uint32_t>) == 4);
+
+inline constexpr char kMagic[8] = {'S', 'H', 'M', 'D', 'I', 'C', 'T', '1'};
+inline constexpr uint32_t kFormatVersion = 1;
+// Written as a native uint32_t; reads back as this value only on a machine of the same
+// byte order as the creator's.
+inline constexpr uint32_t kEndianMark = 0x01020304;
+inline constexpr uint32_t kHashXxh3_64 = 1;
+
+inline constexpr size_t kCacheLine = 64;
+inline constexpr size_t kHeaderSize = 4096;
+inline constexpr uint32_t kSlotsPerBucket = 16;
+inline constexpr uint32_t kProcEntries = 1024;
+
+// Limits of the parameters a table can be created with.
+inline constexpr uint64_t kMaxCapacity = uint64_t{1} << 36;
+inline constexpr uint32_t kMaxKeySizeLimit = 64 * 1024;
+inline constexpr uint32_t kMaxValueSizeLimit = 64 * 1024 * 1024;
+inline constexpr uint64_t kMaxFileSize = uint64_t{1} << 44;  // 16 TiB
+// The table is sized so that `capacity` keys fill at most this share of the slots.
+// With two candidate buckets of 16 slots, the first "full" comes at about 88% (see
+// docs/design.md), so `capacity` keys fit with room to spare.
+inline constexpr double kSizingLoad = 0.80;
+
+// The header's immutable part, covered by `checksum`. Written once at creation, before
+// the file gets its name; never changed afterwards.
+struct ImmutableHeader {
+  char magic[8];
+  uint32_t format_version;
+  uint32_t endian_mark;
+  uint32_t header_size;
+  uint32_t hash_algorithm;
+  uint64_t hash_seed;
+  uint64_t capacity;  // as requested at creation
+  uint64_t bucket_count;
+  uint32_t slots_per_bucket;
+  uint32_t max_key_size;
+  uint32_t max_value_size;
+  uint32_t copy_stride;
+  uint32_t slot_stride;
+  uint32_t bucket_stride;
+  uint32_t proc_entries;
+  uint32_t proc_entry_size;
+  uint64_t proc_table_offset;
+  uint64_t buckets_offset;
+  uint64_t file_size;
+  uint64_t created_unix_ns;
+  uint32_t creator_pid;
+  uint32_t creator_uid;
+  uint8_t reserved[72];
+};
+static_assert(sizeof(ImmutableHeader) == 192);
+static_assert(std::is_trivially_copyable_v<ImmutableHeader>);
+static_assert(std::is_standard_layout_v<ImmutableHeader>);
+
+// The mutable part of the header: statistics only, never needed for correctness.
+struct alignas(kCacheLine) MutableHeader {
+  // Bucket recoveries performed after a writer died holding the bucket's lock. Bumped
+  // with a relaxed fetch_add by the recovering writer: it publishes nothing else.
+  std::atomic<uint64_t> recoveries;
+  uint8_t reserved[kCacheLine - 8];
+};
+static_assert(sizeof(MutableHeader) == kCacheLine);
+static_assert(std::is_standard_layout_v<MutableHeader>);
+
+struct FileHeader {
+  ImmutableHeader fixed;
+  uint64_t checksum;  // XXH3-64 with seed 0 of the 192 bytes of `fixed`
+  uint8_t pad0[kCacheLine - 8];
+  MutableHeader live;  // offset 256
+  uint8_t pad1[kHeaderSize - 256 - sizeof(MutableHeader)];
+};
+static_assert(sizeof(FileHeader) == kHeaderSize);
+static_assert(offsetof(FileHeader, checksum) == 192);
+static_assert(offsetof(FileHeader, live) == 256);
+static_assert(std::is_standard_layout_v<FileHeader>);
+
+// One entry of the process table. A process that opens the table for writing claims
+// an entry by taking an open-file-description write lock (F_OFD_SETLK) on the entry's
+// first byte of the file, and holds it while the table is open: the kernel drops it
+// when the process dies, so "is entry i's owner alive" is an F_OFD_GETLK away.
+struct alignas(kCacheLine) ProcEntry {
+  // Bumped (fetch_add, release) by each new claimant right after it has taken the
+  // byte lock, before it takes any bucket lock; bucket lock words carry it, so a lock
+  // word names one claim of the entry, not the entry.
+  std::atomic<uint32_t> incarnation;
+  // Informational (stats, verify): the claimant's pid. Relaxed: nothing depends on it.
+  std::atomic<uint32_t> pid;
+  std::atomic<uint64_t> claimed_unix_ns;
+  uint8_t reserved[kCacheLine - 16];
+};
+static_assert(sizeof(ProcEntry) == kCacheLine);
+static_assert(std::is_standard_layout_v<ProcEntry>);
+
+// The first cache line of every bucket. Slot i's tag is byte (i % 8) of tags[i / 8]
+// (little-endian), 0 meaning the slot is free.
+struct alignas(kCacheLine) BucketMeta {
+  // 0: free. Otherwise (process-table index + 1) << 32 | incarnation of the holder.
+  std::atomic<uint64_t> lock;
+  // The bucket's version clock: every version ever given to a key stored in this
+  // bucket is <= clock. Read and written only under the bucket lock.
+  std::atomic<uint64_t> clock;
+  std::atomic<uint64_t> tags[2];
+  // Reserved for change notification (a futex word); zero in format version 1.
+  std::atomic<uint32_t> change_seq;
+  uint32_t reserved32;
+  uint64_t reserved[3];
+};
+static_assert(sizeof(BucketMeta) == kCacheLine);
+static_assert(std::is_standard_layout_v<BucketMeta>);
+static_assert(kSlotsPerBucket == 8 * (sizeof(BucketMeta::tags) / sizeof(uint64_t)));
+
+// A slot is a sequence word followed by two copies. A copy is a run of 8-byte words:
+//   word 0: version (0 in an empty copy)
+//   word 1: (key length + 1) | value length << 32  (0: empty copy, no key)
+//   words 2..: key bytes, padded to 8, then value bytes, padded to 8.
+inline constexpr size_t kCopyHeaderWords = 2;
+
+// Where everything is, computed from (capacity, max key size, max value size) and
+// nothing else, so a reader can recompute it and compare it with the header.
+struct Layout {
+  uint64_t capacity = 0;
+  uint64_t bucket_count = 0;  // even, >= 2: buckets [0, n/2) left, [n/2, n) right
+  uint32_t max_key_size = 0;
+  uint32_t max_value_size = 0;
+  uint32_t key_words = 0;    // key area, in 8-byte words
+  uint32_t value_words = 0;  // value area, in 8-byte words
+  uint32_t copy_stride = 0;  // bytes
+  uint32_t slot_stride = 0;  // bytes: 8 + 2 * copy_stride
+  uint32_t bucket_stride = 0;
+  uint64_t proc_table_offset = 0;
+  uint64_t buckets_offset = 0;
+  uint64_t file_size = 0;
+};
+
+// Computes the layout, or InvalidArgument (shmdict kInvalid) when a parameter is out of
+// the limits above or the file would be larger than kMaxFileSize.
+absl::StatusOr<Layout> ComputeLayout(uint64_t capacity, uint32_t max_key_size,
+                                     uint32_t max_value_size);
+
+}  // namespace shmdict::internal
+
+#endif  // SHMDICT_CORE_LAYOUT_H_

@@ -1,0 +1,1213 @@
+#include "core/table.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "api/errors.h"
+#include "core/crash_point.h"
+#include "core/words.h"
+
+#define XXH_INLINE_ALL
+#include "xxhash.h"
+
+namespace shmdict::internal {
+
+// ---------------------------------------------------------------------------------
+// Small helpers
+
+namespace {
+
+// Debian's Abseil has its own string_view type (ABSL_OPTION_USE_STD_STRING_VIEW 0).
+inline absl::string_view AV(std::string_view s) { return {s.data(), s.size()}; }
+
+absl::Status Err(ErrorCode code, std::string_view message) {
+  return MakeError(code, message);
+}
+
+absl::Status ErrnoError(std::string_view what, int err) {
+  return MakeError(ErrorCode::kIo, absl::StrCat(AV(what), ": ", strerror(err)));
+}
+
+uint64_t NowUnixNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
+uint64_t MulHi(uint64_t a, uint64_t b) {
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(a) * b) >> 64);
+}
+
+uint64_t ChecksumOf(const ImmutableHeader& fixed) {
+  return XXH3_64bits(&fixed, sizeof(fixed));
+}
+
+// Bit i of the result is set iff byte i of `w` equals `tag` (exact, no false
+// positives: the "has zero byte" test without borrow propagation).
+inline uint32_t MatchBytes(uint64_t w, uint8_t tag) {
+  constexpr uint64_t kLow7 = 0x7F7F7F7F7F7F7F7Full;
+  const uint64_t x = w ^ (uint64_t{tag} * 0x0101010101010101ull);
+  uint64_t y = (x & kLow7) + kLow7;
+  y = ~(y | x | kLow7);  // 0x80 in each byte of x that is zero
+  return static_cast<uint32_t>(((y >> 7) * 0x0102040810204080ull) >> 56);
+}
+
+inline uint8_t TagByte(uint64_t tags0, uint64_t tags1, uint32_t i) {
+  const uint64_t w = i < 8 ? tags0 : tags1;
+  return static_cast<uint8_t>(w >> (8 * (i % 8)));
+}
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// The slot's sequence word, reached as an atomic (the slot's layout is computed at
+// run time, so it is not a declared std::atomic member).
+inline std::atomic_ref<uint64_t> Seq(uint64_t* p) { return std::atomic_ref<uint64_t>(*p); }
+
+// ---------------------------------------------------------------------------------
+// Fork handling. A child inherits its parent's file descriptors, and with them the
+// parent's OFD lock on its process-table entry. The child must neither use its
+// parent's entry (a lock it takes would look alive while the parent lives, and the
+// parent's locks would look alive while the child lives) nor keep the parent's
+// descriptor open. The atfork child handler therefore closes each table's
+// entry-holding descriptor and marks the table unregistered; its next write claims a
+// fresh entry.
+
+std::mutex g_registry_mu;  // guards g_registry and every Table's registration
+std::set<Table*>* g_registry = nullptr;
+std::once_flag g_atfork_once;
+
+void AtForkPrepare() { g_registry_mu.lock(); }
+void AtForkParent() { g_registry_mu.unlock(); }
+
+}  // namespace
+
+// Friend-free hook used by the child handler; defined below.
+void ForgetRegistrationInChild(Table* t);
+
+namespace {
+void AtForkChild() {
+  if (g_registry != nullptr) {
+    for (Table* t : *g_registry) ForgetRegistrationInChild(t);
+    g_registry->clear();
+  }
+  g_registry_mu.unlock();
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------------
+// Private types
+
+struct Table::Probe {
+  uint64_t b1;  // left bucket, in [0, n/2)
+  uint64_t b2;  // right bucket, in [n/2, n)
+  uint8_t tag;  // never 0
+};
+
+struct Table::Location {
+  uint64_t bucket = 0;
+  int slot = -1;  // -1: absent (then both candidate buckets are locked)
+};
+
+// Holds up to two bucket locks, released (in reverse order) on destruction.
+class Table::BucketLock {
+ public:
+  explicit BucketLock(Table* t) : t_(t) {}
+  ~BucketLock() { UnlockAll(); }
+  BucketLock(const BucketLock&) = delete;
+  BucketLock& operator=(const BucketLock&) = delete;
+
+  void Lock(uint64_t b) {
+    t_->LockBucket(b);
+    held_[n_++] = b;
+  }
+  void UnlockAll() {
+    SHMDICT_CRASH_POINT(kBeforeUnlock);
+    while (n_ > 0) t_->UnlockBucket(held_[--n_]);
+  }
+
+ private:
+  Table* t_;
+  uint64_t held_[2] = {0, 0};
+  int n_ = 0;
+};
+
+// ---------------------------------------------------------------------------------
+// Layout accessors
+
+BucketMeta& Table::meta(uint64_t b) const {
+  return *reinterpret_cast<BucketMeta*>(base_ + layout_.buckets_offset +
+                                        b * layout_.bucket_stride);
+}
+
+uint64_t* Table::slot_seq(uint64_t b, uint32_t i) const {
+  return reinterpret_cast<uint64_t*>(base_ + layout_.buckets_offset +
+                                     b * layout_.bucket_stride + sizeof(BucketMeta) +
+                                     uint64_t{i} * layout_.slot_stride);
+}
+
+// The copy that sequence value `seq` selects.
+uint64_t* Table::copy_words(uint64_t b, uint32_t i, uint64_t seq) const {
+  return slot_seq(b, i) + 1 + ((seq >> 1) & 1) * (layout_.copy_stride / 8);
+}
+
+Table::Probe Table::ProbeFor(std::string_view key) const {
+  const uint64_t h = XXH3_64bits_withSeed(key.data(), key.size(), seed_);
+  const uint64_t half = layout_.bucket_count / 2;
+  Probe p;
+  p.b1 = MulHi(h, half);
+  p.b2 = half + MulHi(((h << 32) | (h >> 32)) * 0x9E3779B97F4A7C15ull, half);
+  p.tag = static_cast<uint8_t>(h) == 0 ? 1 : static_cast<uint8_t>(h);
+  return p;
+}
+
+void Table::BucketsOf(std::string_view key, uint64_t* b1, uint64_t* b2) const {
+  const Probe p = ProbeFor(key);
+  *b1 = p.b1;
+  *b2 = p.b2;
+}
+
+// ---------------------------------------------------------------------------------
+// The read path
+
+namespace {
+
+// Sinks receive a validated-later snapshot of a matching slot. Reset() is called when
+// the snapshot turned out torn and the read is retried.
+struct VersionSink {
+  uint64_t version = 0;
+  void Take(const uint64_t* value_words, uint32_t vlen, uint64_t v) { version = v; }
+  void Reset() {}
+};
+
+struct StringSink {
+  std::string* out;
+  uint64_t version = 0;
+  void Take(const uint64_t* value_words, uint32_t vlen, uint64_t v) {
+    version = v;
+    if (out == nullptr) return;
+    out->resize(vlen);
+    CopyFromWords(out->data(), value_words, vlen);
+  }
+  void Reset() {}
+};
+
+struct BufferSink {
+  char* buf;
+  size_t cap;
+  size_t needed = 0;
+  uint64_t version = 0;
+  void Take(const uint64_t* value_words, uint32_t vlen, uint64_t v) {
+    version = v;
+    needed = vlen;
+    if (vlen <= cap && vlen > 0) CopyFromWords(buf, value_words, vlen);
+  }
+  void Reset() {}
+};
+
+}  // namespace
+
+// Returns 1 (found: the sink holds a snapshot), 0 (absent) or -1 (the matching slot's
+// snapshot holds an impossible length: the file is corrupt).
+template <typename Sink>
+int Table::Lookup(std::string_view key, Sink& sink) const {
+  if (key.size() > layout_.max_key_size) return 0;
+  const Probe p = ProbeFor(key);
+  const uint64_t want_word1 = uint64_t{key.size()} + 1;  // low half of word 1
+  for (const uint64_t b : {p.b1, p.b2}) {
+    const BucketMeta& m = meta(b);
+    // Acquire: pairs with the release store of the tags in SetTag. Tags are only hints;
+    // the slot's sequence (below) is what publishes its contents.
+    const uint64_t t0 = m.tags[0].load(std::memory_order_acquire);
+    const uint64_t t1 = m.tags[1].load(std::memory_order_acquire);
+    uint32_t mask = MatchBytes(t0, p.tag) | (MatchBytes(t1, p.tag) << 8);
+    while (mask != 0) {
+      const uint32_t i = static_cast<uint32_t>(__builtin_ctz(mask));
+      mask &= mask - 1;
+      uint64_t* seq = slot_seq(b, i);
+      for (;;) {
+        // Acquire: pairs with the writers' release stores of the sequence (the begin
+        // store s+1 and the commit store s+2, and a repairer's s+3), so the copy that
+        // s1 selects is fully visible.
+        const uint64_t s1 = Seq(seq).load(std::memory_order_acquire);
+        const uint64_t* c = copy_words(b, i, s1);
+        const uint64_t w1 = LoadWord(c + 1);
+        int result = 0;
+        if ((w1 & 0xFFFFFFFFu) == want_word1 && WordsEqual(c + 2, key.data(), key.size())) {
+          const uint32_t vlen = static_cast<uint32_t>(w1 >> 32);
+          if (vlen > layout_.max_value_size) {
+            result = -1;
+          } else {
+            sink.Take(c + kCopyHeaderWords + layout_.key_words, vlen, LoadWord(c));
+            result = 1;
+          }
+        }
+        // Acquire fence: pairs with the writer's release fence after its begin store.
+        // If any word read above was stored by a write that began after s1, the load
+        // below sees that write's begin (or later). Under TSan the payload loads are
+        // acquire loads instead (core/words.h).
+        if constexpr (!kTsanBuild) std::atomic_thread_fence(std::memory_order_acquire);
+        // Relaxed: ordered after the payload loads by the fence above.
+        const uint64_t s2 = Seq(seq).load(kTsanBuild ? std::memory_order_acquire
+                                                     : std::memory_order_relaxed);
+        // Valid iff at most the write in progress at s1 finished and no later write
+        // began: only a later write touches the copy s1 selects.
+        if (s2 <= (s1 | 1) + 1) {
+          if (result != 0) return result;
+          break;
+        }
+        sink.Reset();
+      }
+    }
+  }
+  return 0;
+}
+
+absl::Status Table::Get(std::string_view key, std::string* value,
+                        uint64_t* version) const {
+  StringSink sink{value};
+  const int r = Lookup(key, sink);
+  if (r == 0) return Err(ErrorCode::kNotFound, "key not found");
+  if (r < 0) return Err(ErrorCode::kBadFile, "corrupt slot: value length over the maximum");
+  if (version != nullptr) *version = sink.version;
+  return absl::OkStatus();
+}
+
+absl::Status Table::GetInto(std::string_view key, char* buf, size_t cap,
+                            size_t* value_len, uint64_t* version) const {
+  if (buf == nullptr && cap != 0) {
+    return Err(ErrorCode::kInvalid, "null buffer with nonzero capacity");
+  }
+  BufferSink sink{buf, cap};
+  const int r = Lookup(key, sink);
+  if (r == 0) return Err(ErrorCode::kNotFound, "key not found");
+  if (r < 0) return Err(ErrorCode::kBadFile, "corrupt slot: value length over the maximum");
+  if (value_len != nullptr) *value_len = sink.needed;
+  if (version != nullptr) *version = sink.version;
+  if (sink.needed > cap) {
+    return Err(ErrorCode::kBuffer,
+               absl::StrCat("value of ", sink.needed, " bytes does not fit a buffer of ",
+                            cap, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+uint64_t Table::Version(std::string_view key) const {
+  VersionSink sink;
+  return Lookup(key, sink) == 1 ? sink.version : 0;
+}
+
+// ---------------------------------------------------------------------------------
+// Writer registration (process table)
+
+namespace {
+
+struct flock ByteLock(short type, uint64_t offset) {
+  struct flock fl;
+  std::memset(&fl, 0, sizeof(fl));
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = static_cast<off_t>(offset);
+  fl.l_len = 1;
+  fl.l_pid = 0;  // required for OFD locks
+  return fl;
+}
+
+}  // namespace
+
+absl::Status Table::EnsureRegistered() {
+  // Acquire: pairs with the release store below (another thread registered).
+  if (registered_.load(std::memory_order_acquire)) return absl::OkStatus();
+  std::call_once(g_atfork_once,
+                 [] { pthread_atfork(AtForkPrepare, AtForkParent, AtForkChild); });
+  std::lock_guard<std::mutex> guard(g_registry_mu);
+  if (registered_.load(std::memory_order_relaxed)) return absl::OkStatus();
+
+  // A descriptor of our own (its own open file description) to hold the entry lock.
+  int pfd = -1;
+  const std::string self = absl::StrCat("/proc/self/fd/", fd_);
+  pfd = open(self.c_str(), O_RDWR | O_CLOEXEC);
+  if (pfd < 0) pfd = open(path_.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (pfd < 0) return ErrnoError(absl::StrCat("reopening ", path_), errno);
+  struct stat st;
+  if (fstat(pfd, &st) != 0 || uint64_t(st.st_dev) != file_dev_ ||
+      uint64_t(st.st_ino) != file_ino_) {
+    close(pfd);
+    return Err(ErrorCode::kBadFile,
+               absl::StrCat(path_, " was replaced by another file since it was opened"));
+  }
+  auto* procs = reinterpret_cast<ProcEntry*>(base_ + layout_.proc_table_offset);
+  const uint32_t start = static_cast<uint32_t>(getpid()) % kProcEntries;
+  for (uint32_t k = 0; k < kProcEntries; ++k) {
+    const uint32_t idx = (start + k) % kProcEntries;
+    struct flock fl = ByteLock(F_WRLCK, layout_.proc_table_offset + idx * sizeof(ProcEntry));
+    if (fcntl(pfd, F_OFD_SETLK, &fl) != 0) {
+      if (errno == EAGAIN || errno == EACCES) continue;  // held by a live process
+      const int err = errno;
+      close(pfd);
+      return ErrnoError("locking a process-table entry", err);
+    }
+    ProcEntry& e = procs[idx];
+    // Release: publishes the new incarnation after we hold the entry's byte lock; pairs
+    // with the acquire load in HolderIsDead, which must never see our incarnation
+    // without our byte lock being visible to F_OFD_GETLK (the kernel orders that).
+    uint32_t inc = e.incarnation.fetch_add(1, std::memory_order_acq_rel) + 1;
+    if (inc == 0) inc = e.incarnation.fetch_add(1, std::memory_order_acq_rel) + 1;
+    // Relaxed: informational only.
+    e.pid.store(static_cast<uint32_t>(getpid()), std::memory_order_relaxed);
+    e.claimed_unix_ns.store(NowUnixNs(), std::memory_order_relaxed);
+    proc_fd_ = pfd;
+    proc_index_ = static_cast<int32_t>(idx);
+    proc_incarnation_ = inc;
+    lock_word_ = (uint64_t{idx} + 1) << 32 | inc;
+    if (g_registry == nullptr) g_registry = new std::set<Table*>();
+    g_registry->insert(this);
+    // Release: pairs with the acquire load at the top; the fields above are visible
+    // to any thread that sees registered_ == true.
+    registered_.store(true, std::memory_order_release);
+    return absl::OkStatus();
+  }
+  close(pfd);
+  return Err(ErrorCode::kFull,
+             absl::StrCat("process table full: ", kProcEntries,
+                          " live processes have this table open for writing"));
+}
+
+void ForgetRegistrationInChild(Table* t) { t->ForgetRegistrationAfterFork(); }
+
+void Table::ForgetRegistrationAfterFork() {
+  // Runs in the child after fork, single-threaded; only async-signal-safe calls.
+  if (proc_fd_ >= 0) close(proc_fd_);
+  proc_fd_ = -1;
+  proc_index_ = -1;
+  proc_incarnation_ = 0;
+  lock_word_ = 0;
+  // Relaxed: the child is single-threaded here.
+  registered_.store(false, std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------------------------
+// Bucket locks
+
+bool Table::HolderIsDead(uint64_t word) const {
+  const uint64_t idx1 = word >> 32;
+  const uint32_t inc = static_cast<uint32_t>(word);
+  if (idx1 == 0 || idx1 > kProcEntries) return true;  // not a holder: scribbled word
+  if (word == lock_word_) return false;  // another thread of this process
+  const uint64_t idx = idx1 - 1;
+  const auto* procs = reinterpret_cast<const ProcEntry*>(base_ + layout_.proc_table_offset);
+  // Acquire: pairs with the claimant's release fetch_add. An entry whose incarnation
+  // moved on was reclaimed, which needs its byte lock, which the kernel frees only
+  // when the holder is gone: the lock's holder is dead.
+  if (procs[idx].incarnation.load(std::memory_order_acquire) != inc) return true;
+  struct flock fl = ByteLock(F_WRLCK, layout_.proc_table_offset + idx * sizeof(ProcEntry));
+  if (fcntl(fd_, F_OFD_GETLK, &fl) != 0) return false;  // cannot tell: assume alive
+  // F_UNLCK: nobody holds the entry's byte, so the process that claimed this
+  // incarnation is gone. (It held the byte from before its claim until its death.)
+  return fl.l_type == F_UNLCK;
+}
+
+void Table::LockBucket(uint64_t b) {
+  std::atomic<uint64_t>& lock = meta(b).lock;
+  uint64_t cur = 0;
+  // Acquire-release CAS: acquire pairs with the previous holder's release store in
+  // UnlockBucket, making its slot, tag and clock writes visible; release lets a
+  // later repairer that takes the lock from us (CAS on our word) see what we saw.
+  if (lock.compare_exchange_strong(cur, lock_word_, std::memory_order_acq_rel,
+                                   std::memory_order_relaxed)) {
+    SHMDICT_CRASH_POINT(kLockTaken);
+    return;
+  }
+  for (uint64_t iter = 1;; ++iter) {
+    // Relaxed: only a hint for the CAS below, which does the synchronizing.
+    cur = lock.load(std::memory_order_relaxed);
+    if (cur == 0) {
+      if (lock.compare_exchange_weak(cur, lock_word_, std::memory_order_acq_rel,
+                                     std::memory_order_relaxed)) {
+        SHMDICT_CRASH_POINT(kLockTaken);
+        return;
+      }
+      continue;
+    }
+    // Check the holder's liveness after a short spin, then every 64 rounds.
+    if (iter % 64 == 0 && HolderIsDead(cur)) {
+      // Same orderings as above; succeeds only if the dead holder's word is still there.
+      if (lock.compare_exchange_strong(cur, lock_word_, std::memory_order_acq_rel,
+                                       std::memory_order_relaxed)) {
+        SHMDICT_CRASH_POINT(kRecoveryLockTaken);
+        RecoverBucket(b);
+        return;
+      }
+      continue;
+    }
+    if (iter < 32) {
+      CpuRelax();
+    } else if (iter < 2048) {
+      sched_yield();
+    } else {
+      const timespec ts{0, 100 * 1000};  // a stopped holder: do not burn the CPU
+      nanosleep(&ts, nullptr);
+    }
+  }
+}
+
+void Table::UnlockBucket(uint64_t b) {
+  // Release: publishes every slot, tag and clock store made under the lock to the next
+  // holder's acquire CAS.
+  meta(b).lock.store(0, std::memory_order_release);
+}
+
+void Table::RecoverBucket(uint64_t b) {
+  BucketMeta& m = meta(b);
+  for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
+    uint64_t* seq = slot_seq(b, i);
+    // Acquire: pairs with the dead writer's release begin store; we see what it saw.
+    const uint64_t s = Seq(seq).load(std::memory_order_acquire);
+    if ((s & 1) != 0) {
+      // Roll back the interrupted write: s + 3 is even and selects the copy that was
+      // current before it. Release: a reader that acquires s + 3 sees that copy.
+      Seq(seq).store(s + 3, std::memory_order_release);
+      SHMDICT_CRASH_POINT(kRecoverySlotRolledBack);
+    }
+  }
+  // Relaxed: under the lock, only lock holders store tags.
+  const uint64_t t0 = m.tags[0].load(std::memory_order_relaxed);
+  const uint64_t t1 = m.tags[1].load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
+    if (TagByte(t0, t1, i) == 0) continue;
+    const uint64_t s = Seq(slot_seq(b, i)).load(std::memory_order_relaxed);
+    const uint64_t w1 = LoadWord(copy_words(b, i, s) + 1);
+    if ((w1 & 0xFFFFFFFFu) == 0) {
+      // A tag on an empty slot: an insert that did not commit, or an erase that did
+      // not clear its tag. The slot is free.
+      SetTag(b, i, 0);
+      SHMDICT_CRASH_POINT(kRecoveryTagFixed);
+    }
+  }
+  // Relaxed: a statistic.
+  reinterpret_cast<FileHeader*>(base_)->live.recoveries.fetch_add(
+      1, std::memory_order_relaxed);
+  SHMDICT_CRASH_POINT(kRecoveryDone);
+}
+
+// ---------------------------------------------------------------------------------
+// Writes (all under the bucket lock)
+
+void Table::SetTag(uint64_t b, uint32_t i, uint8_t tag) {
+  std::atomic<uint64_t>& word = meta(b).tags[i / 8];
+  const int shift = 8 * static_cast<int>(i % 8);
+  // Relaxed load: only lock holders store tags, and we hold the lock.
+  uint64_t w = word.load(std::memory_order_relaxed);
+  w = (w & ~(uint64_t{0xFF} << shift)) | (uint64_t{tag} << shift);
+  // Release: pairs with the readers' acquire load of the tags (Lookup).
+  word.store(w, std::memory_order_release);
+}
+
+void Table::WriteCopy(uint64_t b, uint32_t i, std::string_view key,
+                      std::string_view value, uint64_t version) {
+  uint64_t* seq = slot_seq(b, i);
+  // Relaxed: under the lock the sequence is ours; the lock's acquire made it visible.
+  const uint64_t s = Seq(seq).load(std::memory_order_relaxed);
+  // Begin (odd). Release: a reader that acquires s + 1 reads copy (s >> 1) & 1, which
+  // an earlier write (visible to us through the lock) filled; it must see it too.
+  Seq(seq).store(s + 1, std::memory_order_release);
+  // Release fence: orders the begin store before the payload stores below. Pairs with
+  // the reader's acquire fence: a reader that saw any word stored below sees s + 1.
+  std::atomic_thread_fence(std::memory_order_release);
+  SHMDICT_CRASH_POINT(kWriteBegun);
+  uint64_t* c = copy_words(b, i, s + 2);
+  StoreWord(c + 1, (uint64_t{key.size()} + 1) | (uint64_t{value.size()} << 32));
+  StoreWord(c, version);
+  CopyToWords(c + kCopyHeaderWords, key.data(), key.size());
+  SHMDICT_CRASH_POINT(kPayloadHalfWritten);
+  CopyToWords(c + kCopyHeaderWords + layout_.key_words, value.data(), value.size());
+  SHMDICT_CRASH_POINT(kPayloadWritten);
+  // Commit. Release: publishes the new copy to readers that acquire s + 2.
+  Seq(seq).store(s + 2, std::memory_order_release);
+  SHMDICT_CRASH_POINT(kWriteCommitted);
+}
+
+void Table::WriteEmptyCopy(uint64_t b, uint32_t i) {
+  uint64_t* seq = slot_seq(b, i);
+  // The same protocol as WriteCopy, with a copy that holds no key.
+  const uint64_t s = Seq(seq).load(std::memory_order_relaxed);  // ours under the lock
+  Seq(seq).store(s + 1, std::memory_order_release);  // begin; as in WriteCopy
+  std::atomic_thread_fence(std::memory_order_release);  // as in WriteCopy
+  SHMDICT_CRASH_POINT(kWriteBegun);
+  uint64_t* c = copy_words(b, i, s + 2);
+  StoreWord(c + 1, 0);
+  StoreWord(c, 0);
+  SHMDICT_CRASH_POINT(kPayloadWritten);
+  Seq(seq).store(s + 2, std::memory_order_release);  // commit; as in WriteCopy
+  SHMDICT_CRASH_POINT(kWriteCommitted);
+}
+
+// Under the lock of `b`: the slot of `b` holding `key`, or -1.
+int Table::FindLocked(uint64_t b, std::string_view key) const {
+  const BucketMeta& m = meta(b);
+  const uint64_t want_word1 = uint64_t{key.size()} + 1;
+  // Relaxed: only lock holders store tags, and we hold the lock.
+  const uint64_t t0 = m.tags[0].load(std::memory_order_relaxed);
+  const uint64_t t1 = m.tags[1].load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
+    if (TagByte(t0, t1, i) == 0) continue;
+    // Relaxed: stable under the lock.
+    const uint64_t s = Seq(slot_seq(b, i)).load(std::memory_order_relaxed);
+    const uint64_t* c = copy_words(b, i, s);
+    if ((LoadWord(c + 1) & 0xFFFFFFFFu) == want_word1 &&
+        WordsEqual(c + 2, key.data(), key.size())) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+absl::Status Table::CheckWritable(std::string_view key, std::string_view value) {
+  if (read_only_) {
+    return Err(ErrorCode::kPermission, "table was opened read-only");
+  }
+  if (key.size() > layout_.max_key_size) {
+    return Err(ErrorCode::kTooBig,
+               absl::StrCat("key of ", key.size(), " bytes is over the table's maximum of ",
+                            layout_.max_key_size));
+  }
+  if (value.size() > layout_.max_value_size) {
+    return Err(ErrorCode::kTooBig,
+               absl::StrCat("value of ", value.size(),
+                            " bytes is over the table's maximum of ",
+                            layout_.max_value_size));
+  }
+  return EnsureRegistered();
+}
+
+// Finds `key` and locks what a write of it needs: the bucket holding it, or, when it
+// is absent, both candidate buckets (left then right: every writer locks in ascending
+// bucket order, so writers cannot deadlock).
+Table::Location Table::LocateAndLock(const Probe& p, std::string_view key,
+                                     BucketLock& locks) {
+  // Optimistic: where is the key now? (No lock; rechecked under the lock.)
+  uint64_t hint_bucket = 0;
+  int hint_slot = -1;
+  LookupWhere(key, p, &hint_bucket, &hint_slot);
+  if (hint_slot >= 0) {
+    locks.Lock(hint_bucket);
+    if (FindLocked(hint_bucket, key) == hint_slot) return {hint_bucket, hint_slot};
+    locks.UnlockAll();
+  }
+  locks.Lock(p.b1);
+  locks.Lock(p.b2);
+  for (const uint64_t b : {p.b1, p.b2}) {
+    const int i = FindLocked(b, key);
+    if (i >= 0) return {b, i};
+  }
+  return {};
+}
+
+// Lock-free: the bucket and slot that hold `key` now, or *slot = -1.
+void Table::LookupWhere(std::string_view key, const Probe& p, uint64_t* bucket,
+                        int* slot) const {
+  *slot = -1;
+  const uint64_t want_word1 = uint64_t{key.size()} + 1;
+  for (const uint64_t b : {p.b1, p.b2}) {
+    const BucketMeta& m = meta(b);
+    // Acquire: as in Lookup.
+    const uint64_t t0 = m.tags[0].load(std::memory_order_acquire);
+    const uint64_t t1 = m.tags[1].load(std::memory_order_acquire);
+    uint32_t mask = MatchBytes(t0, p.tag) | (MatchBytes(t1, p.tag) << 8);
+    while (mask != 0) {
+      const uint32_t i = static_cast<uint32_t>(__builtin_ctz(mask));
+      mask &= mask - 1;
+      // A hint only: a torn read here costs a retry under the lock, never a wrong
+      // answer, so no sequence validation. Acquire: as in Lookup.
+      const uint64_t s = Seq(slot_seq(b, i)).load(std::memory_order_acquire);
+      const uint64_t* c = copy_words(b, i, s);
+      if ((LoadWord(c + 1) & 0xFFFFFFFFu) == want_word1 &&
+          WordsEqual(c + 2, key.data(), key.size())) {
+        *bucket = b;
+        *slot = static_cast<int>(i);
+        return;
+      }
+    }
+  }
+}
+
+absl::StatusOr<uint64_t> Table::WriteLocked(const Probe& p, Location& where,
+                                            WriteMode mode, std::string_view key,
+                                            std::string_view value,
+                                            uint64_t expected_version) {
+  const bool present = where.slot >= 0;
+  uint64_t current = 0;
+  if (present) {
+    // Relaxed: stable under the lock.
+    const uint64_t s =
+        Seq(slot_seq(where.bucket, where.slot)).load(std::memory_order_relaxed);
+    current = LoadWord(copy_words(where.bucket, where.slot, s));
+  }
+  switch (mode) {
+    case WriteMode::kPut:
+      break;
+    case WriteMode::kInsert:
+      if (present) return Err(ErrorCode::kExists, "key already exists");
+      break;
+    case WriteMode::kReplace:
+      if (!present) return Err(ErrorCode::kNotFound, "key not found");
+      break;
+    case WriteMode::kCompareAndSwap:
+      if (current != expected_version) {
+        return Err(ErrorCode::kVersion,
+                   absl::StrCat("version is ", current, ", expected ", expected_version));
+      }
+      break;
+  }
+  if (present) {
+    BucketMeta& m = meta(where.bucket);
+    // Relaxed: the clock is read and written only under the bucket lock. The store
+    // precedes the slot's begin store (a release store) in program order, so a crash
+    // never leaves a published version above the clock.
+    const uint64_t v = m.clock.load(std::memory_order_relaxed) + 1;
+    m.clock.store(v, std::memory_order_relaxed);
+    SHMDICT_CRASH_POINT(kClockBumped);
+    WriteCopy(where.bucket, static_cast<uint32_t>(where.slot), key, value, v);
+    return v;
+  }
+  // Absent: both buckets are locked. Take the one with more free slots, the left one
+  // on a tie.
+  uint32_t free_count[2];
+  uint32_t first_free[2] = {kSlotsPerBucket, kSlotsPerBucket};
+  const uint64_t buckets[2] = {p.b1, p.b2};
+  for (int k = 0; k < 2; ++k) {
+    const BucketMeta& m = meta(buckets[k]);
+    // Relaxed: only lock holders store tags, and we hold both locks.
+    const uint64_t t0 = m.tags[0].load(std::memory_order_relaxed);
+    const uint64_t t1 = m.tags[1].load(std::memory_order_relaxed);
+    const uint32_t free_mask = MatchBytes(t0, 0) | (MatchBytes(t1, 0) << 8);
+    free_count[k] = static_cast<uint32_t>(__builtin_popcount(free_mask));
+    if (free_mask != 0) first_free[k] = static_cast<uint32_t>(__builtin_ctz(free_mask));
+  }
+  if (free_count[0] == 0 && free_count[1] == 0) {
+    return Err(ErrorCode::kFull,
+               absl::StrCat("table full: both candidate buckets of the key are full "
+                            "(capacity ",
+                            layout_.capacity, ")"));
+  }
+  const int k = free_count[0] >= free_count[1] ? 0 : 1;
+  const uint64_t b = buckets[k];
+  const uint32_t i = first_free[k];
+  // Relaxed: the clocks are read and written only under the bucket locks (see above).
+  // The new version is above every version the key ever had: those were given out
+  // from these two clocks, which never go back.
+  const uint64_t v = std::max(meta(p.b1).clock.load(std::memory_order_relaxed),
+                              meta(p.b2).clock.load(std::memory_order_relaxed)) +
+                     1;
+  meta(b).clock.store(v, std::memory_order_relaxed);
+  SHMDICT_CRASH_POINT(kClockBumped);
+  SetTag(b, i, p.tag);  // the slot is still empty: readers find "absent"
+  SHMDICT_CRASH_POINT(kTagPublished);
+  WriteCopy(b, i, key, value, v);  // the commit point
+  where.bucket = b;
+  where.slot = static_cast<int>(i);
+  return v;
+}
+
+absl::StatusOr<uint64_t> Table::Write(WriteMode mode, std::string_view key,
+                                      std::string_view value, uint64_t expected_version) {
+  if (absl::Status s = CheckWritable(key, value); !s.ok()) return s;
+  const Probe p = ProbeFor(key);
+  BucketLock locks(this);
+  Location where = LocateAndLock(p, key, locks);
+  return WriteLocked(p, where, mode, key, value, expected_version);
+}
+
+absl::Status Table::Erase(std::string_view key) {
+  if (absl::Status s = CheckWritable(key, {}); !s.ok()) return s;
+  const Probe p = ProbeFor(key);
+  BucketLock locks(this);
+  Location where = LocateAndLock(p, key, locks);
+  if (where.slot < 0) return Err(ErrorCode::kNotFound, "key not found");
+  const uint32_t i = static_cast<uint32_t>(where.slot);
+  WriteEmptyCopy(where.bucket, i);  // the commit point
+  SetTag(where.bucket, i, 0);
+  SHMDICT_CRASH_POINT(kTagCleared);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Table::FetchAdd(std::string_view key, int64_t delta,
+                                        uint64_t* version) {
+  if (absl::Status s = CheckWritable(key, {}); !s.ok()) return s;
+  if (layout_.max_value_size < 8) {
+    return Err(ErrorCode::kTooBig, "values of this table are shorter than 8 bytes");
+  }
+  const Probe p = ProbeFor(key);
+  BucketLock locks(this);
+  Location where = LocateAndLock(p, key, locks);
+  uint64_t old_value = 0;
+  if (where.slot >= 0) {
+    // Relaxed: stable under the lock.
+    const uint64_t s =
+        Seq(slot_seq(where.bucket, where.slot)).load(std::memory_order_relaxed);
+    const uint64_t* c = copy_words(where.bucket, where.slot, s);
+    const uint32_t vlen = static_cast<uint32_t>(LoadWord(c + 1) >> 32);
+    if (vlen != 8) {
+      return Err(ErrorCode::kType,
+                 absl::StrCat("value is ", vlen, " bytes long, not an 8-byte integer"));
+    }
+    CopyFromWords(reinterpret_cast<char*>(&old_value), c + kCopyHeaderWords + layout_.key_words,
+                  8);
+  }
+  // Values are little-endian; this build runs only where that is native (the
+  // header's endianness mark is checked at open).
+  const uint64_t new_value = old_value + static_cast<uint64_t>(delta);
+  char bytes[8];
+  std::memcpy(bytes, &new_value, 8);
+  absl::StatusOr<uint64_t> v =
+      WriteLocked(p, where, WriteMode::kPut, key, std::string_view(bytes, 8), 0);
+  if (!v.ok()) return v.status();
+  if (version != nullptr) *version = *v;
+  return static_cast<int64_t>(new_value);
+}
+
+// ---------------------------------------------------------------------------------
+// Scans
+
+// Reads slot (b, i) as one snapshot. Returns false if it is empty or corrupt.
+bool Table::SnapshotSlot(uint64_t b, uint32_t i, std::string* key, std::string* value,
+                         uint64_t* version) const {
+  uint64_t* seq = slot_seq(b, i);
+  for (;;) {
+    // Acquire, fence and validation: exactly as in Lookup.
+    const uint64_t s1 = Seq(seq).load(std::memory_order_acquire);
+    const uint64_t* c = copy_words(b, i, s1);
+    const uint64_t w1 = LoadWord(c + 1);
+    const uint32_t klp1 = static_cast<uint32_t>(w1);
+    const uint32_t vlen = static_cast<uint32_t>(w1 >> 32);
+    bool ok = false;
+    if (klp1 != 0 && klp1 - 1 <= layout_.max_key_size && vlen <= layout_.max_value_size) {
+      if (key != nullptr) {
+        key->resize(klp1 - 1);
+        CopyFromWords(key->data(), c + kCopyHeaderWords, klp1 - 1);
+      }
+      if (value != nullptr) {
+        value->resize(vlen);
+        CopyFromWords(value->data(), c + kCopyHeaderWords + layout_.key_words, vlen);
+      }
+      if (version != nullptr) *version = LoadWord(c);
+      ok = true;
+    }
+    if constexpr (!kTsanBuild) std::atomic_thread_fence(std::memory_order_acquire);
+    const uint64_t s2 = Seq(seq).load(kTsanBuild ? std::memory_order_acquire
+                                                 : std::memory_order_relaxed);
+    if (s2 <= (s1 | 1) + 1) return ok;
+  }
+}
+
+uint64_t Table::Count() const {
+  uint64_t n = 0;
+  for (uint64_t b = 0; b < layout_.bucket_count; ++b) {
+    const BucketMeta& m = meta(b);
+    // Acquire: as in Lookup.
+    const uint64_t t0 = m.tags[0].load(std::memory_order_acquire);
+    const uint64_t t1 = m.tags[1].load(std::memory_order_acquire);
+    if ((t0 | t1) == 0) continue;
+    for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
+      if (TagByte(t0, t1, i) == 0) continue;
+      if (SnapshotSlot(b, i, nullptr, nullptr, nullptr)) ++n;
+    }
+  }
+  return n;
+}
+
+void Table::ForEach(absl::FunctionRef<bool(std::string_view, std::string_view, uint64_t)> fn)
+    const {
+  std::string key, value;
+  uint64_t version = 0;
+  for (uint64_t b = 0; b < layout_.bucket_count; ++b) {
+    const BucketMeta& m = meta(b);
+    // Acquire: as in Lookup.
+    const uint64_t t0 = m.tags[0].load(std::memory_order_acquire);
+    const uint64_t t1 = m.tags[1].load(std::memory_order_acquire);
+    if ((t0 | t1) == 0) continue;
+    for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
+      if (TagByte(t0, t1, i) == 0) continue;
+      if (!SnapshotSlot(b, i, &key, &value, &version)) continue;
+      if (!fn(key, value, version)) return;
+    }
+  }
+}
+
+TableStats Table::Stats() const {
+  TableStats st;
+  st.capacity = layout_.capacity;
+  st.bucket_count = layout_.bucket_count;
+  st.slot_count = layout_.bucket_count * kSlotsPerBucket;
+  st.count = Count();
+  st.max_key_size = layout_.max_key_size;
+  st.max_value_size = layout_.max_value_size;
+  st.file_size = layout_.file_size;
+  // Relaxed: a statistic.
+  st.recoveries = reinterpret_cast<const FileHeader*>(base_)->live.recoveries.load(
+      std::memory_order_relaxed);
+  const auto* procs = reinterpret_cast<const ProcEntry*>(base_ + layout_.proc_table_offset);
+  for (uint32_t idx = 0; idx < kProcEntries; ++idx) {
+    // Relaxed: a statistic; an entry never claimed has incarnation 0.
+    if (procs[idx].incarnation.load(std::memory_order_relaxed) == 0) continue;
+    if (static_cast<int32_t>(idx) == proc_index_) {
+      ++st.live_processes;
+      continue;
+    }
+    struct flock fl = ByteLock(F_WRLCK, layout_.proc_table_offset + idx * sizeof(ProcEntry));
+    if (fcntl(fd_, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) ++st.live_processes;
+  }
+  st.process_index = proc_index_;
+  return st;
+}
+
+// ---------------------------------------------------------------------------------
+// Files: creating, opening, validating
+
+absl::StatusOr<std::string> Table::ResolvePath(std::string_view path) {
+  if (path.empty()) return Err(ErrorCode::kInvalid, "empty path");
+  if (path.find('\0') != std::string_view::npos) {
+    return Err(ErrorCode::kInvalid, "path contains a NUL byte");
+  }
+  if (path.size() >= 4096) return Err(ErrorCode::kInvalid, "path too long");
+  if (path.find('/') != std::string_view::npos) return std::string(path);
+  if (path == "." || path == "..") {
+    return Err(ErrorCode::kInvalid, absl::StrCat("'", AV(path), "' is not a table name"));
+  }
+  return absl::StrCat("/dev/shm/", AV(path));
+}
+
+namespace {
+
+// Creates the file complete under a temporary name and links it into place, so that
+// no process ever sees a half-initialized table. Returns the open descriptor, or
+// kExists when `path` appeared meanwhile.
+absl::StatusOr<int> CreateTableFile(const std::string& path, const Layout& layout,
+                                    uint32_t mode) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  uint64_t nonce = 0;
+  if (getrandom(&nonce, sizeof(nonce), 0) != sizeof(nonce)) nonce = NowUnixNs();
+  const std::string tmp =
+      absl::StrCat(dir, ".", base, ".creating.", getpid(), ".", nonce % 1000000007);
+  const int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == EACCES || err == EPERM || err == EROFS) {
+      return Err(ErrorCode::kPermission,
+                 absl::StrCat("cannot create a file in ", dir, ": ", strerror(err)));
+    }
+    if (err == ENOENT || err == ENOTDIR) {
+      return Err(ErrorCode::kNotFound, absl::StrCat("directory ", dir, " does not exist"));
+    }
+    return ErrnoError(absl::StrCat("creating ", tmp), err);
+  }
+  auto fail = [&](absl::Status s) -> absl::StatusOr<int> {
+    unlink(tmp.c_str());
+    close(fd);
+    return s;
+  };
+  if (fchmod(fd, mode) != 0) return fail(ErrnoError("fchmod", errno));
+  // Reserve every byte now: a full /dev/shm is an error here, not a SIGBUS later.
+  if (const int err = posix_fallocate(fd, 0, static_cast<off_t>(layout.file_size));
+      err != 0) {
+    if (err == ENOSPC) {
+      return fail(Err(ErrorCode::kIo,
+                      absl::StrCat("not enough space in ", dir, " for a table of ",
+                                   layout.file_size, " bytes")));
+    }
+    return fail(ErrnoError("reserving space", err));
+  }
+  FileHeader* h = new FileHeader();
+  std::memset(static_cast<void*>(h), 0, sizeof(*h));
+  ImmutableHeader& f = h->fixed;
+  std::memcpy(f.magic, kMagic, sizeof(kMagic));
+  f.format_version = kFormatVersion;
+  f.endian_mark = kEndianMark;
+  f.header_size = kHeaderSize;
+  f.hash_algorithm = kHashXxh3_64;
+  if (getrandom(&f.hash_seed, sizeof(f.hash_seed), 0) != sizeof(f.hash_seed)) {
+    f.hash_seed = XXH3_64bits_withSeed(&nonce, sizeof(nonce), NowUnixNs());
+  }
+  f.capacity = layout.capacity;
+  f.bucket_count = layout.bucket_count;
+  f.slots_per_bucket = kSlotsPerBucket;
+  f.max_key_size = layout.max_key_size;
+  f.max_value_size = layout.max_value_size;
+  f.copy_stride = layout.copy_stride;
+  f.slot_stride = layout.slot_stride;
+  f.bucket_stride = layout.bucket_stride;
+  f.proc_entries = kProcEntries;
+  f.proc_entry_size = sizeof(ProcEntry);
+  f.proc_table_offset = layout.proc_table_offset;
+  f.buckets_offset = layout.buckets_offset;
+  f.file_size = layout.file_size;
+  f.created_unix_ns = NowUnixNs();
+  f.creator_pid = static_cast<uint32_t>(getpid());
+  f.creator_uid = static_cast<uint32_t>(geteuid());
+  h->checksum = ChecksumOf(f);
+  const ssize_t written = pwrite(fd, h, sizeof(*h), 0);
+  delete h;
+  if (written != static_cast<ssize_t>(sizeof(FileHeader))) {
+    return fail(ErrnoError("writing the header", written < 0 ? errno : EIO));
+  }
+  if (link(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    if (err == EEXIST) return fail(Err(ErrorCode::kExists, absl::StrCat(path, " exists")));
+    return fail(ErrnoError(absl::StrCat("linking ", path), err));
+  }
+  unlink(tmp.c_str());
+  return fd;
+}
+
+absl::Status OpenError(const std::string& path, int err) {
+  switch (err) {
+    case ENOENT:
+      return Err(ErrorCode::kNotFound, absl::StrCat("no table at ", path));
+    case ELOOP:
+      return Err(ErrorCode::kBadFile,
+                 absl::StrCat(path, " is a symbolic link; shmdict does not follow links"));
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return Err(ErrorCode::kPermission, absl::StrCat(path, ": ", strerror(err)));
+    case EISDIR:
+      return Err(ErrorCode::kBadFile, absl::StrCat(path, " is a directory"));
+    case ENXIO:
+    case ENODEV:
+      return Err(ErrorCode::kBadFile, absl::StrCat(path, " is not a regular file"));
+    default:
+      return ErrnoError(absl::StrCat("opening ", path), err);
+  }
+}
+
+// Checks everything about an open file before it is mapped. On success fills *layout
+// and *seed.
+absl::Status ValidateFile(int fd, const std::string& path, const OpenParams& params,
+                          Layout* layout, uint64_t* seed, struct stat* st) {
+  if (fstat(fd, st) != 0) return ErrnoError(absl::StrCat("fstat ", path), errno);
+  if (!S_ISREG(st->st_mode)) {
+    return Err(ErrorCode::kBadFile, absl::StrCat(path, " is not a regular file"));
+  }
+  if ((st->st_mode & S_IWOTH) != 0) {
+    return Err(ErrorCode::kPermission,
+               absl::StrCat(path, " is world-writable; refusing to use it"));
+  }
+  if (!params.allow_group) {
+    if ((st->st_mode & S_IWGRP) != 0) {
+      return Err(ErrorCode::kPermission,
+                 absl::StrCat(path, " is group-writable; refusing to use it without the "
+                                    "allow-group option"));
+    }
+    if (st->st_uid != geteuid()) {
+      return Err(ErrorCode::kPermission,
+                 absl::StrCat(path, " is owned by uid ", st->st_uid, ", not by uid ",
+                              geteuid(), "; refusing to use it without the allow-group "
+                                         "option"));
+    }
+  }
+  const uint64_t size = static_cast<uint64_t>(st->st_size);
+  if (size < sizeof(FileHeader)) {
+    return Err(ErrorCode::kBadFile,
+               absl::StrCat(path, " is ", size, " bytes long: too short for a shmdict "
+                                                "header"));
+  }
+  FileHeader h;
+  if (pread(fd, &h, sizeof(h), 0) != static_cast<ssize_t>(sizeof(h))) {
+    return ErrnoError(absl::StrCat("reading the header of ", path), errno);
+  }
+  const ImmutableHeader& f = h.fixed;
+  if (std::memcmp(f.magic, kMagic, sizeof(kMagic)) != 0) {
+    return Err(ErrorCode::kBadFile, absl::StrCat(path, " is not a shmdict file (bad magic)"));
+  }
+  if (f.endian_mark != kEndianMark) {
+    return Err(ErrorCode::kBadFile,
+               absl::StrCat(path, " was created on a machine of the other byte order"));
+  }
+  if (f.format_version != kFormatVersion) {
+    return Err(ErrorCode::kBadFile,
+               absl::StrCat(path, " has format version ", f.format_version,
+                            "; this build reads version ", kFormatVersion));
+  }
+  if (ChecksumOf(f) != h.checksum) {
+    return Err(ErrorCode::kBadFile,
+               absl::StrCat(path, ": header checksum mismatch (the header is corrupt)"));
+  }
+  if (f.hash_algorithm != kHashXxh3_64 || f.header_size != kHeaderSize ||
+      f.slots_per_bucket != kSlotsPerBucket || f.proc_entries != kProcEntries ||
+      f.proc_entry_size != sizeof(ProcEntry)) {
+    return Err(ErrorCode::kBadFile,
+               absl::StrCat(path, ": header names a hash, header size, bucket size or "
+                                  "process table this build does not support"));
+  }
+  absl::StatusOr<Layout> l = ComputeLayout(f.capacity, f.max_key_size, f.max_value_size);
+  if (!l.ok()) {
+    return Err(ErrorCode::kBadFile,
+               absl::StrCat(path, ": header holds invalid parameters: ", l.status().message()));
+  }
+  if (l->bucket_count != f.bucket_count || l->copy_stride != f.copy_stride ||
+      l->slot_stride != f.slot_stride || l->bucket_stride != f.bucket_stride ||
+      l->proc_table_offset != f.proc_table_offset ||
+      l->buckets_offset != f.buckets_offset || l->file_size != f.file_size) {
+    return Err(ErrorCode::kBadFile,
+               absl::StrCat(path, ": header layout does not match its parameters"));
+  }
+  if (size != l->file_size) {
+    return Err(ErrorCode::kBadFile,
+               absl::StrCat(path, " is ", size, " bytes long; its layout needs ",
+                            l->file_size, size < l->file_size ? " (truncated)" : ""));
+  }
+  if (params.create) {
+    if ((params.capacity != 0 && params.capacity != f.capacity) ||
+        (params.max_key_size != 0 && params.max_key_size != f.max_key_size) ||
+        (params.max_value_size != 0 && params.max_value_size != f.max_value_size)) {
+      return Err(ErrorCode::kInvalid,
+                 absl::StrCat(path, " exists with capacity ", f.capacity,
+                              ", max key size ", f.max_key_size, ", max value size ",
+                              f.max_value_size, ", unlike the options given"));
+    }
+  }
+  *layout = *l;
+  *seed = f.hash_seed;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Table>> Table::Open(std::string_view path_arg,
+                                                   const OpenParams& params) {
+  absl::StatusOr<std::string> resolved = ResolvePath(path_arg);
+  if (!resolved.ok()) return resolved.status();
+  const std::string& path = *resolved;
+  if (params.create && params.read_only) {
+    return Err(ErrorCode::kInvalid, "create and read-only exclude each other");
+  }
+  if (params.exclusive && !params.create) {
+    return Err(ErrorCode::kInvalid, "exclusive needs create");
+  }
+  Layout wanted;
+  if (params.create) {
+    absl::StatusOr<Layout> l =
+        ComputeLayout(params.capacity, params.max_key_size, params.max_value_size);
+    if (!l.ok()) return l.status();
+    wanted = *l;
+    if ((params.mode & ~0777u) != 0) {
+      return Err(ErrorCode::kInvalid, absl::StrCat("mode 0", absl::Hex(params.mode),
+                                                   " has bits outside 0777"));
+    }
+    if ((params.mode & 0002) != 0) {
+      return Err(ErrorCode::kInvalid, "refusing to create a world-writable table");
+    }
+    if ((params.mode & 0020) != 0 && !params.allow_group) {
+      return Err(ErrorCode::kInvalid,
+                 "a group-writable mode needs the allow-group option");
+    }
+    if ((params.mode & 0600) != 0600) {
+      return Err(ErrorCode::kInvalid, "mode must give the owner read and write access");
+    }
+  }
+  int fd = -1;
+  for (int attempt = 0; fd < 0; ++attempt) {
+    fd = open(path.c_str(),
+              (params.read_only ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+                  O_NOCTTY);
+    if (fd >= 0) {
+      if (params.exclusive) {
+        close(fd);
+        return Err(ErrorCode::kExists, absl::StrCat(path, " exists"));
+      }
+      break;
+    }
+    const int err = errno;
+    if (err != ENOENT || !params.create) return OpenError(path, err);
+    absl::StatusOr<int> created = CreateTableFile(path, wanted, params.mode);
+    if (created.ok()) {
+      fd = *created;
+      break;
+    }
+    if (ErrorCodeOf(created.status()) != ErrorCode::kExists || params.exclusive ||
+        attempt >= 8) {
+      return created.status();
+    }
+    // Another process created it first: open theirs.
+  }
+  // Regular files ignore O_NONBLOCK; it only kept us from blocking on a FIFO.
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  auto t = std::unique_ptr<Table>(new Table());
+  t->fd_ = fd;  // closed by ~Table from here on
+  t->path_ = path;
+  t->read_only_ = params.read_only;
+  struct stat st;
+  if (absl::Status s = ValidateFile(fd, path, params, &t->layout_, &t->seed_, &st);
+      !s.ok()) {
+    return s;
+  }
+  t->file_dev_ = static_cast<uint64_t>(st.st_dev);
+  t->file_ino_ = static_cast<uint64_t>(st.st_ino);
+  void* p = mmap(nullptr, t->layout_.file_size,
+                 params.read_only ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return ErrnoError(absl::StrCat("mapping ", path), errno);
+  t->base_ = static_cast<char*>(p);
+  t->map_size_ = t->layout_.file_size;
+  return t;
+}
+
+Table::~Table() {
+  {
+    std::lock_guard<std::mutex> guard(g_registry_mu);
+    if (g_registry != nullptr) g_registry->erase(this);
+  }
+  if (base_ != nullptr) munmap(base_, map_size_);
+  if (proc_fd_ >= 0) close(proc_fd_);  // releases our process-table entry
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::Status Table::Unlink(std::string_view path_arg) {
+  absl::StatusOr<std::string> resolved = ResolvePath(path_arg);
+  if (!resolved.ok()) return resolved.status();
+  const std::string& path = *resolved;
+  const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return OpenError(path, errno);
+  struct stat st;
+  char magic[sizeof(kMagic)];
+  const bool is_table = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                        pread(fd, magic, sizeof(magic), 0) == sizeof(magic) &&
+                        std::memcmp(magic, kMagic, sizeof(kMagic)) == 0;
+  close(fd);
+  if (!is_table) {
+    return Err(ErrorCode::kBadFile,
+               absl::StrCat(path, " is not a shmdict file; not removing it"));
+  }
+  if (unlink(path.c_str()) != 0) {
+    const int err = errno;
+    if (err == ENOENT) return Err(ErrorCode::kNotFound, absl::StrCat("no table at ", path));
+    if (err == EACCES || err == EPERM) {
+      return Err(ErrorCode::kPermission, absl::StrCat(path, ": ", strerror(err)));
+    }
+    return ErrnoError(absl::StrCat("removing ", path), err);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace shmdict::internal

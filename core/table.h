@@ -1,0 +1,255 @@
+// The shmdict table: a fixed-size open-addressing hash table in a memory-mapped file,
+// shared by many processes. Readers take no lock, store nothing to the mapping and
+// never wait; writers lock one or two buckets; any process may die at any instruction.
+//
+// ---------------------------------------------------------------------------------
+// The file (all offsets fixed at creation; no pointers anywhere)
+//
+//   struct File {
+//     FileHeader header;                // 4 KiB: magic, version, layout, seed,
+//                                       //   checksum of the immutable part, stats
+//     ProcEntry  procs[1024];           // 64 B each: one per process that writes
+//     struct Bucket {                   // bucket_count of them, bucket_stride apart
+//       BucketMeta meta;                // 64 B: lock, version clock, 16 tag bytes
+//       struct Slot {                   // 16 of them, slot_stride apart
+//         atomic<uint64_t> seq;         // even: stable; odd: a write in progress
+//         Copy copy[2];                 // {version, klen+1 | vlen<<32, key, value}
+//       } slots[16];
+//     } buckets[bucket_count];
+//   };
+//
+// core/layout.h has the structs; docs/file_format.md the bytes.
+//
+// ---------------------------------------------------------------------------------
+// Where a key lives
+//
+// h = XXH3-64(key, seed). The key's left bucket b1 is in [0, n/2), its right bucket b2
+// in [n/2, n), both from h; its tag is h's low byte (0 mapped to 1). A key lives in
+// one slot of b1 or b2 and never moves. Insert puts it in the bucket with more free
+// slots, the left one on a tie (Voecking's "always go left", which packs fuller
+// than a random tie-break: the first "full" comes at ~88% load instead of ~85%).
+// A lookup therefore inspects at most 2 buckets: 2 metadata lines and the slots whose
+// tag matches (1/256 false positives per occupied slot), whatever the history.
+//
+// ---------------------------------------------------------------------------------
+// The slot: a double-buffered seqlock
+//
+// The copy readers use is copy[(seq >> 1) & 1]. A write, under the bucket lock:
+//     s = seq (even)
+//     seq = s + 1            release; then a release fence
+//     write copy[((s >> 1) & 1) ^ 1]  (the one readers are NOT using)
+//     seq = s + 2            release: the new copy is current (the commit point)
+// A read, with no lock:
+//     s1 = seq               acquire
+//     copy copy[(s1 >> 1) & 1] into private memory (relaxed atomic word loads)
+//     acquire fence; s2 = seq
+//     valid iff s2 <= (s1 | 1) + 1
+// While one write is in progress (s1 odd) the reader reads the stable copy; the
+// snapshot is invalid only if a second write began on the copy just read, and then
+// the reader retries. So a reader never waits for a writer, not even for a dead one.
+//
+// A copy is either empty (no key) or one committed (key, value, version).
+//
+// ---------------------------------------------------------------------------------
+// Tags and the order of a write (what every prefix leaves behind)
+//
+// Tags are hints that lead readers to slots; the slot's current copy is the truth.
+// Invariant: a slot whose current copy holds a key has that key's tag; a slot whose
+// tag is 0 has an empty current copy. Hence:
+//   insert: publish the tag (slot still empty) -> seqlock write of the key and value.
+//           Commit point: the sequence store. Readers that see the tag first find an
+//           empty copy, i.e. "absent", which is true until the commit.
+//   update: seqlock write. Commit point: the sequence store.
+//   erase:  seqlock write of an empty copy (commit point) -> clear the tag.
+// A reader that matched a tag and then reads a slot that was freed and reused meanwhile
+// sees a committed state of that slot (another key, empty, or this key's committed
+// value), never uncommitted bytes. Versions come from the bucket's clock, advanced
+// under the lock before the slot is written.
+//
+// ---------------------------------------------------------------------------------
+// Writer locks and crashes
+//
+// A bucket's lock word holds (process-table index + 1) << 32 | incarnation of its
+// holder, taken with a CAS. A process that writes claims a process-table entry by
+// taking an OFD write lock on one byte of the file; the kernel drops it when the
+// process dies. A writer that finds a lock held checks, now and then, whether the
+// holder is alive (the entry's incarnation still matches, and F_OFD_GETLK finds the
+// byte locked). Only a provably dead holder's lock is taken over, by CAS; a stopped
+// (SIGSTOP) holder is alive and is waited for. There is no timeout.
+//
+// What a dead writer can leave in a bucket, and how the taker repairs it (idempotent:
+// each repair step is one store, and a repairer that dies is repaired in turn):
+//   - a slot with odd sequence s: store s + 3. That even value selects the copy that
+//     was current before the write; the half-written copy becomes the spare.
+//   - a tag on a slot whose current copy is empty (an insert that did not commit, or
+//     an erase that committed but did not clear its tag): clear the tag.
+//   - an advanced clock: harmless (versions need only increase).
+// Readers are never affected: they read the stable copy of an odd slot and treat
+// tagged empty slots as absent.
+//
+// ---------------------------------------------------------------------------------
+// Thread safety: every method of Table may be called concurrently from any number of
+// threads and processes. Nothing returned points into the mapping.
+#ifndef SHMDICT_CORE_TABLE_H_
+#define SHMDICT_CORE_TABLE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/layout.h"
+
+namespace shmdict::internal {
+
+struct OpenParams {
+  bool create = false;     // create the file from the fields below if it is absent
+  bool exclusive = false;  // with create: fail with kExists if the file exists
+  bool read_only = false;  // map read-only; writes fail with kPermission
+  bool allow_group = false;  // accept (and allow creating) group-writable files and
+                             // files owned by another user of our group
+  uint64_t capacity = 0;
+  uint32_t max_key_size = 0;
+  uint32_t max_value_size = 0;
+  uint32_t mode = 0600;
+};
+
+struct TableStats {
+  uint64_t capacity = 0;
+  uint64_t bucket_count = 0;
+  uint64_t slot_count = 0;
+  uint64_t count = 0;  // occupied slots, counted (weakly consistent)
+  uint32_t max_key_size = 0;
+  uint32_t max_value_size = 0;
+  uint64_t file_size = 0;
+  uint64_t recoveries = 0;    // bucket recoveries ever performed on this table
+  uint32_t live_processes = 0;  // process-table entries held by live processes
+  int32_t process_index = -1;   // this handle's entry; -1 for read-only handles
+};
+
+enum class WriteMode {
+  kPut,      // insert or update
+  kInsert,   // only if absent (kExists otherwise)
+  kReplace,  // only if present (kNotFound otherwise)
+  kCompareAndSwap,  // only if the current version (0: absent) equals `expected`
+};
+
+class Table {
+ public:
+  // Opens (and with params.create, creates) the table at `path`; a name without '/'
+  // is a file in /dev/shm. Errors: see api/shmdict.h (Dict::Open).
+  static absl::StatusOr<std::unique_ptr<Table>> Open(std::string_view path,
+                                                     const OpenParams& params);
+  // Removes the file at `path` after checking that it is a shmdict file.
+  static absl::Status Unlink(std::string_view path);
+  // The file path a name resolves to ("name" -> "/dev/shm/name").
+  static absl::StatusOr<std::string> ResolvePath(std::string_view path);
+
+  ~Table();
+  Table(const Table&) = delete;
+  Table& operator=(const Table&) = delete;
+
+  // Reads. kNotFound when absent; kTooBig never (an oversized key is simply absent).
+  absl::Status Get(std::string_view key, std::string* value, uint64_t* version) const;
+  // Copies into buf[0, cap). kBuffer (with *value_len set to the size needed) when the
+  // value does not fit.
+  absl::Status GetInto(std::string_view key, char* buf, size_t cap, size_t* value_len,
+                       uint64_t* version) const;
+  // The key's version, 0 if absent.
+  uint64_t Version(std::string_view key) const;
+
+  // Writes. Return the key's new version.
+  absl::StatusOr<uint64_t> Write(WriteMode mode, std::string_view key,
+                                 std::string_view value, uint64_t expected_version);
+  absl::Status Erase(std::string_view key);
+  // Adds `delta` to the 8-byte little-endian integer value of `key` (absent: 0), with
+  // two's-complement wrap-around. Returns the new value; *version gets the new version.
+  absl::StatusOr<int64_t> FetchAdd(std::string_view key, int64_t delta,
+                                   uint64_t* version);
+
+  // Occupied slots, counted by scanning (O(buckets)); weakly consistent.
+  uint64_t Count() const;
+  // Calls fn(key, value, version) for each entry, each a snapshot; stops when fn
+  // returns false. Weakly consistent: an entry present for the whole scan is seen
+  // exactly once; one inserted or erased meanwhile may or may not be seen.
+  void ForEach(absl::FunctionRef<bool(std::string_view key, std::string_view value,
+                                      uint64_t version)>
+                   fn) const;
+  TableStats Stats() const;
+
+  const Layout& layout() const { return layout_; }
+  const std::string& path() const { return path_; }
+  bool read_only() const { return read_only_; }
+
+  // Test and tool hooks (internal).
+  uint64_t SeedForTesting() const { return seed_; }
+  char* MappingForTesting() const { return base_; }
+  // The two candidate buckets of a key.
+  void BucketsOf(std::string_view key, uint64_t* b1, uint64_t* b2) const;
+
+ private:
+  struct Probe;
+  class BucketLock;
+  struct Location;
+  template <typename Sink>
+  int Lookup(std::string_view key, Sink& sink) const;
+
+  Table() = default;
+
+  Probe ProbeFor(std::string_view key) const;
+  BucketMeta& meta(uint64_t b) const;
+  uint64_t* slot_seq(uint64_t b, uint32_t i) const;
+  uint64_t* copy_words(uint64_t b, uint32_t i, uint64_t seq) const;
+
+  absl::Status CheckWritable(std::string_view key, std::string_view value);
+  absl::Status EnsureRegistered();
+  void ForgetRegistrationAfterFork();
+  friend void ForgetRegistrationInChild(Table* t);
+  Location LocateAndLock(const Probe& p, std::string_view key, BucketLock& locks);
+  void LookupWhere(std::string_view key, const Probe& p, uint64_t* bucket, int* slot) const;
+  bool SnapshotSlot(uint64_t b, uint32_t i, std::string* key, std::string* value,
+                    uint64_t* version) const;
+  void LockBucket(uint64_t b);
+  void UnlockBucket(uint64_t b);
+  bool HolderIsDead(uint64_t lock_word) const;
+  void RecoverBucket(uint64_t b);
+  int FindLocked(uint64_t b, std::string_view key) const;
+  void WriteCopy(uint64_t b, uint32_t i, std::string_view key, std::string_view value,
+                 uint64_t version);
+  void WriteEmptyCopy(uint64_t b, uint32_t i);
+  void SetTag(uint64_t b, uint32_t i, uint8_t tag);
+  absl::StatusOr<uint64_t> WriteLocked(const Probe& p, Location& where, WriteMode mode,
+                                       std::string_view key, std::string_view value,
+                                       uint64_t expected_version);
+
+  friend class TableInternalsForTesting;
+
+  std::string path_;
+  Layout layout_;
+  uint64_t seed_ = 0;
+  bool read_only_ = false;
+  int fd_ = -1;
+  char* base_ = nullptr;
+  size_t map_size_ = 0;
+  uint64_t file_dev_ = 0;
+  uint64_t file_ino_ = 0;
+  // Process-table registration of this handle (writers only). Established lazily by
+  // the first write, and again in a child after fork (the child must not use its
+  // parent's entry: see proc.cc).
+  int proc_fd_ = -1;
+  int32_t proc_index_ = -1;
+  uint32_t proc_incarnation_ = 0;
+  uint64_t lock_word_ = 0;  // this handle's lock-word value
+  // True once the fields above are set. Release-stored by EnsureRegistered after it
+  // set them; acquire-loaded on every write's fast path.
+  std::atomic<bool> registered_{false};
+};
+
+}  // namespace shmdict::internal
+
+#endif  // SHMDICT_CORE_TABLE_H_

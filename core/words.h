@@ -1,0 +1,101 @@
+// Payload access: the words of a slot's copies are read and written as atomics
+// (std::atomic_ref), because readers copy them while a writer may be storing to the
+// other copy or, rarely, to the same one; racing on plain memory would be undefined
+// behaviour (Boehm 2012). Readers detect such a race afterwards through the slot's
+// sequence word and retry; see core/table.h.
+//
+// Orderings. In normal builds payload accesses are relaxed and the slot protocol puts
+// standalone fences around them (a release fence after a writer's begin store, an
+// acquire fence before a reader's second sequence load). ThreadSanitizer does not model
+// standalone fences, so TSan builds use acquire loads and release stores on every
+// payload word instead, which gives at least the same guarantees; the fence version is
+// what the model checker verifies.
+#ifndef SHMDICT_CORE_WORDS_H_
+#define SHMDICT_CORE_WORDS_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace shmdict::internal {
+
+#if defined(__SANITIZE_THREAD__)
+#define SHMDICT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SHMDICT_TSAN 1
+#endif
+#endif
+
+#ifdef SHMDICT_TSAN
+inline constexpr bool kTsanBuild = true;
+inline constexpr std::memory_order kPayloadLoad = std::memory_order_acquire;
+inline constexpr std::memory_order kPayloadStore = std::memory_order_release;
+#else
+inline constexpr bool kTsanBuild = false;
+inline constexpr std::memory_order kPayloadLoad = std::memory_order_relaxed;
+inline constexpr std::memory_order kPayloadStore = std::memory_order_relaxed;
+#endif
+
+// Payload loads: relaxed (acquire under TSan). Validity is established afterwards by
+// the reader's acquire fence and second sequence load (SlotReader in table.cc).
+inline uint64_t LoadWord(const uint64_t* p) {
+  return std::atomic_ref<uint64_t>(*const_cast<uint64_t*>(p)).load(kPayloadLoad);
+}
+
+// Payload stores: relaxed (release under TSan). Ordered after the writer's begin store
+// by its release fence, and before its commit by the commit's release store.
+inline void StoreWord(uint64_t* p, uint64_t v) {
+  std::atomic_ref<uint64_t>(*p).store(v, kPayloadStore);
+}
+
+// Copies `n` bytes out of payload words into ordinary memory.
+inline void CopyFromWords(char* dst, const uint64_t* src, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const uint64_t w = LoadWord(src + i / 8);
+    std::memcpy(dst + i, &w, 8);
+  }
+  if (i < n) {
+    const uint64_t w = LoadWord(src + i / 8);
+    std::memcpy(dst + i, &w, n - i);
+  }
+}
+
+// Stores `n` bytes of ordinary memory into payload words; the tail of the last word
+// is zero-filled so that a copy's padding never holds stale bytes.
+inline void CopyToWords(uint64_t* dst, const char* src, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, src + i, 8);
+    StoreWord(dst + i / 8, w);
+  }
+  if (i < n) {
+    uint64_t w = 0;
+    std::memcpy(&w, src + i, n - i);
+    StoreWord(dst + i / 8, w);
+  }
+}
+
+// Compares `n` bytes of payload words with ordinary memory.
+inline bool WordsEqual(const uint64_t* words, const char* bytes, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, bytes + i, 8);
+    if (LoadWord(words + i / 8) != w) return false;
+  }
+  if (i < n) {
+    uint64_t w = 0;
+    std::memcpy(&w, bytes + i, n - i);
+    // Stored tails are zero-filled (CopyToWords), so the whole word compares.
+    if (LoadWord(words + i / 8) != w) return false;
+  }
+  return true;
+}
+
+}  // namespace shmdict::internal
+
+#endif  // SHMDICT_CORE_WORDS_H_
