@@ -9,6 +9,7 @@ namespace shmdict {
 namespace {
 
 constexpr char kPayloadUrl[] = "type.shmdict/error_code";
+constexpr char kErrnoUrl[] = "type.shmdict/errno";
 
 struct Row {
   ErrorCode code;
@@ -108,6 +109,24 @@ absl::Status MakeError(ErrorCode code, std::string_view message) {
   status.SetPayload(kPayloadUrl,
                     absl::Cord(absl::string_view(row->name.data(), row->name.size())));
   return status;
+}
+
+absl::Status MakeOsError(std::string_view message, int err) {
+  absl::Status status = MakeError(ErrorCode::kIo, message);
+  status.SetPayload(kErrnoUrl, absl::Cord(std::to_string(err)));
+  return status;
+}
+
+int OsErrnoOf(const absl::Status& status) {
+  absl::optional<absl::Cord> payload = status.GetPayload(kErrnoUrl);
+  if (!payload.has_value()) return 0;
+  const std::string text(*payload);
+  int value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9' || value > 100000) return 0;
+    value = value * 10 + (c - '0');
+  }
+  return value;
 }
 
 }  // namespace shmdict

@@ -65,6 +65,13 @@ std::string_view ErrorCodeDescription(ErrorCode code);
 // shmdict code attached. Used by the library; available to wrappers.
 absl::Status MakeError(ErrorCode code, std::string_view message);
 
+// A kIo status for an operating-system error `err` (an errno value), which it carries
+// so that the C API can set errno from it.
+absl::Status MakeOsError(std::string_view message, int err);
+
+// The errno value a kIo status carries, or 0.
+int OsErrnoOf(const absl::Status& status);
+
 }  // namespace shmdict
 
 #endif  // SHMDICT_API_ERRORS_H_

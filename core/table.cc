@@ -42,7 +42,7 @@ absl::Status Err(ErrorCode code, std::string_view message) {
 }
 
 absl::Status ErrnoError(std::string_view what, int err) {
-  return MakeError(ErrorCode::kIo, absl::StrCat(AV(what), ": ", strerror(err)));
+  return MakeOsError(absl::StrCat(AV(what), ": ", strerror(err)), err);
 }
 
 uint64_t NowUnixNs() {

@@ -1,0 +1,99 @@
+#include "api/shmdict.h"
+
+#include <utility>
+
+#include "core/table.h"
+
+namespace shmdict {
+
+using internal::Table;
+using internal::WriteMode;
+
+Dict::Dict(std::unique_ptr<Table> table) : table_(std::move(table)) {}
+Dict::Dict(Dict&&) noexcept = default;
+Dict& Dict::operator=(Dict&&) noexcept = default;
+Dict::~Dict() = default;
+
+absl::StatusOr<Dict> Dict::Open(std::string_view path, const OpenOptions& options) {
+  internal::OpenParams p;
+  p.create = options.create;
+  p.exclusive = options.exclusive;
+  p.read_only = options.read_only;
+  p.allow_group = options.allow_group;
+  p.capacity = options.capacity;
+  p.max_key_size = options.max_key_size;
+  p.max_value_size = options.max_value_size;
+  p.mode = options.mode;
+  absl::StatusOr<std::unique_ptr<Table>> t = Table::Open(path, p);
+  if (!t.ok()) return t.status();
+  return Dict(std::move(*t));
+}
+
+absl::Status Dict::Unlink(std::string_view path) { return Table::Unlink(path); }
+
+absl::StatusOr<std::string> Dict::Get(std::string_view key, uint64_t* version) const {
+  std::string value;
+  if (absl::Status s = table_->Get(key, &value, version); !s.ok()) return s;
+  return value;
+}
+
+absl::Status Dict::GetInto(std::string_view key, char* buf, size_t capacity,
+                           size_t* value_len, uint64_t* version) const {
+  return table_->GetInto(key, buf, capacity, value_len, version);
+}
+
+bool Dict::Contains(std::string_view key) const { return table_->Version(key) != 0; }
+
+uint64_t Dict::Version(std::string_view key) const { return table_->Version(key); }
+
+absl::StatusOr<uint64_t> Dict::Put(std::string_view key, std::string_view value) {
+  return table_->Write(WriteMode::kPut, key, value, 0);
+}
+
+absl::StatusOr<uint64_t> Dict::Insert(std::string_view key, std::string_view value) {
+  return table_->Write(WriteMode::kInsert, key, value, 0);
+}
+
+absl::StatusOr<uint64_t> Dict::Replace(std::string_view key, std::string_view value) {
+  return table_->Write(WriteMode::kReplace, key, value, 0);
+}
+
+absl::StatusOr<uint64_t> Dict::CompareAndSwap(std::string_view key,
+                                              uint64_t expected_version,
+                                              std::string_view value) {
+  return table_->Write(WriteMode::kCompareAndSwap, key, value, expected_version);
+}
+
+absl::Status Dict::Erase(std::string_view key) { return table_->Erase(key); }
+
+absl::StatusOr<int64_t> Dict::FetchAdd(std::string_view key, int64_t delta,
+                                       uint64_t* version) {
+  return table_->FetchAdd(key, delta, version);
+}
+
+uint64_t Dict::Count() const { return table_->Count(); }
+
+void Dict::ForEach(
+    absl::FunctionRef<bool(std::string_view, std::string_view, uint64_t)> fn) const {
+  table_->ForEach(fn);
+}
+
+Stats Dict::GetStats() const {
+  const internal::TableStats t = table_->Stats();
+  Stats s;
+  s.capacity = t.capacity;
+  s.bucket_count = t.bucket_count;
+  s.slot_count = t.slot_count;
+  s.count = t.count;
+  s.load_factor = t.slot_count == 0 ? 0 : double(t.count) / double(t.slot_count);
+  s.max_key_size = t.max_key_size;
+  s.max_value_size = t.max_value_size;
+  s.file_size = t.file_size;
+  s.recoveries = t.recoveries;
+  s.live_processes = t.live_processes;
+  return s;
+}
+
+const std::string& Dict::path() const { return table_->path(); }
+
+}  // namespace shmdict

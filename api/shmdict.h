@@ -1,0 +1,188 @@
+// shmdict: a dictionary that many processes on one machine share through a
+// memory-mapped file. Lookups take no lock and never wait; writers lock only the
+// key's buckets; a process killed at any instruction loses nothing and blocks no one.
+//
+//   absl::StatusOr<shmdict::Dict> d = shmdict::Dict::Open(
+//       "prices", {.create = true, .capacity = 1 << 20, .max_key_size = 32,
+//                  .max_value_size = 64});
+//   if (!d.ok()) return d.status();
+//   absl::StatusOr<uint64_t> version = d->Put("EURUSD", "1.0842");
+//   absl::StatusOr<std::string> price = d->Get("EURUSD");      // from any process
+//
+// Guarantees
+//   - Get, Contains, Version, ForEach, Count and Stats take no lock, store nothing to
+//     the file and never wait for a writer, not even for one that is stopped or was
+//     killed mid-write. Each returns a snapshot of committed writes, never a torn mix.
+//   - Writes to one key are linearizable; writes to keys in different buckets run in
+//     parallel. There is no table-wide lock or counter.
+//   - A process killed at any instruction (kill -9): every committed write stays; an
+//     interrupted write is applied entirely or not at all; the next writer that needs
+//     the dead writer's bucket lock repairs the bucket and takes it over, automatically.
+//     A stopped (SIGSTOP) writer is alive: writers of its buckets wait for it.
+//   - Every versioned write returns the key's new version: versions strictly increase
+//     per key, are never 0, and never repeat across erase and re-insert.
+//
+// Caveats
+//   - Fixed size: capacity, key and value maxima are set at creation. The table is
+//     sized so `capacity` keys fit at 80% load; inserting beyond that fails with kFull
+//     when both of a key's buckets are full (first seen at about 88% of the slots).
+//   - Crash safety covers processes dying, not the machine losing power: a table in
+//     /dev/shm is gone after a reboot, and one on disk is not flushed by shmdict.
+//   - All processes must run on machines of one byte order and one format version
+//     (checked at open). Values of FetchAdd are 8-byte little-endian integers.
+//   - The file must not be truncated or unmapped behind shmdict's back while open: the
+//     kernel then delivers SIGBUS on access, which no library can intercept safely.
+//   - A process may hold the table open for writing at most once per process-table
+//     entry: at most 1024 processes write to one table at a time (readers are free).
+//   - After fork(), the child may keep using a Dict it inherited: its first write
+//     claims its own process-table entry. Threads: a Dict may be used from any number
+//     of threads at once.
+//
+// Errors: every function returns absl::Status / absl::StatusOr; the codes are tabled in
+// api/errors.h (ErrorCodeOf gives the exact shmdict code). Nothing returned points into
+// the mapping: values are copied out before a call returns.
+#ifndef SHMDICT_API_SHMDICT_H_
+#define SHMDICT_API_SHMDICT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "api/errors.h"
+
+namespace shmdict {
+
+namespace internal {
+class Table;
+}  // namespace internal
+
+struct OpenOptions {
+  // Create the table if the file does not exist, with the fields below. When the file
+  // exists, every nonzero field below must match it (else kInvalid).
+  bool create = false;
+  // With create: fail with kExists if the file exists.
+  bool exclusive = false;
+  // Map the file read-only: reads only, writes fail with kPermission. Needs only read
+  // permission on the file; the process takes no process-table entry.
+  bool read_only = false;
+  // Accept a group-writable file, or one owned by another user (for tables shared by
+  // the users of one group), and allow creating one with a group-writable mode.
+  // World-writable files are always refused.
+  bool allow_group = false;
+  uint64_t capacity = 0;        // keys the table must hold, in [1, 2^36]
+  uint32_t max_key_size = 0;    // bytes, in [1, 65536]
+  uint32_t max_value_size = 0;  // bytes, in [1, 64 MiB]
+  uint32_t mode = 0600;         // file mode on creation (owner must have rw)
+};
+
+struct Stats {
+  uint64_t capacity = 0;        // as requested at creation
+  uint64_t bucket_count = 0;
+  uint64_t slot_count = 0;      // bucket_count * 16
+  uint64_t count = 0;           // entries, counted now (weakly consistent)
+  double load_factor = 0;       // count / slot_count
+  uint32_t max_key_size = 0;
+  uint32_t max_value_size = 0;
+  uint64_t file_size = 0;       // bytes
+  uint64_t recoveries = 0;      // bucket repairs after dead writers, ever
+  uint32_t live_processes = 0;  // processes holding the table open for writing
+};
+
+// A handle on one table. Movable, not copyable. Thread-safe: any number of threads may
+// call any method at once (except that the handle must not be moved or destroyed while
+// in use).
+class Dict {
+ public:
+  // Opens the table at `path`, a file path; a name without '/' is a file in /dev/shm.
+  // Validates the file completely before mapping it: regular file (symbolic links are
+  // not followed), owner and mode, magic, format version, byte order, header checksum,
+  // layout, and file size against the layout.
+  // Errors: kNotFound (no file and !create), kExists (exclusive and the file exists),
+  // kInvalid (bad options, or an existing file's layout differs from nonzero options),
+  // kBadFile (not a valid shmdict file: every reason is named in the message),
+  // kPermission (access denied; world- or group-writable file; foreign owner),
+  // kIo (other OS error, such as no space left to create the file).
+  static absl::StatusOr<Dict> Open(std::string_view path, const OpenOptions& options);
+
+  // Removes the table file at `path` after checking that it is a shmdict file. Open
+  // handles stay valid (the memory lives until the last one closes).
+  // Errors: kNotFound, kBadFile (not a shmdict file: left in place), kPermission, kIo.
+  static absl::Status Unlink(std::string_view path);
+
+  Dict(Dict&&) noexcept;
+  Dict& operator=(Dict&&) noexcept;
+  ~Dict();
+
+  // The value of `key` (a copy) and, if `version` is not null, its version.
+  // Errors: kNotFound. kBadFile if the slot holding the key is corrupt.
+  [[nodiscard]] absl::StatusOr<std::string> Get(std::string_view key,
+                                                uint64_t* version = nullptr) const;
+  // Zero-allocation read: copies the value into buf[0, capacity), sets *value_len to
+  // its length and *version to its version (either may be null).
+  // Errors: kNotFound; kBuffer when the value is longer than `capacity` (then
+  // *value_len holds the length needed and buf is unspecified); kInvalid for a null
+  // buffer with nonzero capacity.
+  [[nodiscard]] absl::Status GetInto(std::string_view key, char* buf, size_t capacity,
+                                     size_t* value_len, uint64_t* version = nullptr) const;
+  // Whether `key` is present.
+  [[nodiscard]] bool Contains(std::string_view key) const;
+  // The version of `key`, 0 if absent.
+  [[nodiscard]] uint64_t Version(std::string_view key) const;
+
+  // Sets `key` to `value`, inserting it if absent. Returns the new version.
+  // Errors: kTooBig (key or value over the maxima), kFull (inserting, both buckets
+  // full), kPermission (read-only handle), kFull also when 1024 other live processes
+  // hold the table open for writing (the first write of a process registers it).
+  [[nodiscard]] absl::StatusOr<uint64_t> Put(std::string_view key, std::string_view value);
+  // Inserts only if absent. Errors: as Put, plus kExists.
+  [[nodiscard]] absl::StatusOr<uint64_t> Insert(std::string_view key, std::string_view value);
+  // Replaces only if present. Errors: as Put, plus kNotFound.
+  [[nodiscard]] absl::StatusOr<uint64_t> Replace(std::string_view key,
+                                                 std::string_view value);
+  // Writes `value` only if the key's current version is `expected_version` (0: the key
+  // must be absent, i.e. insert-if-absent). Returns the new version.
+  // Errors: as Put, plus kVersion when the current version differs.
+  [[nodiscard]] absl::StatusOr<uint64_t> CompareAndSwap(std::string_view key,
+                                                        uint64_t expected_version,
+                                                        std::string_view value);
+  // Removes `key`. Errors: kNotFound, kTooBig, kPermission.
+  [[nodiscard]] absl::Status Erase(std::string_view key);
+  // Adds `delta` to the key's value, an 8-byte little-endian signed integer (an absent
+  // key starts at 0), wrapping around on overflow. Returns the new value; *version (if
+  // not null) gets the new version.
+  // Errors: kType (the value is not 8 bytes long), kTooBig (the table's values are
+  // shorter than 8 bytes, or the key is too long), kFull, kPermission.
+  [[nodiscard]] absl::StatusOr<int64_t> FetchAdd(std::string_view key, int64_t delta,
+                                                 uint64_t* version = nullptr);
+
+  // The number of entries, counted by scanning the table (O(capacity)); weakly
+  // consistent while writers run.
+  [[nodiscard]] uint64_t Count() const;
+  // Calls fn(key, value, version) for each entry, each a snapshot (the views are valid
+  // during the call only); stops early when fn returns false. Weakly consistent: an
+  // entry present for the whole iteration is visited exactly once; one inserted or
+  // erased meanwhile may or may not be.
+  void ForEach(absl::FunctionRef<bool(std::string_view key, std::string_view value,
+                                      uint64_t version)>
+                   fn) const;
+  [[nodiscard]] Stats GetStats() const;
+
+  // The file path the table was opened at.
+  [[nodiscard]] const std::string& path() const;
+
+  // For tools and tests in this repository only.
+  internal::Table* table_for_internal_use() const { return table_.get(); }
+
+ private:
+  explicit Dict(std::unique_ptr<internal::Table> table);
+  std::unique_ptr<internal::Table> table_;
+};
+
+}  // namespace shmdict
+
+#endif  // SHMDICT_API_SHMDICT_H_

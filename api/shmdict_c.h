@@ -1,0 +1,124 @@
+/* shmdict C API: the C ABI over shmdict::Dict, for C programs and for other languages'
+ * foreign-function interfaces (Python ctypes, Rust, Go cgo, ...). Exported by
+ * libshmdict.so (Bazel target //api:libshmdict.so), which exports nothing else.
+ *
+ * Conventions
+ *   - Every function returns SHMDICT_OK (0) or a negative SHMDICT_E* code, except
+ *     shmdict_strerror and shmdict_last_error.
+ *   - Optional out-pointers may be NULL. A NULL handle, or a NULL key/value pointer
+ *     with a nonzero length, gives SHMDICT_EINVAL.
+ *   - Nothing returned points into the shared mapping; values are copied into the
+ *     caller's buffers.
+ *   - Thread safety: a handle may be used by any number of threads at once, but must
+ *     not be closed while in use. After fork(), the child may use inherited handles.
+ *   - Versions: every successful write gives the key's new version; versions strictly
+ *     increase per key while it exists, are never 0, and are never reused across erase
+ *     and re-insert.
+ *   - shmdict_fetch_add values are 8-byte little-endian signed integers; an absent key
+ *     starts at 0; overflow wraps around.
+ *   - Readers take no lock and never wait; see api/shmdict.h for the full guarantees
+ *     and caveats.
+ */
+#ifndef SHMDICT_API_SHMDICT_C_H_
+#define SHMDICT_API_SHMDICT_C_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Return codes. */
+#define SHMDICT_OK 0
+#define SHMDICT_ENOTFOUND (-1) /* key absent; open: no file and no SHMDICT_CREATE */
+#define SHMDICT_EEXISTS (-2)   /* insert: key present; open: SHMDICT_EXCL and file exists */
+#define SHMDICT_EFULL (-3)     /* both candidate buckets full; or 1024 writer processes */
+#define SHMDICT_ETOOBIG (-4)   /* key or value over the table's maxima */
+#define SHMDICT_EBUFFER (-5)   /* value longer than value_cap; *value_len = size needed */
+#define SHMDICT_EVERSION (-6)  /* compare_and_swap: the current version differs */
+#define SHMDICT_ETYPE (-7)     /* fetch_add on a value that is not 8 bytes */
+#define SHMDICT_EINVAL (-8)    /* bad argument, flags or options */
+#define SHMDICT_EBADFILE (-9)  /* not a shmdict file, unsupported version, corrupt,
+                                  truncated, not a regular file, or a symlink */
+#define SHMDICT_EPERM (-10)    /* write on a read-only handle; access denied; file
+                                  group/world-writable or foreign-owned */
+#define SHMDICT_ETIMEOUT (-11) /* a wait timed out */
+#define SHMDICT_EIO (-12)      /* other OS error; errno is left set */
+
+/* Flags of shmdict_open. */
+#define SHMDICT_CREATE 0x1      /* create if absent, from *opts */
+#define SHMDICT_EXCL 0x2        /* with CREATE: SHMDICT_EEXISTS if the file exists */
+#define SHMDICT_READONLY 0x4    /* read-only mapping; writes give SHMDICT_EPERM */
+#define SHMDICT_ALLOW_GROUP 0x8 /* accept group-writable or group members' files */
+
+typedef struct shmdict shmdict;
+
+typedef struct shmdict_options {
+  uint64_t capacity;       /* keys the table must be able to hold, in [1, 2^36] */
+  uint32_t max_key_size;   /* bytes, in [1, 65536] */
+  uint32_t max_value_size; /* bytes, in [1, 64 MiB] */
+  uint32_t mode;           /* file mode on creation; 0 means 0600 */
+} shmdict_options;
+
+/* Opens the table at `path` (a file path; a name without '/' is a file in /dev/shm)
+ * and stores a new handle in *out. With SHMDICT_CREATE, `opts` is required and the
+ * file is created if absent; if it exists, each nonzero field of *opts must match it.
+ * Errors: SHMDICT_ENOTFOUND, SHMDICT_EEXISTS, SHMDICT_EINVAL, SHMDICT_EBADFILE,
+ * SHMDICT_EPERM, SHMDICT_EIO. */
+int shmdict_open(const char *path, int flags, const shmdict_options *opts, shmdict **out);
+
+/* Closes the handle and frees it. NULL is accepted and does nothing. Returns SHMDICT_OK. */
+int shmdict_close(shmdict *d);
+
+/* Removes the table file at `path` (checked to be a shmdict file first).
+ * Errors: SHMDICT_ENOTFOUND, SHMDICT_EBADFILE, SHMDICT_EPERM, SHMDICT_EIO. */
+int shmdict_unlink(const char *path);
+
+/* Copies the value of the key into value[0, value_cap), and sets *value_len and
+ * *version. Errors: SHMDICT_ENOTFOUND; SHMDICT_EBUFFER (value longer than value_cap:
+ * *value_len holds the size needed; call again with a larger buffer). */
+int shmdict_get(shmdict *d, const void *key, size_t key_len, void *value, size_t value_cap,
+                size_t *value_len, uint64_t *version);
+
+/* Sets the key to the value (insert or update); *version gets the new version.
+ * Errors: SHMDICT_ETOOBIG, SHMDICT_EFULL, SHMDICT_EPERM. */
+int shmdict_put(shmdict *d, const void *key, size_t key_len, const void *value,
+                size_t value_len, uint64_t *version);
+/* As shmdict_put, only if absent: SHMDICT_EEXISTS if present. */
+int shmdict_insert(shmdict *d, const void *key, size_t key_len, const void *value,
+                   size_t value_len, uint64_t *version);
+/* As shmdict_put, only if present: SHMDICT_ENOTFOUND if absent. */
+int shmdict_replace(shmdict *d, const void *key, size_t key_len, const void *value,
+                    size_t value_len, uint64_t *version);
+
+/* Removes the key. Errors: SHMDICT_ENOTFOUND, SHMDICT_ETOOBIG, SHMDICT_EPERM. */
+int shmdict_erase(shmdict *d, const void *key, size_t key_len);
+
+/* Writes the value only if the key's version is expected_version (0: only if absent);
+ * *new_version gets the new version. Errors: as shmdict_put, plus SHMDICT_EVERSION. */
+int shmdict_compare_and_swap(shmdict *d, const void *key, size_t key_len,
+                             uint64_t expected_version, const void *value,
+                             size_t value_len, uint64_t *new_version);
+
+/* Adds delta to the key's 8-byte integer value (absent: 0); *new_value gets the sum.
+ * Errors: SHMDICT_ETYPE, SHMDICT_ETOOBIG, SHMDICT_EFULL, SHMDICT_EPERM. */
+int shmdict_fetch_add(shmdict *d, const void *key, size_t key_len, int64_t delta,
+                      int64_t *new_value);
+
+/* Counts the entries (a scan; weakly consistent while writers run). */
+int shmdict_count(shmdict *d, uint64_t *count);
+
+/* A static English description of a code ("key not found", ...); never NULL. */
+const char *shmdict_strerror(int code);
+
+/* The message of the last error returned to this thread (what exactly was wrong, e.g.
+ * "/dev/shm/t is group-writable; ..."), or "" if none. Valid until this thread's next
+ * shmdict call. */
+const char *shmdict_last_error(void);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SHMDICT_API_SHMDICT_C_H_ */
