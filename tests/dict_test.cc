@@ -1,0 +1,402 @@
+// Functional tests of shmdict::Dict: operations, errors, versions, sizes.
+#include "api/shmdict.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "tests/test_util.h"
+
+namespace shmdict {
+namespace {
+
+using ::shmdict::testing::TempTable;
+
+OpenOptions Create(uint64_t capacity = 1000, uint32_t key = 32, uint32_t value = 64) {
+  OpenOptions o;
+  o.create = true;
+  o.capacity = capacity;
+  o.max_key_size = key;
+  o.max_value_size = value;
+  return o;
+}
+
+ErrorCode Code(const absl::Status& s) { return ErrorCodeOf(s); }
+template <typename T>
+ErrorCode Code(const absl::StatusOr<T>& s) {
+  return ErrorCodeOf(s.status());
+}
+
+TEST(DictTest, PutGetRoundTrip) {
+  TempTable t;
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+  ASSERT_TRUE(d.ok()) << d.status();
+  absl::StatusOr<uint64_t> v1 = d->Put("alpha", "one");
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  EXPECT_GT(*v1, 0u);
+  uint64_t version = 0;
+  absl::StatusOr<std::string> got = d->Get("alpha", &version);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "one");
+  EXPECT_EQ(version, *v1);
+  absl::StatusOr<uint64_t> v2 = d->Put("alpha", "two");
+  ASSERT_TRUE(v2.ok());
+  EXPECT_GT(*v2, *v1);
+  EXPECT_EQ(*d->Get("alpha"), "two");
+  EXPECT_TRUE(d->Contains("alpha"));
+  EXPECT_FALSE(d->Contains("beta"));
+  EXPECT_EQ(Code(d->Get("beta")), ErrorCode::kNotFound);
+  EXPECT_EQ(d->Count(), 1u);
+}
+
+TEST(DictTest, SecondHandleSeesWrites) {
+  TempTable t;
+  absl::StatusOr<Dict> a = Dict::Open(t.path(), Create());
+  ASSERT_TRUE(a.ok());
+  absl::StatusOr<Dict> b = Dict::Open(t.path(), OpenOptions());
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_TRUE(a->Put("k", "v").ok());
+  EXPECT_EQ(*b->Get("k"), "v");
+  ASSERT_TRUE(b->Put("k", "w").ok());
+  EXPECT_EQ(*a->Get("k"), "w");
+}
+
+TEST(DictTest, InsertReplaceErase) {
+  TempTable t;
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(Code(d->Replace("k", "x")), ErrorCode::kNotFound);
+  ASSERT_TRUE(d->Insert("k", "a").ok());
+  EXPECT_EQ(Code(d->Insert("k", "b")), ErrorCode::kExists);
+  EXPECT_EQ(*d->Get("k"), "a");
+  ASSERT_TRUE(d->Replace("k", "c").ok());
+  EXPECT_EQ(*d->Get("k"), "c");
+  ASSERT_TRUE(d->Erase("k").ok());
+  EXPECT_EQ(Code(d->Get("k")), ErrorCode::kNotFound);
+  EXPECT_EQ(Code(d->Erase("k")), ErrorCode::kNotFound);
+  EXPECT_EQ(d->Count(), 0u);
+  EXPECT_EQ(d->Version("k"), 0u);
+}
+
+TEST(DictTest, BinaryKeysWithNulBytesAndEmptyValues) {
+  TempTable t;
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+  ASSERT_TRUE(d.ok());
+  const std::string k1("a\0b", 3), k2("a\0c", 3), k3("a", 1), k4("", 0);
+  const std::string v1("\0\0\xff", 3);
+  ASSERT_TRUE(d->Put(k1, v1).ok());
+  ASSERT_TRUE(d->Put(k2, "").ok());
+  ASSERT_TRUE(d->Put(k3, "x").ok());
+  ASSERT_TRUE(d->Put(k4, "empty key").ok());
+  EXPECT_EQ(*d->Get(k1), v1);
+  EXPECT_EQ(*d->Get(k2), "");
+  EXPECT_TRUE(d->Contains(k2));
+  EXPECT_EQ(*d->Get(k3), "x");
+  EXPECT_EQ(*d->Get(k4), "empty key");
+  EXPECT_EQ(Code(d->Get(std::string("a\0", 2))), ErrorCode::kNotFound);
+  EXPECT_EQ(d->Count(), 4u);
+  std::map<std::string, std::string> seen;
+  d->ForEach([&](std::string_view k, std::string_view v, uint64_t version) {
+    EXPECT_GT(version, 0u);
+    seen.emplace(std::string(k), std::string(v));
+    return true;
+  });
+  EXPECT_EQ(seen, (std::map<std::string, std::string>{
+                      {k1, v1}, {k2, ""}, {k3, "x"}, {k4, "empty key"}}));
+}
+
+TEST(DictTest, SizesAtAndOverTheMaxima) {
+  TempTable t;
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create(100, 13, 21));
+  ASSERT_TRUE(d.ok());
+  const std::string key13(13, 'k'), value21(21, 'v');
+  ASSERT_TRUE(d->Put(key13, value21).ok());
+  EXPECT_EQ(*d->Get(key13), value21);
+  EXPECT_EQ(Code(d->Put(std::string(14, 'k'), "v")), ErrorCode::kTooBig);
+  EXPECT_EQ(Code(d->Put("k", std::string(22, 'v'))), ErrorCode::kTooBig);
+  EXPECT_EQ(Code(d->Insert("k", std::string(22, 'v'))), ErrorCode::kTooBig);
+  EXPECT_EQ(Code(d->CompareAndSwap("k", 0, std::string(22, 'v'))), ErrorCode::kTooBig);
+  EXPECT_EQ(Code(d->Erase(std::string(14, 'k'))), ErrorCode::kTooBig);
+  // Nothing was stored by the refused writes, and nothing truncated.
+  EXPECT_EQ(Code(d->Get("k")), ErrorCode::kNotFound);
+  EXPECT_EQ(Code(d->Get(std::string(14, 'k'))), ErrorCode::kNotFound);
+  EXPECT_EQ(d->Count(), 1u);
+}
+
+TEST(DictTest, GetIntoReportsTheSizeNeeded) {
+  TempTable t;
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+  ASSERT_TRUE(d.ok());
+  ASSERT_TRUE(d->Put("k", "0123456789").ok());
+  char small[4];
+  size_t len = 0;
+  EXPECT_EQ(Code(d->GetInto("k", small, sizeof(small), &len)), ErrorCode::kBuffer);
+  EXPECT_EQ(len, 10u);
+  char big[16];
+  uint64_t version = 0;
+  ASSERT_TRUE(d->GetInto("k", big, sizeof(big), &len, &version).ok());
+  EXPECT_EQ(std::string(big, len), "0123456789");
+  EXPECT_EQ(version, d->Version("k"));
+  EXPECT_EQ(Code(d->GetInto("k", nullptr, 5, &len)), ErrorCode::kInvalid);
+  ASSERT_TRUE(d->Put("e", "").ok());
+  EXPECT_TRUE(d->GetInto("e", nullptr, 0, &len).ok());
+  EXPECT_EQ(len, 0u);
+}
+
+TEST(DictTest, CompareAndSwap) {
+  TempTable t;
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+  ASSERT_TRUE(d.ok());
+  // Version 0 means insert-if-absent.
+  absl::StatusOr<uint64_t> v1 = d->CompareAndSwap("k", 0, "a");
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  EXPECT_EQ(Code(d->CompareAndSwap("k", 0, "b")), ErrorCode::kVersion);
+  EXPECT_EQ(Code(d->CompareAndSwap("k", *v1 + 1, "b")), ErrorCode::kVersion);
+  EXPECT_EQ(*d->Get("k"), "a");
+  absl::StatusOr<uint64_t> v2 = d->CompareAndSwap("k", *v1, "b");
+  ASSERT_TRUE(v2.ok());
+  EXPECT_GT(*v2, *v1);
+  EXPECT_EQ(*d->Get("k"), "b");
+  EXPECT_EQ(Code(d->CompareAndSwap("k", *v1, "c")), ErrorCode::kVersion);
+  EXPECT_EQ(Code(d->CompareAndSwap("absent", 5, "c")), ErrorCode::kVersion);
+  EXPECT_FALSE(d->Contains("absent"));
+}
+
+TEST(DictTest, FetchAdd) {
+  TempTable t;
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+  ASSERT_TRUE(d.ok());
+  uint64_t version = 0;
+  EXPECT_EQ(*d->FetchAdd("n", 5, &version), 5);
+  EXPECT_EQ(version, d->Version("n"));
+  EXPECT_EQ(*d->FetchAdd("n", -7), -2);
+  std::string raw = *d->Get("n");
+  ASSERT_EQ(raw.size(), 8u);
+  int64_t stored;
+  std::memcpy(&stored, raw.data(), 8);
+  EXPECT_EQ(stored, -2);
+  // Wraps around.
+  ASSERT_TRUE(d->Erase("n").ok());
+  ASSERT_TRUE(d->FetchAdd("n", INT64_MAX).ok());
+  EXPECT_EQ(*d->FetchAdd("n", 1), INT64_MIN);
+  ASSERT_TRUE(d->Put("s", "short").ok());
+  EXPECT_EQ(Code(d->FetchAdd("s", 1)), ErrorCode::kType);
+  EXPECT_EQ(*d->Get("s"), "short");
+}
+
+TEST(DictTest, FetchAddNeedsEightByteValues) {
+  TempTable t;
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create(10, 8, 4));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(Code(d->FetchAdd("n", 1)), ErrorCode::kTooBig);
+}
+
+TEST(DictTest, VersionsIncreaseAndNeverRepeatAcrossEraseAndReinsert) {
+  TempTable t;
+  // A small table, so that re-inserts land in either of the key's buckets.
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create(64, 16, 16));
+  ASSERT_TRUE(d.ok());
+  std::mt19937_64 rng(shmdict::testing::TestSeed());
+  std::map<std::string, std::set<uint64_t>> seen;
+  std::map<std::string, uint64_t> last;
+  for (int round = 0; round < 20000; ++round) {
+    const std::string key = "k" + std::to_string(rng() % 40);
+    const int op = static_cast<int>(rng() % 4);
+    if (op == 0) {
+      absl::Status s = d->Erase(key);
+      ASSERT_TRUE(s.ok() || Code(s) == ErrorCode::kNotFound) << s;
+      continue;
+    }
+    absl::StatusOr<uint64_t> v = d->Put(key, "v" + std::to_string(round));
+    if (!v.ok() && Code(v) == ErrorCode::kFull) continue;
+    ASSERT_TRUE(v.ok()) << v.status();
+    ASSERT_NE(*v, 0u);
+    ASSERT_TRUE(seen[key].insert(*v).second) << "version " << *v << " reused for " << key;
+    ASSERT_GT(*v, last[key]) << key;
+    last[key] = *v;
+  }
+}
+
+TEST(DictTest, FillingToTheFirstFullKeepsEveryKey) {
+  TempTable t;
+  const uint64_t capacity = 20000;
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create(capacity, 16, 8));
+  ASSERT_TRUE(d.ok());
+  uint64_t n = 0;
+  absl::Status last;
+  auto key_of = [](uint64_t i) {
+    std::string k = std::to_string(i);
+    return "key" + std::string(13 - k.size(), '0') + k;
+  };
+  for (;; ++n) {
+    absl::StatusOr<uint64_t> v = d->Insert(key_of(n), std::string(8, char('a' + n % 26)));
+    if (!v.ok()) {
+      last = v.status();
+      break;
+    }
+  }
+  EXPECT_EQ(Code(last), ErrorCode::kFull) << last;
+  const Stats s = d->GetStats();
+  std::fprintf(stderr, "first EFULL after %llu keys: load factor %.3f of %llu slots\n",
+               static_cast<unsigned long long>(n), double(n) / double(s.slot_count),
+               static_cast<unsigned long long>(s.slot_count));
+  EXPECT_GE(n, capacity) << "the promised capacity must fit";
+  EXPECT_EQ(d->Count(), n);
+  for (uint64_t i = 0; i < n; ++i) {
+    absl::StatusOr<std::string> v = d->Get(key_of(i));
+    ASSERT_TRUE(v.ok()) << key_of(i);
+    ASSERT_EQ(*v, std::string(8, char('a' + i % 26)));
+  }
+  // Updates of present keys still work in a full table; erasing frees room.
+  EXPECT_TRUE(d->Put("key0000000000000", "zzzzzzzz").ok());
+  ASSERT_TRUE(d->Erase("key0000000000001").ok());
+  EXPECT_TRUE(d->Insert("key0000000000001", "yyyyyyyy").ok());
+}
+
+TEST(DictTest, ReadOnlyHandleReadsAndRefusesWrites) {
+  TempTable t;
+  {
+    absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(d->Put("k", "v").ok());
+  }
+  ASSERT_EQ(chmod(t.path().c_str(), 0400), 0);
+  OpenOptions ro;
+  ro.read_only = true;
+  absl::StatusOr<Dict> r = Dict::Open(t.path(), ro);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r->Get("k"), "v");
+  EXPECT_EQ(Code(r->Put("k", "w")), ErrorCode::kPermission);
+  EXPECT_EQ(Code(r->Erase("k")), ErrorCode::kPermission);
+  EXPECT_EQ(Code(r->FetchAdd("n", 1)), ErrorCode::kPermission);
+  EXPECT_EQ(*r->Get("k"), "v");
+  OpenOptions bad = ro;
+  bad.create = true;
+  EXPECT_EQ(Code(Dict::Open(t.path(), bad)), ErrorCode::kInvalid);
+}
+
+TEST(DictTest, OpenOptionsAreChecked) {
+  TempTable t;
+  EXPECT_EQ(Code(Dict::Open(t.path(), OpenOptions())), ErrorCode::kNotFound);
+  EXPECT_EQ(Code(Dict::Open(t.path(), Create(0))), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Dict::Open(t.path(), Create(10, 0, 8))), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Dict::Open(t.path(), Create(10, 8, 0))), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Dict::Open(t.path(), Create(10, 70000, 8))), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Dict::Open(t.path(), Create(uint64_t{1} << 40))), ErrorCode::kInvalid);
+  OpenOptions world = Create();
+  world.mode = 0666;
+  EXPECT_EQ(Code(Dict::Open(t.path(), world)), ErrorCode::kInvalid);
+  OpenOptions group = Create();
+  group.mode = 0660;
+  EXPECT_EQ(Code(Dict::Open(t.path(), group)), ErrorCode::kInvalid);
+  OpenOptions excl_only;
+  excl_only.exclusive = true;
+  EXPECT_EQ(Code(Dict::Open(t.path(), excl_only)), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Dict::Open("", Create())), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Dict::Open("..", Create())), ErrorCode::kInvalid);
+  // None of the refused calls created a file.
+  EXPECT_NE(access(t.path().c_str(), F_OK), 0);
+
+  ASSERT_TRUE(Dict::Open(t.path(), Create(10, 8, 8)).ok());
+  OpenOptions excl = Create(10, 8, 8);
+  excl.exclusive = true;
+  EXPECT_EQ(Code(Dict::Open(t.path(), excl)), ErrorCode::kExists);
+  EXPECT_TRUE(Dict::Open(t.path(), Create(10, 8, 8)).ok());
+  EXPECT_EQ(Code(Dict::Open(t.path(), Create(11, 8, 8))), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Dict::Open(t.path(), Create(10, 9, 8))), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Dict::Open(t.path(), Create(10, 8, 9))), ErrorCode::kInvalid);
+}
+
+TEST(DictTest, NameWithoutSlashLivesInDevShm) {
+  const std::string name = "shmdict-test-name-" + std::to_string(getpid());
+  unlink(("/dev/shm/" + name).c_str());
+  {
+    absl::StatusOr<Dict> d = Dict::Open(name, Create());
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->path(), "/dev/shm/" + name);
+    struct stat st;
+    ASSERT_EQ(stat(("/dev/shm/" + name).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+  }
+  EXPECT_TRUE(Dict::Unlink(name).ok());
+  EXPECT_EQ(Code(Dict::Unlink(name)), ErrorCode::kNotFound);
+}
+
+TEST(DictTest, UnlinkRefusesFilesThatAreNotTables) {
+  TempTable t;
+  FILE* f = std::fopen(t.path().c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs("precious data", f);
+  std::fclose(f);
+  EXPECT_EQ(Code(Dict::Unlink(t.path())), ErrorCode::kBadFile);
+  EXPECT_EQ(access(t.path().c_str(), F_OK), 0) << "a foreign file was removed";
+}
+
+TEST(DictTest, StatsDescribeTheTable) {
+  TempTable t;
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create(1000, 16, 64));
+  ASSERT_TRUE(d.ok());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(d->Put("k" + std::to_string(i), "v").ok());
+  const Stats s = d->GetStats();
+  EXPECT_EQ(s.capacity, 1000u);
+  EXPECT_EQ(s.count, 100u);
+  EXPECT_EQ(s.slot_count, s.bucket_count * 16);
+  EXPECT_GE(s.slot_count * 4, s.capacity * 5);  // sized for 80% load
+  EXPECT_DOUBLE_EQ(s.load_factor, 100.0 / double(s.slot_count));
+  EXPECT_EQ(s.max_key_size, 16u);
+  EXPECT_EQ(s.max_value_size, 64u);
+  EXPECT_EQ(s.live_processes, 1u);
+  EXPECT_EQ(s.recoveries, 0u);
+  struct stat st;
+  ASSERT_EQ(stat(t.path().c_str(), &st), 0);
+  EXPECT_EQ(uint64_t(st.st_size), s.file_size);
+}
+
+TEST(DictTest, ForEachStopsWhenAsked) {
+  TempTable t;
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+  ASSERT_TRUE(d.ok());
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(d->Put("k" + std::to_string(i), "v").ok());
+  int calls = 0;
+  d->ForEach([&](std::string_view, std::string_view, uint64_t) { return ++calls < 7; });
+  EXPECT_EQ(calls, 7);
+}
+
+TEST(DictTest, ChildAfterForkWritesWithItsOwnProcessEntry) {
+  TempTable t;
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+  ASSERT_TRUE(d.ok());
+  ASSERT_TRUE(d->Put("parent", "1").ok());  // the parent registers
+  const pid_t pid = shmdict::testing::ForkChild([&]() -> int {
+    if (!d->Put("child", "2").ok()) return 1;
+    if (d->GetStats().live_processes != 2) return 2;
+    return 0;
+  });
+  const int status = shmdict::testing::WaitChild(pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(*d->Get("child"), "2");
+  // The child's exit freed its entry; the parent's is still held.
+  EXPECT_EQ(d->GetStats().live_processes, 1u);
+}
+
+TEST(ErrorCodeTest, NamesAndCodesAgree) {
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kFull), "SHMDICT_EFULL");
+  EXPECT_EQ(ErrorCodeOf(MakeError(ErrorCode::kTooBig, "x")), ErrorCode::kTooBig);
+  EXPECT_EQ(ErrorCodeOf(MakeError(ErrorCode::kInvalid, "x")), ErrorCode::kInvalid);
+  EXPECT_EQ(MakeError(ErrorCode::kTooBig, "x").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorCodeOf(absl::NotFoundError("x")), ErrorCode::kNotFound);
+  EXPECT_EQ(ErrorCodeOf(absl::UnavailableError("x")), ErrorCode::kIo);
+  EXPECT_EQ(OsErrnoOf(MakeOsError("x", 28)), 28);
+  EXPECT_EQ(ErrorCodeName(static_cast<ErrorCode>(-99)), "SHMDICT_EUNKNOWN");
+}
+
+}  // namespace
+}  // namespace shmdict

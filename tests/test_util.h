@@ -1,0 +1,86 @@
+// Helpers shared by shmdict's tests.
+#ifndef SHMDICT_TESTS_TEST_UTIL_H_
+#define SHMDICT_TESTS_TEST_UTIL_H_
+
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace shmdict::testing {
+
+// A unique table path under /dev/shm that is removed when this object goes away.
+class TempTable {
+ public:
+  explicit TempTable(const std::string& tag = "t") {
+    static std::atomic<int> counter{0};
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string test = info != nullptr ? std::string(info->name()) : "none";
+    for (char& c : test) {
+      if (c == '/') c = '_';
+    }
+    path_ = "/dev/shm/shmdict-test-" + std::to_string(getpid()) + "-" +
+            std::to_string(counter.fetch_add(1)) + "-" + test + "-" + tag;
+    unlink(path_.c_str());
+  }
+  ~TempTable() { unlink(path_.c_str()); }
+  TempTable(const TempTable&) = delete;
+  TempTable& operator=(const TempTable&) = delete;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The seed of a randomized test: SHMDICT_TEST_SEED if set, else time-based. Logged so
+// that a failure can be replayed.
+inline uint64_t TestSeed() {
+  uint64_t seed;
+  if (const char* env = getenv("SHMDICT_TEST_SEED")) {
+    seed = strtoull(env, nullptr, 10);
+  } else {
+    seed = static_cast<uint64_t>(
+        std::chrono::steady_clock::now().time_since_epoch().count());
+  }
+  std::fprintf(stderr, "[seed] SHMDICT_TEST_SEED=%llu\n",
+               static_cast<unsigned long long>(seed));
+  return seed;
+}
+
+// True under a sanitizer run (set by .bazelrc): concurrency tests shrink their load.
+inline bool Sanitized() { return getenv("SHMDICT_SANITIZED") != nullptr; }
+
+// Waits for a child; returns its raw wait status.
+inline int WaitChild(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+  }
+  return status;
+}
+
+// Runs fn in a forked child that exits with fn's return value (0 = success); the
+// child never returns into the test framework.
+template <typename Fn>
+pid_t ForkChild(Fn fn) {
+  fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    int rc = 99;
+    rc = fn();
+    _exit(rc);
+  }
+  return pid;
+}
+
+}  // namespace shmdict::testing
+
+#endif  // SHMDICT_TESTS_TEST_UTIL_H_
