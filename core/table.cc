@@ -882,6 +882,132 @@ TableStats Table::Stats() const {
 }
 
 // ---------------------------------------------------------------------------------
+// Verify and repair
+
+absl::StatusOr<uint64_t> Table::RepairDeadLocks() {
+  if (absl::Status s = CheckWritable({}, {}); !s.ok()) return s;
+  uint64_t repaired = 0;
+  for (uint64_t b = 0; b < layout_.bucket_count; ++b) {
+    std::atomic<uint64_t>& lock = meta(b).lock;
+    // Relaxed: a hint; the CAS below synchronizes.
+    uint64_t cur = lock.load(std::memory_order_relaxed);
+    if (cur == 0 || !HolderIsDead(cur)) continue;
+    // As in LockBucket: acq_rel, and only if the dead holder's word is still there.
+    if (!lock.compare_exchange_strong(cur, lock_word_, std::memory_order_acq_rel,
+                                      std::memory_order_relaxed)) {
+      continue;  // someone else took it over meanwhile
+    }
+    SHMDICT_CRASH_POINT(kRecoveryLockTaken);
+    RecoverBucket(b);
+    UnlockBucket(b);
+    ++repaired;
+  }
+  return repaired;
+}
+
+VerifyReport Table::Verify() const {
+  VerifyReport r;
+  auto damage = [&r](std::string message) {
+    ++r.damage;
+    if (r.messages.size() < 100) r.messages.push_back(std::move(message));
+  };
+  const auto* header = reinterpret_cast<const FileHeader*>(base_);
+  if (ChecksumOf(header->fixed) != header->checksum) {
+    damage("header checksum mismatch");
+  }
+  std::string key;
+  for (uint64_t b = 0; b < layout_.bucket_count; ++b) {
+    const BucketMeta& m = meta(b);
+    // Acquire: pairs with the release store of the last unlock, so the bucket's
+    // contents are those its last holder left.
+    const uint64_t lock_before = m.lock.load(std::memory_order_acquire);
+    bool pending = false;
+    if (lock_before != 0) {
+      if (!HolderIsDead(lock_before)) {
+        ++r.buckets_busy;
+        continue;
+      }
+      pending = true;
+      ++r.dead_locks;
+    }
+    ++r.buckets_checked;
+    // Acquire: as in Lookup.
+    const uint64_t t0 = m.tags[0].load(std::memory_order_acquire);
+    const uint64_t t1 = m.tags[1].load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
+      const uint8_t tag = TagByte(t0, t1, i);
+      // Acquire: pairs with the writers' release stores of the sequence.
+      const uint64_t s = Seq(slot_seq(b, i)).load(std::memory_order_acquire);
+      if ((s & 1) != 0) {
+        if (pending) {
+          ++r.odd_slots;
+        } else {
+          damage(absl::StrCat("bucket ", b, " slot ", i, ": odd sequence ", s,
+                              " with no writer holding the lock"));
+        }
+      }
+      const uint64_t* c = copy_words(b, i, s & ~uint64_t{1});
+      const uint64_t w1 = LoadWord(c + 1);
+      const uint32_t klp1 = static_cast<uint32_t>(w1);
+      const uint32_t vlen = static_cast<uint32_t>(w1 >> 32);
+      if (klp1 == 0) {
+        if (w1 != 0) damage(absl::StrCat("bucket ", b, " slot ", i, ": empty copy with a length"));
+        if (tag != 0) {
+          if (pending) {
+            ++r.orphan_tags;
+          } else {
+            damage(absl::StrCat("bucket ", b, " slot ", i, ": tag on an empty slot"));
+          }
+        }
+        continue;
+      }
+      if (tag == 0) {
+        damage(absl::StrCat("bucket ", b, " slot ", i, ": entry without a tag"));
+        continue;
+      }
+      if (klp1 - 1 > layout_.max_key_size || vlen > layout_.max_value_size) {
+        damage(absl::StrCat("bucket ", b, " slot ", i, ": lengths over the maxima (key ",
+                            klp1 - 1, ", value ", vlen, ")"));
+        continue;
+      }
+      key.resize(klp1 - 1);
+      CopyFromWords(key.data(), c + kCopyHeaderWords, klp1 - 1);
+      const Probe p = ProbeFor(key);
+      if (p.b1 != b && p.b2 != b) {
+        damage(absl::StrCat("bucket ", b, " slot ", i, ": key belongs in buckets ", p.b1,
+                            " and ", p.b2));
+        continue;
+      }
+      if (p.tag != tag) {
+        damage(absl::StrCat("bucket ", b, " slot ", i, ": tag ", tag, " but the key's is ",
+                            p.tag));
+      }
+      if (LoadWord(c) == 0) {
+        damage(absl::StrCat("bucket ", b, " slot ", i, ": entry with version 0"));
+      }
+      // Duplicates: the key must not also be in its other bucket, nor earlier here.
+      const uint64_t other = p.b1 == b ? p.b2 : p.b1;
+      const uint64_t want = uint64_t{key.size()} + 1;
+      for (const uint64_t ob : {b, other}) {
+        for (uint32_t j = 0; j < kSlotsPerBucket; ++j) {
+          if (ob == b && j == i) continue;
+          const uint64_t os = Seq(slot_seq(ob, j)).load(std::memory_order_acquire);
+          const uint64_t* oc = copy_words(ob, j, os & ~uint64_t{1});
+          if ((LoadWord(oc + 1) & 0xFFFFFFFFu) == want &&
+              WordsEqual(oc + kCopyHeaderWords, key.data(), key.size()) &&
+              (ob == b ? j > i : ob > b)) {
+            damage(absl::StrCat("bucket ", b, " slot ", i, ": key also in bucket ", ob,
+                                " slot ", j));
+          }
+        }
+      }
+      ++r.entries;
+    }
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------------------------
 // Files: creating, opening, validating
 
 absl::StatusOr<std::string> Table::ResolvePath(std::string_view path) {

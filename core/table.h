@@ -99,6 +99,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -130,6 +131,22 @@ struct TableStats {
   uint64_t recoveries = 0;    // bucket recoveries ever performed on this table
   uint32_t live_processes = 0;  // process-table entries held by live processes
   int32_t process_index = -1;   // this handle's entry; -1 for read-only handles
+};
+
+// What Table::Verify found. "Damage" is a state the protocol never produces; a
+// "pending" finding is what a dead writer left, which the next writer (or Repair)
+// fixes automatically.
+struct VerifyReport {
+  uint64_t buckets_checked = 0;
+  uint64_t buckets_busy = 0;  // held by a live writer during the scan: not checked
+  uint64_t entries = 0;
+  uint64_t dead_locks = 0;    // pending: locks held by dead processes
+  uint64_t odd_slots = 0;     // pending: interrupted writes under dead locks
+  uint64_t orphan_tags = 0;   // pending: tags of empty slots under dead locks
+  uint64_t damage = 0;        // findings the protocol never produces
+  std::vector<std::string> messages;  // one line per damage finding (at most 100)
+
+  bool clean() const { return damage == 0 && dead_locks == 0; }
 };
 
 enum class WriteMode {
@@ -181,6 +198,15 @@ class Table {
                                       uint64_t version)>
                    fn) const;
   TableStats Stats() const;
+
+  // Scans the whole table without locking anything and reports what it finds (see
+  // VerifyReport). Meant for quiescent tables; buckets whose lock is held by a live
+  // writer are skipped and counted as busy.
+  VerifyReport Verify() const;
+  // Takes over every bucket lock held by a dead process and repairs the bucket,
+  // exactly as the next writer would. Returns the number of buckets repaired.
+  // Errors: kPermission (read-only handle), kFull (process table full).
+  absl::StatusOr<uint64_t> RepairDeadLocks();
 
   const Layout& layout() const { return layout_; }
   const std::string& path() const { return path_; }
