@@ -327,6 +327,43 @@ TEST(CrashTest, StoppedWriterIsWaitedForAndReadersCarryOn) { StoppedWriterScenar
 
 TEST(CrashTest, StoppedThenKilledWriterIsRecovered) { StoppedWriterScenario(true); }
 
+// No global lock: while a writer is stopped holding its buckets' locks, writers of
+// keys in other buckets proceed.
+TEST(CrashTest, StoppedWriterDoesNotBlockOtherBuckets) {
+  TempTable tt;
+  std::unique_ptr<Table> t = OpenTable(tt.path(), true);
+  ASSERT_NE(t, nullptr);
+  uint64_t v1, v2;
+  t->BucketsOf("victim", &v1, &v2);
+  std::vector<std::string> others;
+  for (int i = 0; others.size() < 20; ++i) {
+    const std::string k = "other" + std::to_string(i);
+    uint64_t b1, b2;
+    t->BucketsOf(k, &b1, &b2);
+    if (b1 != v1 && b1 != v2 && b2 != v1 && b2 != v2) others.push_back(k);
+  }
+  const pid_t pid = ForkChild([&]() -> int {
+    std::unique_ptr<Table> w = OpenTable(tt.path(), false);
+    ArmCrashPoint(CrashPoint::kPayloadHalfWritten, 0, CrashAction::kStop);
+    return w->Write(WriteMode::kInsert, "victim", Big('N'), 0).ok() ? 0 : 4;
+  });
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, WUNTRACED), pid);
+  ASSERT_TRUE(WIFSTOPPED(status));
+  // Runs in this thread: if it blocked, the test would hang and time out.
+  for (const std::string& k : others) {
+    ASSERT_TRUE(t->Write(WriteMode::kPut, k, Big('x'), 0).ok()) << k;
+    ASSERT_TRUE(t->Erase(k).ok()) << k;
+  }
+  EXPECT_EQ(Get(*t, "victim"), "<absent>");
+  kill(pid, SIGCONT);
+  status = WaitChild(pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(Get(*t, "victim"), Big('N'));
+  ExpectClean(*t);
+}
+
 // Readers in another process keep reading while writers are killed mid-write over and
 // over; every value they see is one that was committed.
 TEST(CrashTest, ReaderProcessNeverSeesUncommittedValues) {
