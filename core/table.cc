@@ -266,7 +266,7 @@ int Table::Lookup(std::string_view key, Sink& sink) const {
         // If any word read above was stored by a write that began after s1, the load
         // below sees that write's begin (or later). Under TSan the payload loads are
         // acquire loads instead (core/words.h).
-        if constexpr (!kTsanBuild) std::atomic_thread_fence(std::memory_order_acquire);
+        ReaderAcquireFence();
         // Relaxed: ordered after the payload loads by the fence above.
         const uint64_t s2 = Seq(seq).load(kTsanBuild ? std::memory_order_acquire
                                                      : std::memory_order_relaxed);
@@ -533,7 +533,7 @@ void Table::WriteCopy(uint64_t b, uint32_t i, std::string_view key,
   Seq(seq).store(s + 1, std::memory_order_release);
   // Release fence: orders the begin store before the payload stores below. Pairs with
   // the reader's acquire fence: a reader that saw any word stored below sees s + 1.
-  std::atomic_thread_fence(std::memory_order_release);
+  WriterReleaseFence();
   SHMDICT_CRASH_POINT(kWriteBegun);
   uint64_t* c = copy_words(b, i, s + 2);
   StoreWord(c + 1, (uint64_t{key.size()} + 1) | (uint64_t{value.size()} << 32));
@@ -552,7 +552,7 @@ void Table::WriteEmptyCopy(uint64_t b, uint32_t i) {
   // The same protocol as WriteCopy, with a copy that holds no key.
   const uint64_t s = Seq(seq).load(std::memory_order_relaxed);  // ours under the lock
   Seq(seq).store(s + 1, std::memory_order_release);  // begin; as in WriteCopy
-  std::atomic_thread_fence(std::memory_order_release);  // as in WriteCopy
+  WriterReleaseFence();  // as in WriteCopy
   SHMDICT_CRASH_POINT(kWriteBegun);
   uint64_t* c = copy_words(b, i, s + 2);
   StoreWord(c + 1, 0);
@@ -813,7 +813,7 @@ bool Table::SnapshotSlot(uint64_t b, uint32_t i, std::string* key, std::string* 
       if (version != nullptr) *version = LoadWord(c);
       ok = true;
     }
-    if constexpr (!kTsanBuild) std::atomic_thread_fence(std::memory_order_acquire);
+    ReaderAcquireFence();  // as in Lookup
     const uint64_t s2 = Seq(seq).load(kTsanBuild ? std::memory_order_acquire
                                                  : std::memory_order_relaxed);
     if (s2 <= (s1 | 1) + 1) return ok;

@@ -38,6 +38,27 @@ inline constexpr std::memory_order kPayloadLoad = std::memory_order_relaxed;
 inline constexpr std::memory_order kPayloadStore = std::memory_order_relaxed;
 #endif
 
+// The seqlock fences. Normal builds: real fences. TSan builds: nothing (TSan neither
+// models nor accepts standalone fences); the acquire/release payload accesses above
+// provide the same ordering there.
+//
+// Writer: after the begin store, before the payload stores. Pairs with
+// ReaderAcquireFence: a reader that read any payload word stored after this fence
+// sees the begin store (or later) in its second sequence load.
+inline void WriterReleaseFence() {
+#ifndef SHMDICT_TSAN
+  std::atomic_thread_fence(std::memory_order_release);
+#endif
+}
+
+// Reader: after the payload loads, before the second sequence load. Pairs with
+// WriterReleaseFence.
+inline void ReaderAcquireFence() {
+#ifndef SHMDICT_TSAN
+  std::atomic_thread_fence(std::memory_order_acquire);
+#endif
+}
+
 // Payload loads: relaxed (acquire under TSan). Validity is established afterwards by
 // the reader's acquire fence and second sequence load (SlotReader in table.cc).
 inline uint64_t LoadWord(const uint64_t* p) {
