@@ -59,9 +59,8 @@ ErrorCode ErrorCodeOf(const absl::Status& status) {
   if (status.ok()) return ErrorCode::kOk;
   absl::optional<absl::Cord> payload = status.GetPayload(kPayloadUrl);
   if (payload.has_value()) {
-    std::string text(*payload);
     for (const Row& row : kTable) {
-      if (row.name == text) return row.code;
+      if (*payload == absl::string_view(row.name.data(), row.name.size())) return row.code;
     }
   }
   switch (status.code()) {

@@ -47,7 +47,7 @@ absl::StatusOr<Layout> ComputeLayout(uint64_t capacity, uint32_t max_key_size,
   l.copy_stride = static_cast<uint32_t>(copy_stride);
   l.slot_stride = static_cast<uint32_t>(slot_stride);
   l.bucket_stride = static_cast<uint32_t>(bucket_stride);
-  // Slots for capacity at kSizingLoad (4/5) load, in whole buckets, an even count.
+  // Slots for capacity at 80% load, in whole buckets, an even count.
   const uint64_t slots_needed = (capacity * 5 + 3) / 4;
   uint64_t buckets = (slots_needed + kSlotsPerBucket - 1) / kSlotsPerBucket;
   buckets = RoundUp(buckets < 2 ? 2 : buckets, 2);

@@ -44,10 +44,10 @@ inline constexpr uint64_t kMaxCapacity = uint64_t{1} << 36;
 inline constexpr uint32_t kMaxKeySizeLimit = 64 * 1024;
 inline constexpr uint32_t kMaxValueSizeLimit = 64 * 1024 * 1024;
 inline constexpr uint64_t kMaxFileSize = uint64_t{1} << 44;  // 16 TiB
-// The table is sized so that `capacity` keys fill at most this share of the slots.
-// With two candidate buckets of 16 slots, the first "full" comes at about 88% (see
-// docs/design.md), so `capacity` keys fit with room to spare.
-inline constexpr double kSizingLoad = 0.80;
+// The table is sized so that `capacity` keys fill at most 80% of the slots
+// (ComputeLayout). With two candidate buckets of 16 slots, the first "full" comes at
+// about 88% (1M keys) to 90% (20K keys) (see docs/design.md), so `capacity` keys fit
+// with room to spare.
 
 // The header's immutable part, covered by `checksum`. Written once at creation, before
 // the file gets its name; never changed afterwards.
@@ -140,7 +140,10 @@ static_assert(kSlotsPerBucket == 8 * (sizeof(BucketMeta::tags) / sizeof(uint64_t
 // A slot is a sequence word followed by two copies. A copy is a run of 8-byte words:
 //   word 0: version (0 in an empty copy)
 //   word 1: (key length + 1) | value length << 32  (0: empty copy, no key)
-//   words 2..: key bytes, padded to 8, then value bytes, padded to 8.
+//   words 2 .. 2 + key_words: the key area (max key size rounded up to 8 bytes)
+//   then value_words words: the value area (max value size rounded up to 8 bytes)
+// A write stores the key's and the value's bytes, zero-filling the tail of each one's
+// last word; words beyond keep whatever an earlier write left (never read).
 inline constexpr size_t kCopyHeaderWords = 2;
 
 // Where everything is, computed from (capacity, max key size, max value size) and

@@ -41,6 +41,11 @@ absl::Status Err(ErrorCode code, std::string_view message) {
   return MakeError(code, message);
 }
 
+// The status of a lookup miss. Built without a message or payload so that it needs
+// no allocation (absl::Status keeps such a status inline): a miss is a hot path, and
+// GetInto promises not to allocate. ErrorCodeOf maps it to kNotFound by its code.
+absl::Status MissStatus() { return absl::Status(absl::StatusCode::kNotFound, ""); }
+
 absl::Status ErrnoError(std::string_view what, int err) {
   return MakeOsError(absl::StrCat(AV(what), ": ", strerror(err)), err);
 }
@@ -287,7 +292,7 @@ absl::Status Table::Get(std::string_view key, std::string* value,
                         uint64_t* version) const {
   StringSink sink{value};
   const int r = Lookup(key, sink);
-  if (r == 0) return Err(ErrorCode::kNotFound, "key not found");
+  if (r == 0) return MissStatus();
   if (r < 0) return Err(ErrorCode::kBadFile, "corrupt slot: value length over the maximum");
   if (version != nullptr) *version = sink.version;
   return absl::OkStatus();
@@ -300,7 +305,7 @@ absl::Status Table::GetInto(std::string_view key, char* buf, size_t cap,
   }
   BufferSink sink{buf, cap};
   const int r = Lookup(key, sink);
-  if (r == 0) return Err(ErrorCode::kNotFound, "key not found");
+  if (r == 0) return MissStatus();
   if (r < 0) return Err(ErrorCode::kBadFile, "corrupt slot: value length over the maximum");
   if (value_len != nullptr) *value_len = sink.needed;
   if (version != nullptr) *version = sink.version;
@@ -562,15 +567,19 @@ void Table::WriteEmptyCopy(uint64_t b, uint32_t i) {
   SHMDICT_CRASH_POINT(kWriteCommitted);
 }
 
-// Under the lock of `b`: the slot of `b` holding `key`, or -1.
-int Table::FindLocked(uint64_t b, std::string_view key) const {
+// Under the lock of `b`: the slot of `b` holding `key` (whose tag is `tag`), or -1.
+// Under the lock every occupied slot carries its key's tag, so only matching slots
+// are read.
+int Table::FindLocked(uint64_t b, std::string_view key, uint8_t tag) const {
   const BucketMeta& m = meta(b);
   const uint64_t want_word1 = uint64_t{key.size()} + 1;
   // Relaxed: only lock holders store tags, and we hold the lock.
   const uint64_t t0 = m.tags[0].load(std::memory_order_relaxed);
   const uint64_t t1 = m.tags[1].load(std::memory_order_relaxed);
-  for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
-    if (TagByte(t0, t1, i) == 0) continue;
+  uint32_t mask = MatchBytes(t0, tag) | (MatchBytes(t1, tag) << 8);
+  while (mask != 0) {
+    const uint32_t i = static_cast<uint32_t>(__builtin_ctz(mask));
+    mask &= mask - 1;
     // Relaxed: stable under the lock.
     const uint64_t s = Seq(slot_seq(b, i)).load(std::memory_order_relaxed);
     const uint64_t* c = copy_words(b, i, s);
@@ -611,13 +620,13 @@ Table::Location Table::LocateAndLock(const Probe& p, std::string_view key,
   LookupWhere(key, p, &hint_bucket, &hint_slot);
   if (hint_slot >= 0) {
     locks.Lock(hint_bucket);
-    if (FindLocked(hint_bucket, key) == hint_slot) return {hint_bucket, hint_slot};
+    if (FindLocked(hint_bucket, key, p.tag) == hint_slot) return {hint_bucket, hint_slot};
     locks.UnlockAll();
   }
   locks.Lock(p.b1);
   locks.Lock(p.b2);
   for (const uint64_t b : {p.b1, p.b2}) {
-    const int i = FindLocked(b, key);
+    const int i = FindLocked(b, key, p.tag);
     if (i >= 0) return {b, i};
   }
   return {};

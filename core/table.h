@@ -244,7 +244,7 @@ class Table {
   void UnlockBucket(uint64_t b);
   bool HolderIsDead(uint64_t lock_word) const;
   void RecoverBucket(uint64_t b);
-  int FindLocked(uint64_t b, std::string_view key) const;
+  int FindLocked(uint64_t b, std::string_view key, uint8_t tag) const;
   void WriteCopy(uint64_t b, uint32_t i, std::string_view key, std::string_view value,
                  uint64_t version);
   void WriteEmptyCopy(uint64_t b, uint32_t i);
@@ -266,7 +266,7 @@ class Table {
   uint64_t file_ino_ = 0;
   // Process-table registration of this handle (writers only). Established lazily by
   // the first write, and again in a child after fork (the child must not use its
-  // parent's entry: see proc.cc).
+  // parent's entry: see the fork notes in table.cc).
   int proc_fd_ = -1;
   int32_t proc_index_ = -1;
   uint32_t proc_incarnation_ = 0;
