@@ -179,8 +179,12 @@ void Unlift(Entry* call) {
   if (call->next != nullptr) call->next->prev = call;
 }
 
+// A configuration of the search, compactly: operations are numbered in invocation
+// order and linearized mostly in that order, so the set of linearized operations is
+// stored as "all below `frontier`" plus the few above it.
 struct CacheEntry {
-  std::vector<uint64_t> linearized;
+  int frontier;
+  std::vector<int> extras;
   State state;
 };
 
@@ -212,6 +216,10 @@ Result CheckKey(const std::vector<Operation>& full_history, uint64_t max_steps) 
     if (op.kind == Kind::kGet && op.outcome == Outcome::kUnknown) continue;
     history.push_back(op);
   }
+  std::stable_sort(history.begin(), history.end(),
+                   [](const Operation& a, const Operation& b) {
+                     return a.invoke_ns < b.invoke_ns;
+                   });
   const int n = static_cast<int>(history.size());
   if (n == 0) {
     result.linearizable = true;
@@ -243,13 +251,15 @@ Result CheckKey(const std::vector<Operation>& full_history, uint64_t max_steps) 
   std::mt19937_64 rng(12345);
   std::vector<uint64_t> op_hash(n);
   for (uint64_t& h : op_hash) h = rng();
-  const size_t words = (n + 63) / 64;
-  std::vector<uint64_t> linearized(words, 0);
+  int frontier = 0;  // every operation below it is linearized
+  std::vector<int> extras;  // linearized operations above the frontier, sorted
   uint64_t lin_hash = 0;
   std::unordered_map<uint64_t, std::vector<CacheEntry>> cache;
   struct Frame {
     Entry* call;
     State state;
+    int frontier;
+    std::vector<int> extras;
   };
   std::vector<Frame> calls;
   State state;
@@ -268,19 +278,35 @@ Result CheckKey(const std::vector<Operation>& full_history, uint64_t max_steps) 
       State next = state;
       if (Step(next, history[entry->id])) {
         const int id = entry->id;
-        linearized[id / 64] |= uint64_t{1} << (id % 64);
+        const int old_frontier = frontier;
+        std::vector<int> old_extras = extras;
+        if (id == frontier) {
+          // Advance past every linearized operation that follows.
+          frontier = id + 1;
+          size_t consumed = 0;
+          while (consumed < extras.size() && extras[consumed] == frontier) {
+            ++consumed;
+            ++frontier;
+          }
+          extras.erase(extras.begin(), extras.begin() + consumed);
+        } else {
+          extras.insert(std::lower_bound(extras.begin(), extras.end(), id), id);
+        }
         const uint64_t h = lin_hash ^ op_hash[id] ^ next.Hash();
         std::vector<CacheEntry>& bucket = cache[h];
         bool seen = false;
         for (const CacheEntry& c : bucket) {
-          if (c.state == next && c.linearized == linearized) {
+          if (c.frontier == frontier && c.state == next && c.extras == extras) {
             seen = true;
             break;
           }
         }
-        if (!seen) {
-          bucket.push_back({linearized, next});
-          calls.push_back({entry, state});
+        if (seen) {
+          frontier = old_frontier;
+          extras = std::move(old_extras);
+        } else {
+          bucket.push_back({frontier, extras, next});
+          calls.push_back({entry, state, old_frontier, std::move(old_extras)});
           state = std::move(next);
           lin_hash ^= op_hash[id];
           Lift(entry);
@@ -288,7 +314,6 @@ Result CheckKey(const std::vector<Operation>& full_history, uint64_t max_steps) 
           entry = head->next;
           continue;
         }
-        linearized[id / 64] &= ~(uint64_t{1} << (id % 64));
       }
       entry = entry->next;
     } else {
@@ -303,7 +328,8 @@ Result CheckKey(const std::vector<Operation>& full_history, uint64_t max_steps) 
       Frame f = std::move(calls.back());
       calls.pop_back();
       const int id = f.call->id;
-      linearized[id / 64] &= ~(uint64_t{1} << (id % 64));
+      frontier = f.frontier;
+      extras = std::move(f.extras);
       lin_hash ^= op_hash[id];
       state = std::move(f.state);
       Unlift(f.call);
