@@ -924,6 +924,18 @@ VerifyReport Table::Verify() const {
   if (ChecksumOf(header->fixed) != header->checksum) {
     damage("header checksum mismatch");
   }
+  const auto* procs = reinterpret_cast<const ProcEntry*>(base_ + layout_.proc_table_offset);
+  for (uint32_t idx = 0; idx < kProcEntries; ++idx) {
+    // Relaxed: a report; an entry never claimed has incarnation 0.
+    const uint32_t inc = procs[idx].incarnation.load(std::memory_order_relaxed);
+    if (inc == 0) continue;
+    const uint64_t word = (uint64_t{idx} + 1) << 32 | inc;
+    if (word == lock_word_ || !HolderIsDead(word)) {
+      ++r.processes_live;
+    } else {
+      ++r.processes_dead;
+    }
+  }
   std::string key;
   for (uint64_t b = 0; b < layout_.bucket_count; ++b) {
     const BucketMeta& m = meta(b);

@@ -144,6 +144,8 @@ struct VerifyReport {
   uint64_t odd_slots = 0;     // pending: interrupted writes under dead locks
   uint64_t orphan_tags = 0;   // pending: tags of empty slots under dead locks
   uint64_t damage = 0;        // findings the protocol never produces
+  uint32_t processes_live = 0;  // process-table entries held by live processes
+  uint32_t processes_dead = 0;  // entries once claimed whose process is gone (free)
   std::vector<std::string> messages;  // one line per damage finding (at most 100)
 
   bool clean() const { return damage == 0 && dead_locks == 0; }
