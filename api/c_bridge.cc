@@ -168,6 +168,12 @@ int FetchAdd(Handle* d, const void* key, size_t key_len, int64_t delta,
   return 0;
 }
 
+int Wait(Handle* d, const void* key, size_t key_len, uint64_t version, int64_t timeout_ms) {
+  if (d == nullptr) return FailWith(ErrorCode::kInvalid, "null handle");
+  if (BadBytes(key, key_len)) return FailWith(ErrorCode::kInvalid, "null key");
+  return FromStatus(d->dict.WaitForChange(View(key, key_len), version, timeout_ms));
+}
+
 int Count(Handle* d, uint64_t* count) {
   if (d == nullptr) return FailWith(ErrorCode::kInvalid, "null handle");
   const uint64_t n = d->dict.Count();

@@ -35,6 +35,7 @@ int CompareAndSwap(Handle* d, const void* key, size_t key_len, uint64_t expected
                    const void* value, size_t value_len, uint64_t* new_version);
 int FetchAdd(Handle* d, const void* key, size_t key_len, int64_t delta,
              int64_t* new_value);
+int Wait(Handle* d, const void* key, size_t key_len, uint64_t version, int64_t timeout_ms);
 int Count(Handle* d, uint64_t* count);
 const char* StrError(int code);
 const char* LastError();

@@ -46,6 +46,11 @@ bool Dict::Contains(std::string_view key) const { return table_->Version(key) !=
 
 uint64_t Dict::Version(std::string_view key) const { return table_->Version(key); }
 
+absl::Status Dict::WaitForChange(std::string_view key, uint64_t version,
+                                 int64_t timeout_ms) const {
+  return table_->WaitForChange(key, version, timeout_ms);
+}
+
 absl::StatusOr<uint64_t> Dict::Put(std::string_view key, std::string_view value) {
   return table_->Write(WriteMode::kPut, key, value, 0);
 }

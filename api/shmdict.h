@@ -133,6 +133,15 @@ class Dict {
   [[nodiscard]] bool Contains(std::string_view key) const;
   // The version of `key`, 0 if absent.
   [[nodiscard]] uint64_t Version(std::string_view key) const;
+  // Blocks until the version of `key` differs from `version` (0 meaning absent: so a
+  // waiter with version 0 wakes when the key appears), or until `timeout_ms` passes
+  // (negative: no timeout). Returns OK at once if it already differs. Wakes within
+  // microseconds of a write from any process (a futex in the shared file, woken only
+  // when someone waits: writers make no system call otherwise). On a read_only handle,
+  // which cannot announce its waiting, it polls every millisecond instead.
+  // Errors: kTimeout; kTooBig (key over the maximum size).
+  [[nodiscard]] absl::Status WaitForChange(std::string_view key, uint64_t version,
+                                           int64_t timeout_ms = -1) const;
 
   // Sets `key` to `value`, inserting it if absent. Returns the new version.
   // Errors: kTooBig (key or value over the maxima), kFull (inserting, both buckets

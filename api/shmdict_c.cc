@@ -81,6 +81,11 @@ int shmdict_fetch_add(shmdict* d, const void* key, size_t key_len, int64_t delta
   return b::FetchAdd(H(d), key, key_len, delta, new_value);
 }
 
+int shmdict_wait(shmdict* d, const void* key, size_t key_len, uint64_t version,
+                 int64_t timeout_ms) {
+  return b::Wait(H(d), key, key_len, version, timeout_ms);
+}
+
 int shmdict_count(shmdict* d, uint64_t* count) { return b::Count(H(d), count); }
 
 const char* shmdict_strerror(int code) { return b::StrError(code); }

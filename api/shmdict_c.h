@@ -43,7 +43,7 @@ extern "C" {
                                   truncated, not a regular file, or a symlink */
 #define SHMDICT_EPERM (-10)    /* write on a read-only handle; access denied; file
                                   group/world-writable or foreign-owned */
-#define SHMDICT_ETIMEOUT (-11) /* a wait timed out */
+#define SHMDICT_ETIMEOUT (-11) /* shmdict_wait timed out */
 #define SHMDICT_EIO (-12)      /* other OS error; errno is left set */
 
 /* Flags of shmdict_open. */
@@ -105,6 +105,13 @@ int shmdict_compare_and_swap(shmdict *d, const void *key, size_t key_len,
  * Errors: SHMDICT_ETYPE, SHMDICT_ETOOBIG, SHMDICT_EFULL, SHMDICT_EPERM. */
 int shmdict_fetch_add(shmdict *d, const void *key, size_t key_len, int64_t delta,
                       int64_t *new_value);
+
+/* Returns SHMDICT_OK as soon as the key's version differs from `version` (0 meaning
+ * absent), SHMDICT_ETIMEOUT after timeout_ms milliseconds; a negative timeout waits
+ * forever. Woken by writes from any process; a SHMDICT_READONLY handle polls every
+ * millisecond. Errors: SHMDICT_ETIMEOUT, SHMDICT_ETOOBIG. */
+int shmdict_wait(shmdict *d, const void *key, size_t key_len, uint64_t version,
+                 int64_t timeout_ms);
 
 /* Counts the entries (a scan; weakly consistent while writers run). */
 int shmdict_count(shmdict *d, uint64_t *count);

@@ -128,7 +128,10 @@ struct alignas(kCacheLine) BucketMeta {
   // bucket is <= clock. Read and written only under the bucket lock.
   std::atomic<uint64_t> clock;
   std::atomic<uint64_t> tags[2];
-  // Reserved for change notification (a futex word); zero in format version 1.
+  // Change notification, a futex word (shared, not private: waiters and writers are
+  // different processes). Every write of a key whose LEFT bucket this is adds 2 after
+  // its commit; bit 0 is set by a waiter before it sleeps, and a writer that finds it
+  // set clears it and wakes all sleepers.
   std::atomic<uint32_t> change_seq;
   uint32_t reserved32;
   uint64_t reserved[3];

@@ -2,16 +2,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -320,6 +323,91 @@ absl::Status Table::GetInto(std::string_view key, char* buf, size_t cap,
 uint64_t Table::Version(std::string_view key) const {
   VersionSink sink;
   return Lookup(key, sink) == 1 ? sink.version : 0;
+}
+
+// ---------------------------------------------------------------------------------
+// Change notification
+
+namespace {
+
+uint64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
+// Shared futexes (no FUTEX_PRIVATE_FLAG): the word lives in a shared file mapping.
+long FutexWait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_ns) {
+  timespec ts{time_t(timeout_ns / 1000000000u), long(timeout_ns % 1000000000u)};
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, &ts,
+                 nullptr, 0);
+}
+
+void FutexWakeAll(std::atomic<uint32_t>* word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr,
+          nullptr, 0);
+}
+
+constexpr uint32_t kWaiterBit = 1;
+// A writable waiter re-checks at least this often even if no writer wakes it (a
+// writer may die between its commit and its wake).
+constexpr uint64_t kWaitSliceNs = 1000000000;
+// A read-only waiter cannot set kWaiterBit, so writers never wake it: it polls.
+constexpr uint64_t kReadOnlyPollNs = 1000000;
+
+}  // namespace
+
+void Table::NotifyChange(uint64_t left_bucket) {
+  std::atomic<uint32_t>& word = meta(left_bucket).change_seq;
+  // Acq_rel RMW (not a plain store: a writer of a key in its right bucket does not hold
+  // this bucket's lock): release orders it after our commit, so a waiter that acquires
+  // the new count and re-reads the version sees the write; adding 2 never touches the
+  // waiter bit. No system call unless a waiter announced itself.
+  const uint32_t old = word.fetch_add(2, std::memory_order_acq_rel);
+  if ((old & kWaiterBit) != 0) {
+    // Relaxed: the wake below is what the sleepers wait for; a waiter that sets the bit
+    // again after this sleeps on a value that includes our increment.
+    word.fetch_and(~kWaiterBit, std::memory_order_relaxed);
+    FutexWakeAll(&word);
+  }
+}
+
+absl::Status Table::WaitForChange(std::string_view key, uint64_t version,
+                                  int64_t timeout_ms) const {
+  if (key.size() > layout_.max_key_size) {
+    return Err(ErrorCode::kTooBig,
+               absl::StrCat("key of ", key.size(), " bytes is over the table's maximum of ",
+                            layout_.max_key_size));
+  }
+  const Probe p = ProbeFor(key);
+  std::atomic<uint32_t>& word = meta(p.b1).change_seq;
+  const uint64_t start = MonotonicNs();
+  const uint64_t deadline =
+      timeout_ms < 0 ? UINT64_MAX : start + uint64_t(timeout_ms) * 1000000u;
+  for (;;) {
+    // Acquire: pairs with NotifyChange's release RMW. Loaded before the version check,
+    // so a write committed after the check changes the word from `c` and the futex
+    // wait below returns at once.
+    uint32_t c = word.load(std::memory_order_acquire);
+    if (Version(key) != version) return absl::OkStatus();
+    const uint64_t now = MonotonicNs();
+    if (now >= deadline) {
+      return Err(ErrorCode::kTimeout,
+                 absl::StrCat("the key did not change within ", timeout_ms, " ms"));
+    }
+    uint64_t slice = read_only_ ? kReadOnlyPollNs : kWaitSliceNs;
+    if (!read_only_ && (c & kWaiterBit) == 0) {
+      // Announce a sleeper. Acq_rel: if the word moved meanwhile (a write), retry from
+      // the top instead of sleeping.
+      if (!word.compare_exchange_strong(c, c | kWaiterBit, std::memory_order_acq_rel,
+                                        std::memory_order_relaxed)) {
+        continue;
+      }
+      c |= kWaiterBit;
+    }
+    slice = std::min(slice, deadline - now);
+    FutexWait(&word, c, slice);  // returns at a wake, a change of the word, or the slice
+  }
 }
 
 // ---------------------------------------------------------------------------------
@@ -744,7 +832,9 @@ absl::StatusOr<uint64_t> Table::Write(WriteMode mode, std::string_view key,
   const Probe p = ProbeFor(key);
   BucketLock locks(this);
   Location where = LocateAndLock(p, key, locks);
-  return WriteLocked(p, where, mode, key, value, expected_version);
+  absl::StatusOr<uint64_t> v = WriteLocked(p, where, mode, key, value, expected_version);
+  if (v.ok()) NotifyChange(p.b1);
+  return v;
 }
 
 absl::Status Table::Erase(std::string_view key) {
@@ -757,6 +847,7 @@ absl::Status Table::Erase(std::string_view key) {
   WriteEmptyCopy(where.bucket, i);  // the commit point
   SetTag(where.bucket, i, 0);
   SHMDICT_CRASH_POINT(kTagCleared);
+  NotifyChange(p.b1);
   return absl::OkStatus();
 }
 
@@ -791,6 +882,7 @@ absl::StatusOr<int64_t> Table::FetchAdd(std::string_view key, int64_t delta,
   absl::StatusOr<uint64_t> v =
       WriteLocked(p, where, WriteMode::kPut, key, std::string_view(bytes, 8), 0);
   if (!v.ok()) return v.status();
+  NotifyChange(p.b1);
   if (version != nullptr) *version = *v;
   return static_cast<int64_t>(new_value);
 }

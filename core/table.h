@@ -181,6 +181,13 @@ class Table {
                        uint64_t* version) const;
   // The key's version, 0 if absent.
   uint64_t Version(std::string_view key) const;
+  // Returns OK as soon as the key's version differs from `version` (0: absent), or
+  // kTimeout after `timeout_ms` (negative: no timeout). Sleeps on the key's left
+  // bucket's futex word; writable handles are woken by writers, read-only handles
+  // (which cannot announce themselves) poll every millisecond.
+  // Errors: kTimeout; kTooBig for a key over the maximum (it can never change).
+  absl::Status WaitForChange(std::string_view key, uint64_t version,
+                             int64_t timeout_ms) const;
 
   // Writes. Return the key's new version.
   absl::StatusOr<uint64_t> Write(WriteMode mode, std::string_view key,
@@ -251,6 +258,7 @@ class Table {
                  uint64_t version);
   void WriteEmptyCopy(uint64_t b, uint32_t i);
   void SetTag(uint64_t b, uint32_t i, uint8_t tag);
+  void NotifyChange(uint64_t left_bucket);
   absl::StatusOr<uint64_t> WriteLocked(const Probe& p, Location& where, WriteMode mode,
                                        std::string_view key, std::string_view value,
                                        uint64_t expected_version);
