@@ -1,0 +1,992 @@
+// The C API (api/shmdict_c.h), function by function and error by error, through its C
+// names only. This file includes no other shmdict header: the C type `struct shmdict`
+// and C++'s `namespace shmdict` (api/shmdict.h, tests/test_util.h) cannot meet in one
+// translation unit.
+#include "api/shmdict_c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace {
+
+// A unique path under /dev/shm, removed when this object goes away. The name holds a
+// random nonce besides the pid: in Bazel's sandbox every test process has the same pid
+// (its own PID namespace) while /dev/shm is shared, so parallel runs
+// (--runs_per_test) would otherwise collide.
+class TempPath {
+ public:
+  explicit TempPath(const std::string& tag = "t") {
+    static std::atomic<int> counter{0};
+    static const uint64_t nonce = [] {
+      std::random_device rd;
+      return uint64_t{rd()} << 32 | rd();
+    }();
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    const std::string test = info != nullptr ? info->name() : "none";
+    char hex[17];
+    std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(nonce));
+    name_ = "shmdict-ctest-" + std::to_string(getpid()) + "-" + hex + "-" +
+            std::to_string(counter.fetch_add(1)) + "-" + test + "-" + tag;
+    path_ = "/dev/shm/" + name_;
+    unlink(path_.c_str());
+  }
+  ~TempPath() { unlink(path_.c_str()); }
+  TempPath(const TempPath&) = delete;
+  TempPath& operator=(const TempPath&) = delete;
+
+  const char* path() const { return path_.c_str(); }
+  // The same file, named without a directory (resolved to /dev/shm).
+  const char* name() const { return name_.c_str(); }
+
+ private:
+  std::string name_;
+  std::string path_;
+};
+
+struct Closer {
+  void operator()(shmdict* d) const { EXPECT_EQ(shmdict_close(d), SHMDICT_OK); }
+};
+using Handle = std::unique_ptr<shmdict, Closer>;
+
+shmdict_options Options(uint64_t capacity = 1000, uint32_t key = 32, uint32_t value = 64,
+                        uint32_t mode = 0) {
+  shmdict_options o;
+  std::memset(&o, 0, sizeof(o));
+  o.capacity = capacity;
+  o.max_key_size = key;
+  o.max_value_size = value;
+  o.mode = mode;
+  return o;
+}
+
+// Opens with `flags`; a null handle (and a test failure) on error.
+Handle Open(const char* path, int flags, const shmdict_options* opts) {
+  shmdict* d = nullptr;
+  const int rc = shmdict_open(path, flags, opts, &d);
+  EXPECT_EQ(rc, SHMDICT_OK) << shmdict_strerror(rc) << ": " << shmdict_last_error();
+  if (rc == SHMDICT_OK) {
+    EXPECT_NE(d, nullptr);
+  }
+  return Handle(d);
+}
+
+Handle Create(const TempPath& t, shmdict_options o = Options()) {
+  return Open(t.path(), SHMDICT_CREATE, &o);
+}
+
+// Expects shmdict_open to fail with `want`, set *out to NULL and leave a message.
+void ExpectOpenFails(const char* path, int flags, const shmdict_options* opts, int want) {
+  shmdict* d = reinterpret_cast<shmdict*>(uintptr_t{0x1});  // must be overwritten
+  const int rc = shmdict_open(path, flags, opts, &d);
+  EXPECT_EQ(rc, want) << shmdict_strerror(rc) << ": " << shmdict_last_error();
+  EXPECT_EQ(d, nullptr);
+  EXPECT_STRNE(shmdict_last_error(), "");
+  if (rc == SHMDICT_OK) shmdict_close(d);
+}
+
+bool Exists(const char* path) {
+  struct stat st;
+  return lstat(path, &st) == 0;
+}
+
+unsigned ModeOf(const char* path) {
+  struct stat st;
+  if (stat(path, &st) != 0) return 07777;
+  return st.st_mode & 07777;
+}
+
+int Put(shmdict* d, const std::string& key, const std::string& value,
+        uint64_t* version = nullptr) {
+  return shmdict_put(d, key.data(), key.size(), value.data(), value.size(), version);
+}
+
+// The value of `key`, or "<code>" when the get fails.
+std::string Get(shmdict* d, const std::string& key, uint64_t* version = nullptr) {
+  char buf[256];
+  size_t len = 0;
+  const int rc = shmdict_get(d, key.data(), key.size(), buf, sizeof(buf), &len, version);
+  if (rc != SHMDICT_OK) return "<" + std::to_string(rc) + ">";
+  return std::string(buf, len);
+}
+
+const std::string kMissing = "<" + std::to_string(SHMDICT_ENOTFOUND) + ">";
+
+uint64_t Count(shmdict* d) {
+  uint64_t n = ~uint64_t{0};
+  EXPECT_EQ(shmdict_count(d, &n), SHMDICT_OK);
+  return n;
+}
+
+const int kAllErrors[] = {SHMDICT_ENOTFOUND, SHMDICT_EEXISTS, SHMDICT_EFULL,
+                          SHMDICT_ETOOBIG,   SHMDICT_EBUFFER, SHMDICT_EVERSION,
+                          SHMDICT_ETYPE,     SHMDICT_EINVAL,  SHMDICT_EBADFILE,
+                          SHMDICT_EPERM,     SHMDICT_ETIMEOUT, SHMDICT_EIO};
+
+// ---------------------------------------------------------------------------------
+// Codes and messages
+
+TEST(CApiTest, CodesAreDistinctAndNegative) {
+  EXPECT_EQ(SHMDICT_OK, 0);
+  std::set<int> seen;
+  for (const int code : kAllErrors) {
+    EXPECT_LT(code, 0);
+    EXPECT_TRUE(seen.insert(code).second) << "code " << code << " used twice";
+  }
+  EXPECT_EQ(seen.size(), 12u);
+  // The flags are distinct bits.
+  const int flags[] = {SHMDICT_CREATE, SHMDICT_EXCL, SHMDICT_READONLY, SHMDICT_ALLOW_GROUP};
+  int all = 0;
+  for (const int f : flags) {
+    EXPECT_EQ(f & (f - 1), 0) << f;
+    EXPECT_EQ(all & f, 0) << f;
+    all |= f;
+  }
+}
+
+TEST(CApiTest, StrerrorDescribesEveryCodeAndNeverReturnsNull) {
+  // Each code's description names what the code means: this checks the C values
+  // against the library's table of codes, which the C header cannot see.
+  const struct {
+    int code;
+    const char* mentions;
+  } expected[] = {
+      {SHMDICT_OK, "success"},
+      {SHMDICT_ENOTFOUND, "not found"},
+      {SHMDICT_EEXISTS, "exists"},
+      {SHMDICT_EFULL, "full"},
+      {SHMDICT_ETOOBIG, "maximum"},
+      {SHMDICT_EBUFFER, "buffer"},
+      {SHMDICT_EVERSION, "version"},
+      {SHMDICT_ETYPE, "8-byte integer"},
+      {SHMDICT_EINVAL, "invalid argument"},
+      {SHMDICT_EBADFILE, "not a valid shmdict file"},
+      {SHMDICT_EPERM, "permission"},
+      {SHMDICT_ETIMEOUT, "timed out"},
+      {SHMDICT_EIO, "operating system"},
+  };
+  std::set<std::string> descriptions;
+  for (const auto& e : expected) {
+    const char* text = shmdict_strerror(e.code);
+    ASSERT_NE(text, nullptr) << e.code;
+    EXPECT_NE(std::string(text).find(e.mentions), std::string::npos)
+        << e.code << ": \"" << text << "\"";
+    descriptions.insert(text);
+  }
+  EXPECT_EQ(descriptions.size(), 13u) << "two codes share a description";
+  for (const int unknown : {1, 2, 12, -13, -14, -100, 100, 0x7F, INT_MIN, INT_MAX}) {
+    const char* text = shmdict_strerror(unknown);
+    ASSERT_NE(text, nullptr) << unknown;
+    EXPECT_STRNE(text, "") << unknown;
+    EXPECT_EQ(descriptions.count(text), 0u)
+        << unknown << " is described as a known code: " << text;
+  }
+}
+
+TEST(CApiTest, LastErrorIsPerThreadAndNamesTheProblem) {
+  // A thread that never failed has no message.
+  std::string fresh = "unset";
+  std::thread([&] { fresh = shmdict_last_error(); }).join();
+  EXPECT_EQ(fresh, "");
+
+  TempPath t;
+  ExpectOpenFails(t.path(), 0, nullptr, SHMDICT_ENOTFOUND);
+  const std::string not_found = shmdict_last_error();
+  EXPECT_NE(not_found.find(t.path()), std::string::npos) << not_found;
+
+  // Another thread's failure does not touch this thread's message.
+  std::string other;
+  std::thread([&] {
+    EXPECT_EQ(shmdict_open(nullptr, 0, nullptr, nullptr), SHMDICT_EINVAL);
+    other = shmdict_last_error();
+  }).join();
+  EXPECT_NE(other, "");
+  EXPECT_NE(other, not_found);
+  EXPECT_EQ(shmdict_last_error(), not_found);
+
+  // A different failure replaces it.
+  const shmdict_options bad = Options(0);
+  ExpectOpenFails(t.path(), SHMDICT_CREATE, &bad, SHMDICT_EINVAL);
+  EXPECT_NE(std::string(shmdict_last_error()), not_found);
+  EXPECT_NE(std::string(shmdict_last_error()).find("capacity"), std::string::npos)
+      << shmdict_last_error();
+}
+
+// ---------------------------------------------------------------------------------
+// shmdict_open, shmdict_close, shmdict_unlink
+
+TEST(CApiTest, OpenCreatesAndReopens) {
+  TempPath t;
+  {
+    Handle d = Create(t);
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ(Put(d.get(), "k", "v"), SHMDICT_OK);
+  }
+  EXPECT_TRUE(Exists(t.path()));
+  // Without flags or options, by path and by bare name.
+  Handle again = Open(t.path(), 0, nullptr);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(Get(again.get(), "k"), "v");
+  Handle by_name = Open(t.name(), 0, nullptr);
+  ASSERT_NE(by_name, nullptr);
+  EXPECT_EQ(Get(by_name.get(), "k"), "v");
+  // Two handles on one table see each other's writes.
+  EXPECT_EQ(Put(by_name.get(), "k", "w"), SHMDICT_OK);
+  EXPECT_EQ(Get(again.get(), "k"), "w");
+  // CREATE on an existing table with matching options opens it.
+  const shmdict_options o = Options();
+  Handle created_again = Open(t.path(), SHMDICT_CREATE, &o);
+  ASSERT_NE(created_again, nullptr);
+  EXPECT_EQ(Get(created_again.get(), "k"), "w");
+}
+
+TEST(CApiTest, OpenWithoutCreateOnAMissingFileIsNotFound) {
+  TempPath t;
+  ExpectOpenFails(t.path(), 0, nullptr, SHMDICT_ENOTFOUND);
+  ExpectOpenFails(t.path(), SHMDICT_READONLY, nullptr, SHMDICT_ENOTFOUND);
+  const shmdict_options o = Options();
+  ExpectOpenFails(t.path(), 0, &o, SHMDICT_ENOTFOUND);  // options without CREATE
+  EXPECT_FALSE(Exists(t.path()));
+  ExpectOpenFails("/dev/shm/no-such-directory-for-shmdict/t", SHMDICT_CREATE, &o,
+                  SHMDICT_ENOTFOUND);
+}
+
+TEST(CApiTest, OpenExclusive) {
+  TempPath t;
+  const shmdict_options o = Options();
+  Handle d = Open(t.path(), SHMDICT_CREATE | SHMDICT_EXCL, &o);
+  ASSERT_NE(d, nullptr);
+  ExpectOpenFails(t.path(), SHMDICT_CREATE | SHMDICT_EXCL, &o, SHMDICT_EEXISTS);
+  // EXCL needs CREATE.
+  TempPath u;
+  ExpectOpenFails(u.path(), SHMDICT_EXCL, &o, SHMDICT_EINVAL);
+  ExpectOpenFails(t.path(), SHMDICT_EXCL, &o, SHMDICT_EINVAL);
+  EXPECT_FALSE(Exists(u.path()));
+}
+
+TEST(CApiTest, OpenReadOnlyRefusesWrites) {
+  TempPath t;
+  {
+    Handle d = Create(t);
+    ASSERT_NE(d, nullptr);
+    ASSERT_EQ(Put(d.get(), "k", "v"), SHMDICT_OK);
+  }
+  ASSERT_EQ(chmod(t.path(), 0400), 0);
+  Handle r = Open(t.path(), SHMDICT_READONLY, nullptr);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(Get(r.get(), "k"), "v");
+  EXPECT_EQ(Count(r.get()), 1u);
+  uint64_t version = 7;
+  int64_t sum = 7;
+  EXPECT_EQ(Put(r.get(), "k", "w", &version), SHMDICT_EPERM);
+  EXPECT_EQ(version, 7u) << "a failed write set the version";
+  EXPECT_STRNE(shmdict_last_error(), "");
+  EXPECT_EQ(shmdict_insert(r.get(), "n", 1, "v", 1, nullptr), SHMDICT_EPERM);
+  EXPECT_EQ(shmdict_replace(r.get(), "k", 1, "w", 1, nullptr), SHMDICT_EPERM);
+  EXPECT_EQ(shmdict_erase(r.get(), "k", 1), SHMDICT_EPERM);
+  EXPECT_EQ(shmdict_compare_and_swap(r.get(), "n", 1, 0, "v", 1, nullptr), SHMDICT_EPERM);
+  EXPECT_EQ(shmdict_fetch_add(r.get(), "c", 1, 1, &sum), SHMDICT_EPERM);
+  EXPECT_EQ(sum, 7);
+  EXPECT_EQ(Get(r.get(), "k"), "v");
+  EXPECT_EQ(Count(r.get()), 1u);
+  // READONLY and CREATE exclude each other.
+  const shmdict_options o = Options();
+  ExpectOpenFails(t.path(), SHMDICT_READONLY | SHMDICT_CREATE, &o, SHMDICT_EINVAL);
+}
+
+TEST(CApiTest, UnknownFlagsAreInvalid) {
+  TempPath t;
+  const shmdict_options o = Options();
+  for (const int flags : {0x10, 0x100, 0x40000000, INT_MIN, -1, SHMDICT_CREATE | 0x20}) {
+    SCOPED_TRACE(::testing::Message() << "flags " << std::hex << flags);
+    ExpectOpenFails(t.path(), flags, &o, SHMDICT_EINVAL);
+    EXPECT_FALSE(Exists(t.path())) << "refused flags created the file";
+  }
+}
+
+TEST(CApiTest, NullArgumentsToOpenAreInvalid) {
+  TempPath t;
+  const shmdict_options o = Options();
+  // NULL out: nothing to return a handle in, so nothing is created either.
+  EXPECT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, nullptr), SHMDICT_EINVAL);
+  EXPECT_STRNE(shmdict_last_error(), "");
+  EXPECT_FALSE(Exists(t.path()));
+  EXPECT_EQ(shmdict_open(t.path(), 0x100, &o, nullptr), SHMDICT_EINVAL);
+  // NULL and empty paths.
+  ExpectOpenFails(nullptr, SHMDICT_CREATE, &o, SHMDICT_EINVAL);
+  ExpectOpenFails(nullptr, 0, nullptr, SHMDICT_EINVAL);
+  ExpectOpenFails("", SHMDICT_CREATE, &o, SHMDICT_EINVAL);
+  // CREATE needs options.
+  ExpectOpenFails(t.path(), SHMDICT_CREATE, nullptr, SHMDICT_EINVAL);
+  ExpectOpenFails(t.path(), SHMDICT_CREATE | SHMDICT_EXCL, nullptr, SHMDICT_EINVAL);
+  EXPECT_FALSE(Exists(t.path()));
+}
+
+TEST(CApiTest, BadOptionsAreInvalid) {
+  TempPath t;
+  for (const shmdict_options& o :
+       {Options(0), Options(uint64_t{1} << 37), Options(10, 0, 8), Options(10, 65537, 8),
+        Options(10, 8, 0), Options(10, 8, (64u << 20) + 1)}) {
+    SCOPED_TRACE(::testing::Message() << o.capacity << " " << o.max_key_size << " "
+                                      << o.max_value_size);
+    ExpectOpenFails(t.path(), SHMDICT_CREATE, &o, SHMDICT_EINVAL);
+  }
+  EXPECT_FALSE(Exists(t.path()));
+  // An existing table's options must match.
+  {
+    Handle d = Create(t, Options(1000, 32, 64));
+    ASSERT_NE(d, nullptr);
+  }
+  for (const shmdict_options& o :
+       {Options(1001, 32, 64), Options(1000, 33, 64), Options(1000, 32, 65)}) {
+    ExpectOpenFails(t.path(), SHMDICT_CREATE, &o, SHMDICT_EINVAL);
+  }
+}
+
+class UmaskGuard {
+ public:
+  explicit UmaskGuard(mode_t mask) : old_(umask(mask)) {}
+  ~UmaskGuard() { umask(old_); }
+  UmaskGuard(const UmaskGuard&) = delete;
+  UmaskGuard& operator=(const UmaskGuard&) = delete;
+
+ private:
+  mode_t old_;
+};
+
+TEST(CApiTest, ModeZeroMeans0600) {
+  UmaskGuard guard(0);  // the mode must not depend on the umask
+  {
+    TempPath t;
+    Handle d = Create(t, Options(100, 8, 8, 0));
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ(ModeOf(t.path()), 0600u);
+  }
+  {
+    TempPath t;
+    Handle d = Create(t, Options(100, 8, 8, 0640));
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ(ModeOf(t.path()), 0640u);
+  }
+  {
+    TempPath t;
+    const shmdict_options o = Options(100, 8, 8, 0660);
+    ExpectOpenFails(t.path(), SHMDICT_CREATE, &o, SHMDICT_EINVAL);  // needs ALLOW_GROUP
+    EXPECT_FALSE(Exists(t.path()));
+    Handle d = Open(t.path(), SHMDICT_CREATE | SHMDICT_ALLOW_GROUP, &o);
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ(ModeOf(t.path()), 0660u);
+    // Group-writable: refused without ALLOW_GROUP, accepted with it.
+    ExpectOpenFails(t.path(), 0, nullptr, SHMDICT_EPERM);
+    EXPECT_NE(std::string(shmdict_last_error()).find("group-writable"), std::string::npos);
+    Handle g = Open(t.path(), SHMDICT_ALLOW_GROUP, nullptr);
+    EXPECT_NE(g, nullptr);
+  }
+  for (const uint32_t mode : {0666u, 0602u, 0400u, 0200u, 01600u, 0100600u}) {
+    SCOPED_TRACE(::testing::Message() << "mode 0" << std::oct << mode);
+    TempPath t;
+    const shmdict_options o = Options(100, 8, 8, mode);
+    ExpectOpenFails(t.path(), SHMDICT_CREATE | SHMDICT_ALLOW_GROUP, &o, SHMDICT_EINVAL);
+    EXPECT_FALSE(Exists(t.path()));
+  }
+}
+
+TEST(CApiTest, OpenRefusesFilesThatAreNotTables) {
+  TempPath t;
+  {
+    const int fd = open(t.path(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, "not a table", 11), 11);
+    close(fd);
+  }
+  ExpectOpenFails(t.path(), 0, nullptr, SHMDICT_EBADFILE);
+  ExpectOpenFails(t.path(), SHMDICT_READONLY, nullptr, SHMDICT_EBADFILE);
+  const shmdict_options o = Options();
+  ExpectOpenFails(t.path(), SHMDICT_CREATE, &o, SHMDICT_EBADFILE);
+  ASSERT_EQ(chmod(t.path(), 0602), 0);
+  ExpectOpenFails(t.path(), 0, nullptr, SHMDICT_EPERM);
+}
+
+TEST(CApiTest, EioLeavesAMessage) {
+  // A table larger than /dev/shm: the space reservation fails.
+  struct statvfs vfs;
+  ASSERT_EQ(statvfs("/dev/shm", &vfs), 0);
+  const uint64_t shm_bytes = uint64_t{vfs.f_blocks} * vfs.f_frsize;
+  // Capacity 2^36 with 8-byte keys and values needs about 6 TiB.
+  if (shm_bytes > (uint64_t{1} << 41)) GTEST_SKIP() << "/dev/shm is too large";
+  TempPath t;
+  const shmdict_options o = Options(uint64_t{1} << 36, 8, 8);
+  ExpectOpenFails(t.path(), SHMDICT_CREATE, &o, SHMDICT_EIO);
+  EXPECT_NE(std::string(shmdict_last_error()).find("space"), std::string::npos)
+      << shmdict_last_error();
+  EXPECT_FALSE(Exists(t.path()));
+}
+
+// DISABLED: fails today. The contract says errno is left set after SHMDICT_EIO, but the
+// "not enough space" error of table creation (CreateTableFile in core/table.cc) is made
+// without its errno, so errno keeps whatever an earlier call left (ENOENT from the first
+// open attempt). Enable once that error carries ENOSPC.
+TEST(CApiTest, DISABLED_EioLeavesErrnoSet) {
+  struct statvfs vfs;
+  ASSERT_EQ(statvfs("/dev/shm", &vfs), 0);
+  if (uint64_t{vfs.f_blocks} * vfs.f_frsize > (uint64_t{1} << 41)) {
+    GTEST_SKIP() << "/dev/shm is too large";
+  }
+  TempPath t;
+  const shmdict_options o = Options(uint64_t{1} << 36, 8, 8);
+  shmdict* d = nullptr;
+  errno = 0;
+  ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &d), SHMDICT_EIO);
+  EXPECT_EQ(errno, ENOSPC) << strerror(errno);
+}
+
+TEST(CApiTest, CloseNullIsOk) {
+  EXPECT_EQ(shmdict_close(nullptr), SHMDICT_OK);
+  TempPath t;
+  const shmdict_options o = Options();
+  shmdict* d = nullptr;
+  ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &d), SHMDICT_OK);
+  EXPECT_EQ(shmdict_close(d), SHMDICT_OK);
+}
+
+TEST(CApiTest, Unlink) {
+  TempPath t;
+  Handle d = Create(t);
+  ASSERT_NE(d, nullptr);
+  ASSERT_EQ(Put(d.get(), "k", "v"), SHMDICT_OK);
+  EXPECT_EQ(shmdict_unlink(t.path()), SHMDICT_OK);
+  EXPECT_FALSE(Exists(t.path()));
+  // Open handles stay valid.
+  EXPECT_EQ(Get(d.get(), "k"), "v");
+  EXPECT_EQ(Put(d.get(), "k2", "v2"), SHMDICT_OK);
+  EXPECT_EQ(shmdict_unlink(t.path()), SHMDICT_ENOTFOUND);
+  EXPECT_STRNE(shmdict_last_error(), "");
+  ExpectOpenFails(t.path(), 0, nullptr, SHMDICT_ENOTFOUND);
+  // By bare name.
+  TempPath named;
+  ASSERT_NE(Create(named), nullptr);
+  EXPECT_EQ(shmdict_unlink(named.name()), SHMDICT_OK);
+  EXPECT_FALSE(Exists(named.path()));
+  EXPECT_EQ(shmdict_unlink(nullptr), SHMDICT_EINVAL);
+  EXPECT_EQ(shmdict_unlink(""), SHMDICT_EINVAL);
+}
+
+TEST(CApiTest, UnlinkLeavesFilesThatAreNotTablesInPlace) {
+  TempPath t;
+  const int fd = open(t.path(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "precious", 8), 8);
+  close(fd);
+  EXPECT_EQ(shmdict_unlink(t.path()), SHMDICT_EBADFILE);
+  EXPECT_STRNE(shmdict_last_error(), "");
+  EXPECT_TRUE(Exists(t.path()));
+  TempPath link("link");
+  TempPath target("target");
+  ASSERT_NE(Create(target), nullptr);
+  ASSERT_EQ(symlink(target.path(), link.path()), 0);
+  EXPECT_EQ(shmdict_unlink(link.path()), SHMDICT_EBADFILE);
+  EXPECT_TRUE(Exists(link.path()));
+  EXPECT_TRUE(Exists(target.path()));
+}
+
+// ---------------------------------------------------------------------------------
+// Reads and writes
+
+TEST(CApiTest, PutGetInsertReplaceErase) {
+  TempPath t;
+  Handle h = Create(t);
+  ASSERT_NE(h, nullptr);
+  shmdict* d = h.get();
+  uint64_t v1 = 0, v2 = 0, v3 = 0, got_version = 0;
+  ASSERT_EQ(Put(d, "alpha", "one", &v1), SHMDICT_OK);
+  EXPECT_NE(v1, 0u);
+  EXPECT_EQ(Get(d, "alpha", &got_version), "one");
+  EXPECT_EQ(got_version, v1);
+  ASSERT_EQ(Put(d, "alpha", "two", &v2), SHMDICT_OK);
+  EXPECT_GT(v2, v1);
+  EXPECT_EQ(Get(d, "alpha"), "two");
+
+  EXPECT_EQ(shmdict_insert(d, "alpha", 5, "x", 1, &v3), SHMDICT_EEXISTS);
+  EXPECT_STRNE(shmdict_last_error(), "");
+  EXPECT_EQ(Get(d, "alpha"), "two");
+  ASSERT_EQ(shmdict_insert(d, "beta", 4, "b", 1, &v3), SHMDICT_OK);
+  EXPECT_NE(v3, 0u);
+  EXPECT_EQ(Get(d, "beta"), "b");
+
+  EXPECT_EQ(shmdict_replace(d, "gamma", 5, "g", 1, nullptr), SHMDICT_ENOTFOUND);
+  EXPECT_EQ(Get(d, "gamma"), kMissing);
+  uint64_t v4 = 0;
+  ASSERT_EQ(shmdict_replace(d, "alpha", 5, "three", 5, &v4), SHMDICT_OK);
+  EXPECT_GT(v4, v2);
+  EXPECT_EQ(Get(d, "alpha", &got_version), "three");
+  EXPECT_EQ(got_version, v4);
+
+  EXPECT_EQ(Count(d), 2u);
+  ASSERT_EQ(shmdict_erase(d, "alpha", 5), SHMDICT_OK);
+  EXPECT_EQ(Get(d, "alpha"), kMissing);
+  EXPECT_EQ(shmdict_erase(d, "alpha", 5), SHMDICT_ENOTFOUND);
+  EXPECT_EQ(Count(d), 1u);
+  // Re-inserted, the key gets a version above all its earlier ones.
+  uint64_t v5 = 0;
+  ASSERT_EQ(Put(d, "alpha", "again", &v5), SHMDICT_OK);
+  EXPECT_GT(v5, v4);
+}
+
+TEST(CApiTest, KeysAndValuesAreBytes) {
+  TempPath t;
+  Handle h = Create(t);
+  ASSERT_NE(h, nullptr);
+  shmdict* d = h.get();
+  const std::string k1("a\0b", 3), k2("a\0c", 3), v1("\0\xff\0", 3);
+  ASSERT_EQ(Put(d, k1, v1), SHMDICT_OK);
+  ASSERT_EQ(Put(d, k2, "second"), SHMDICT_OK);
+  EXPECT_EQ(Get(d, k1), v1);
+  EXPECT_EQ(Get(d, k2), "second");
+  EXPECT_EQ(Get(d, std::string("a", 1)), kMissing);
+  // NULL pointers with zero lengths: the empty key and the empty value.
+  ASSERT_EQ(shmdict_put(d, nullptr, 0, "empty key", 9, nullptr), SHMDICT_OK);
+  EXPECT_EQ(Get(d, ""), "empty key");
+  ASSERT_EQ(shmdict_put(d, "e", 1, nullptr, 0, nullptr), SHMDICT_OK);
+  size_t len = 99;
+  EXPECT_EQ(shmdict_get(d, "e", 1, nullptr, 0, &len, nullptr), SHMDICT_OK);
+  EXPECT_EQ(len, 0u);
+  ASSERT_EQ(shmdict_erase(d, nullptr, 0), SHMDICT_OK);
+  EXPECT_EQ(Get(d, ""), kMissing);
+  EXPECT_EQ(Count(d), 3u);
+}
+
+TEST(CApiTest, GetReportsTheSizeNeeded) {
+  TempPath t;
+  Handle h = Create(t);
+  ASSERT_NE(h, nullptr);
+  shmdict* d = h.get();
+  ASSERT_EQ(Put(d, "k", "0123456789"), SHMDICT_OK);
+  char small[4];
+  size_t len = 0;
+  EXPECT_EQ(shmdict_get(d, "k", 1, small, sizeof(small), &len, nullptr), SHMDICT_EBUFFER);
+  EXPECT_EQ(len, 10u);
+  EXPECT_STRNE(shmdict_last_error(), "");
+  // A NULL buffer of capacity 0 asks for the size only.
+  len = 0;
+  EXPECT_EQ(shmdict_get(d, "k", 1, nullptr, 0, &len, nullptr), SHMDICT_EBUFFER);
+  EXPECT_EQ(len, 10u);
+  // Exactly big enough.
+  char exact[10];
+  uint64_t version = 0;
+  ASSERT_EQ(shmdict_get(d, "k", 1, exact, sizeof(exact), &len, &version), SHMDICT_OK);
+  EXPECT_EQ(std::string(exact, len), "0123456789");
+  uint64_t put_version = 0;
+  ASSERT_EQ(Put(d, "k", "0123456789", &put_version), SHMDICT_OK);
+  ASSERT_EQ(shmdict_get(d, "k", 1, exact, sizeof(exact), &len, &version), SHMDICT_OK);
+  EXPECT_EQ(version, put_version);
+  // A NULL buffer with a nonzero capacity.
+  EXPECT_EQ(shmdict_get(d, "k", 1, nullptr, 5, &len, nullptr), SHMDICT_EINVAL);
+  // A miss leaves the caller's buffer alone.
+  char buf[8] = "xxxxxxx";
+  EXPECT_EQ(shmdict_get(d, "absent", 6, buf, sizeof(buf), &len, nullptr), SHMDICT_ENOTFOUND);
+  EXPECT_STREQ(buf, "xxxxxxx");
+}
+
+TEST(CApiTest, CompareAndSwap) {
+  TempPath t;
+  Handle h = Create(t);
+  ASSERT_NE(h, nullptr);
+  shmdict* d = h.get();
+  uint64_t v1 = 0, v2 = 0, unchanged = 12345;
+  // Expected version 0: insert-if-absent.
+  ASSERT_EQ(shmdict_compare_and_swap(d, "k", 1, 0, "a", 1, &v1), SHMDICT_OK);
+  EXPECT_NE(v1, 0u);
+  EXPECT_EQ(shmdict_compare_and_swap(d, "k", 1, 0, "b", 1, &unchanged), SHMDICT_EVERSION);
+  EXPECT_EQ(unchanged, 12345u);
+  EXPECT_STRNE(shmdict_last_error(), "");
+  EXPECT_EQ(shmdict_compare_and_swap(d, "k", 1, v1 + 1, "b", 1, nullptr), SHMDICT_EVERSION);
+  EXPECT_EQ(Get(d, "k"), "a");
+  ASSERT_EQ(shmdict_compare_and_swap(d, "k", 1, v1, "b", 1, &v2), SHMDICT_OK);
+  EXPECT_GT(v2, v1);
+  EXPECT_EQ(Get(d, "k"), "b");
+  EXPECT_EQ(shmdict_compare_and_swap(d, "k", 1, v1, "c", 1, nullptr), SHMDICT_EVERSION);
+  EXPECT_EQ(shmdict_compare_and_swap(d, "absent", 6, 5, "c", 1, nullptr), SHMDICT_EVERSION);
+  EXPECT_EQ(Get(d, "absent"), kMissing);
+  EXPECT_EQ(Get(d, "k"), "b");
+}
+
+TEST(CApiTest, FetchAdd) {
+  TempPath t;
+  Handle h = Create(t);
+  ASSERT_NE(h, nullptr);
+  shmdict* d = h.get();
+  int64_t sum = 0;
+  ASSERT_EQ(shmdict_fetch_add(d, "n", 1, 5, &sum), SHMDICT_OK);
+  EXPECT_EQ(sum, 5);
+  ASSERT_EQ(shmdict_fetch_add(d, "n", 1, -7, &sum), SHMDICT_OK);
+  EXPECT_EQ(sum, -2);
+  // Stored as 8 little-endian bytes.
+  const std::string raw = Get(d, "n");
+  ASSERT_EQ(raw.size(), 8u);
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(raw.data());
+  uint64_t stored = 0;
+  for (int i = 7; i >= 0; --i) stored = stored << 8 | bytes[i];
+  EXPECT_EQ(static_cast<int64_t>(stored), -2);
+  // Wraps around.
+  ASSERT_EQ(shmdict_erase(d, "n", 1), SHMDICT_OK);
+  ASSERT_EQ(shmdict_fetch_add(d, "n", 1, INT64_MAX, nullptr), SHMDICT_OK);
+  ASSERT_EQ(shmdict_fetch_add(d, "n", 1, 1, &sum), SHMDICT_OK);
+  EXPECT_EQ(sum, INT64_MIN);
+  // Not an 8-byte value: ETYPE, and the value stays.
+  ASSERT_EQ(Put(d, "s", "short"), SHMDICT_OK);
+  sum = 42;
+  EXPECT_EQ(shmdict_fetch_add(d, "s", 1, 1, &sum), SHMDICT_ETYPE);
+  EXPECT_EQ(sum, 42);
+  EXPECT_STRNE(shmdict_last_error(), "");
+  EXPECT_EQ(Get(d, "s"), "short");
+  ASSERT_EQ(Put(d, "nine", "123456789"), SHMDICT_OK);
+  EXPECT_EQ(shmdict_fetch_add(d, "nine", 4, 1, nullptr), SHMDICT_ETYPE);
+
+  // A table whose values are shorter than 8 bytes.
+  TempPath small;
+  Handle s = Create(small, Options(10, 8, 4));
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(shmdict_fetch_add(s.get(), "n", 1, 1, nullptr), SHMDICT_ETOOBIG);
+}
+
+TEST(CApiTest, Count) {
+  TempPath t;
+  Handle h = Create(t);
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(Count(h.get()), 0u);
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(Put(h.get(), "k" + std::to_string(i), "v"), 0);
+  EXPECT_EQ(Count(h.get()), 100u);
+  for (int i = 0; i < 30; ++i) {
+    const std::string k = "k" + std::to_string(i);
+    ASSERT_EQ(shmdict_erase(h.get(), k.data(), k.size()), SHMDICT_OK);
+  }
+  EXPECT_EQ(Count(h.get()), 70u);
+  EXPECT_EQ(shmdict_count(h.get(), nullptr), SHMDICT_OK);  // optional out-pointer
+}
+
+TEST(CApiTest, TooBig) {
+  TempPath t;
+  Handle h = Create(t, Options(100, 13, 21));
+  ASSERT_NE(h, nullptr);
+  shmdict* d = h.get();
+  const std::string key13(13, 'k'), key14(14, 'k'), value21(21, 'v'), value22(22, 'v');
+  ASSERT_EQ(Put(d, key13, value21), SHMDICT_OK);
+  EXPECT_EQ(Get(d, key13), value21);
+  EXPECT_EQ(Put(d, key14, "v"), SHMDICT_ETOOBIG);
+  EXPECT_STRNE(shmdict_last_error(), "");
+  EXPECT_EQ(Put(d, "k", value22), SHMDICT_ETOOBIG);
+  EXPECT_EQ(shmdict_insert(d, key14.data(), 14, "v", 1, nullptr), SHMDICT_ETOOBIG);
+  EXPECT_EQ(shmdict_insert(d, "k", 1, value22.data(), 22, nullptr), SHMDICT_ETOOBIG);
+  EXPECT_EQ(shmdict_replace(d, key13.data(), 13, value22.data(), 22, nullptr),
+            SHMDICT_ETOOBIG);
+  EXPECT_EQ(shmdict_compare_and_swap(d, "k", 1, 0, value22.data(), 22, nullptr),
+            SHMDICT_ETOOBIG);
+  EXPECT_EQ(shmdict_compare_and_swap(d, key14.data(), 14, 0, "v", 1, nullptr),
+            SHMDICT_ETOOBIG);
+  EXPECT_EQ(shmdict_erase(d, key14.data(), 14), SHMDICT_ETOOBIG);
+  EXPECT_EQ(shmdict_fetch_add(d, key14.data(), 14, 1, nullptr), SHMDICT_ETOOBIG);
+  // A lookup of an oversized key is a miss, not an error of its own.
+  EXPECT_EQ(Get(d, key14), kMissing);
+  EXPECT_EQ(Get(d, key13), value21);
+  EXPECT_EQ(Count(d), 1u);
+}
+
+TEST(CApiTest, FullTable) {
+  TempPath t;
+  Handle h = Create(t, Options(16, 8, 8));
+  ASSERT_NE(h, nullptr);
+  shmdict* d = h.get();
+  int n = 0;
+  int rc = SHMDICT_OK;
+  for (; n < 100000; ++n) {
+    const std::string k = std::to_string(n);
+    rc = shmdict_insert(d, k.data(), k.size(), "v", 1, nullptr);
+    if (rc != SHMDICT_OK) break;
+  }
+  EXPECT_EQ(rc, SHMDICT_EFULL) << shmdict_last_error();
+  EXPECT_STRNE(shmdict_last_error(), "");
+  EXPECT_GE(n, 16);
+  EXPECT_EQ(Count(d), static_cast<uint64_t>(n));
+  // A present key can still be updated; erasing frees room.
+  EXPECT_EQ(Put(d, "0", "w"), SHMDICT_OK);
+  ASSERT_EQ(shmdict_erase(d, "1", 1), SHMDICT_OK);
+  EXPECT_EQ(shmdict_insert(d, "1", 1, "x", 1, nullptr), SHMDICT_OK);
+}
+
+// ---------------------------------------------------------------------------------
+// shmdict_wait
+
+int64_t MillisecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+TEST(CApiTest, WaitReturnsAtOnceWhenTheVersionDiffers) {
+  TempPath t;
+  Handle h = Create(t);
+  ASSERT_NE(h, nullptr);
+  shmdict* d = h.get();
+  uint64_t v = 0;
+  ASSERT_EQ(Put(d, "k", "v", &v), SHMDICT_OK);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(shmdict_wait(d, "k", 1, 0, 10000), SHMDICT_OK);  // present, not absent
+  EXPECT_EQ(shmdict_wait(d, "k", 1, v - 1, 10000), SHMDICT_OK);
+  EXPECT_EQ(shmdict_wait(d, "k", 1, v + 1, -1), SHMDICT_OK);
+  EXPECT_EQ(shmdict_wait(d, "absent", 6, 1, -1), SHMDICT_OK);  // absent is version 0
+  EXPECT_LT(MillisecondsSince(start), 5000);
+}
+
+TEST(CApiTest, WaitTimesOut) {
+  TempPath t;
+  Handle h = Create(t);
+  ASSERT_NE(h, nullptr);
+  shmdict* d = h.get();
+  uint64_t v = 0;
+  ASSERT_EQ(Put(d, "k", "v", &v), SHMDICT_OK);
+  EXPECT_EQ(shmdict_wait(d, "k", 1, v, 0), SHMDICT_ETIMEOUT);
+  EXPECT_STRNE(shmdict_last_error(), "");
+  EXPECT_EQ(shmdict_wait(d, "absent", 6, 0, 0), SHMDICT_ETIMEOUT);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(shmdict_wait(d, "k", 1, v, 50), SHMDICT_ETIMEOUT);
+  const int64_t waited = MillisecondsSince(start);
+  EXPECT_GE(waited, 49);
+  EXPECT_LT(waited, 5000);
+  // A read-only handle (which polls) times out the same way.
+  Handle r = Open(t.path(), SHMDICT_READONLY, nullptr);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(shmdict_wait(r.get(), "k", 1, v, 20), SHMDICT_ETIMEOUT);
+}
+
+// Waits in a thread for `key` to leave `version` on `waiter`, while `writer` writes it
+// after a delay. Returns the wait's result.
+int WaitWhileAnotherWrites(shmdict* waiter, shmdict* writer, const std::string& key,
+                           uint64_t version, int64_t timeout_ms) {
+  std::atomic<int> rc{1};
+  std::thread waiting([&] {
+    rc = shmdict_wait(waiter, key.data(), key.size(), version, timeout_ms);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(rc.load(), 1) << "the wait returned before the write";
+  EXPECT_EQ(Put(writer, key, "changed"), SHMDICT_OK);
+  waiting.join();
+  return rc.load();
+}
+
+TEST(CApiTest, WaitWakesOnAWrite) {
+  TempPath t;
+  Handle a = Create(t);
+  ASSERT_NE(a, nullptr);
+  Handle b = Open(t.path(), 0, nullptr);
+  ASSERT_NE(b, nullptr);
+  uint64_t v = 0;
+  ASSERT_EQ(Put(a.get(), "k", "v", &v), SHMDICT_OK);
+  auto start = std::chrono::steady_clock::now();
+  // An update, through another handle, without a timeout.
+  EXPECT_EQ(WaitWhileAnotherWrites(a.get(), b.get(), "k", v, -1), SHMDICT_OK);
+  EXPECT_LT(MillisecondsSince(start), 5000);
+  // An insert (version 0: wait for the key to appear), with a long timeout.
+  start = std::chrono::steady_clock::now();
+  EXPECT_EQ(WaitWhileAnotherWrites(a.get(), a.get(), "new", 0, 60000), SHMDICT_OK);
+  EXPECT_LT(MillisecondsSince(start), 5000);
+  // A read-only waiter notices by polling.
+  Handle r = Open(t.path(), SHMDICT_READONLY, nullptr);
+  ASSERT_NE(r, nullptr);
+  ASSERT_EQ(Put(a.get(), "ro", "v", &v), SHMDICT_OK);
+  start = std::chrono::steady_clock::now();
+  EXPECT_EQ(WaitWhileAnotherWrites(r.get(), a.get(), "ro", v, 60000), SHMDICT_OK);
+  EXPECT_LT(MillisecondsSince(start), 5000);
+}
+
+TEST(CApiTest, WaitWakesOnAnotherProcessWrite) {
+  TempPath t;
+  Handle h = Create(t);
+  ASSERT_NE(h, nullptr);
+  uint64_t v = 0;
+  ASSERT_EQ(Put(h.get(), "k", "v", &v), SHMDICT_OK);
+  const std::string path = t.path();
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    shmdict* d = nullptr;
+    if (shmdict_open(path.c_str(), 0, nullptr, &d) != SHMDICT_OK) _exit(1);
+    usleep(100 * 1000);
+    _exit(shmdict_put(d, "k", 1, "w", 1, nullptr) == SHMDICT_OK ? 0 : 2);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(shmdict_wait(h.get(), "k", 1, v, 30000), SHMDICT_OK) << shmdict_last_error();
+  EXPECT_LT(MillisecondsSince(start), 10000);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(Get(h.get(), "k"), "w");
+}
+
+TEST(CApiTest, WaitArgumentErrors) {
+  TempPath t;
+  Handle h = Create(t, Options(100, 8, 8));
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(shmdict_wait(nullptr, "k", 1, 0, 0), SHMDICT_EINVAL);
+  EXPECT_EQ(shmdict_wait(h.get(), nullptr, 1, 0, 0), SHMDICT_EINVAL);
+  EXPECT_STRNE(shmdict_last_error(), "");
+  // A key over the maximum can never change.
+  EXPECT_EQ(shmdict_wait(h.get(), "123456789", 9, 0, -1), SHMDICT_ETOOBIG);
+  // The empty key is a key.
+  EXPECT_EQ(shmdict_wait(h.get(), nullptr, 0, 0, 0), SHMDICT_ETIMEOUT);
+  ASSERT_EQ(shmdict_put(h.get(), nullptr, 0, "v", 1, nullptr), SHMDICT_OK);
+  EXPECT_EQ(shmdict_wait(h.get(), nullptr, 0, 0, 0), SHMDICT_OK);
+}
+
+// DISABLED: fails today. WaitForChange (core/table.cc) computes its deadline as
+// start + uint64_t(timeout_ms) * 1000000, which wraps for timeouts above about 584
+// years: INT64_MAX gives start - 1 ms, so the wait times out at once instead of
+// waiting. Enable once the deadline saturates.
+TEST(CApiTest, DISABLED_WaitWithTheLongestTimeoutWaits) {
+  TempPath t;
+  Handle h = Create(t);
+  ASSERT_NE(h, nullptr);
+  uint64_t v = 0;
+  ASSERT_EQ(Put(h.get(), "k", "v", &v), SHMDICT_OK);
+  EXPECT_EQ(WaitWhileAnotherWrites(h.get(), h.get(), "k", v, INT64_MAX), SHMDICT_OK);
+}
+
+// ---------------------------------------------------------------------------------
+// Argument checks
+
+TEST(CApiTest, NullHandleIsInvalid) {
+  char buf[8];
+  size_t len = 0;
+  uint64_t version = 0, count = 0;
+  int64_t sum = 0;
+  const int rcs[] = {
+      shmdict_get(nullptr, "k", 1, buf, sizeof(buf), &len, &version),
+      shmdict_put(nullptr, "k", 1, "v", 1, &version),
+      shmdict_insert(nullptr, "k", 1, "v", 1, &version),
+      shmdict_replace(nullptr, "k", 1, "v", 1, &version),
+      shmdict_erase(nullptr, "k", 1),
+      shmdict_compare_and_swap(nullptr, "k", 1, 0, "v", 1, &version),
+      shmdict_fetch_add(nullptr, "k", 1, 1, &sum),
+      shmdict_wait(nullptr, "k", 1, 0, 0),
+      shmdict_count(nullptr, &count),
+  };
+  for (size_t i = 0; i < sizeof(rcs) / sizeof(rcs[0]); ++i) {
+    EXPECT_EQ(rcs[i], SHMDICT_EINVAL) << "function " << i;
+  }
+  EXPECT_STRNE(shmdict_last_error(), "");
+}
+
+TEST(CApiTest, NullPointersWithNonzeroLengthsAreInvalid) {
+  TempPath t;
+  Handle h = Create(t);
+  ASSERT_NE(h, nullptr);
+  shmdict* d = h.get();
+  ASSERT_EQ(Put(d, "k", "v"), SHMDICT_OK);
+  char buf[8];
+  size_t len = 0;
+  // NULL keys.
+  EXPECT_EQ(shmdict_get(d, nullptr, 1, buf, sizeof(buf), &len, nullptr), SHMDICT_EINVAL);
+  EXPECT_STRNE(shmdict_last_error(), "");
+  EXPECT_EQ(shmdict_put(d, nullptr, 1, "v", 1, nullptr), SHMDICT_EINVAL);
+  EXPECT_EQ(shmdict_insert(d, nullptr, 1, "v", 1, nullptr), SHMDICT_EINVAL);
+  EXPECT_EQ(shmdict_replace(d, nullptr, 1, "v", 1, nullptr), SHMDICT_EINVAL);
+  EXPECT_EQ(shmdict_erase(d, nullptr, 1), SHMDICT_EINVAL);
+  EXPECT_EQ(shmdict_compare_and_swap(d, nullptr, 1, 0, "v", 1, nullptr), SHMDICT_EINVAL);
+  EXPECT_EQ(shmdict_fetch_add(d, nullptr, 1, 1, nullptr), SHMDICT_EINVAL);
+  // NULL values and buffers.
+  EXPECT_EQ(shmdict_put(d, "k", 1, nullptr, 1, nullptr), SHMDICT_EINVAL);
+  EXPECT_EQ(shmdict_insert(d, "n", 1, nullptr, 1, nullptr), SHMDICT_EINVAL);
+  EXPECT_EQ(shmdict_replace(d, "k", 1, nullptr, 1, nullptr), SHMDICT_EINVAL);
+  EXPECT_EQ(shmdict_compare_and_swap(d, "n", 1, 0, nullptr, 1, nullptr), SHMDICT_EINVAL);
+  EXPECT_EQ(shmdict_get(d, "k", 1, nullptr, 1, &len, nullptr), SHMDICT_EINVAL);
+  // Nothing was written.
+  EXPECT_EQ(Get(d, "k"), "v");
+  EXPECT_EQ(Get(d, "n"), kMissing);
+  EXPECT_EQ(Count(d), 1u);
+}
+
+TEST(CApiTest, OptionalOutPointersMayBeNull) {
+  TempPath t;
+  Handle h = Create(t);
+  ASSERT_NE(h, nullptr);
+  shmdict* d = h.get();
+  EXPECT_EQ(shmdict_put(d, "k", 1, "v", 1, nullptr), SHMDICT_OK);
+  EXPECT_EQ(shmdict_insert(d, "i", 1, "v", 1, nullptr), SHMDICT_OK);
+  EXPECT_EQ(shmdict_replace(d, "k", 1, "w", 1, nullptr), SHMDICT_OK);
+  EXPECT_EQ(shmdict_compare_and_swap(d, "c", 1, 0, "v", 1, nullptr), SHMDICT_OK);
+  EXPECT_EQ(shmdict_fetch_add(d, "n", 1, 1, nullptr), SHMDICT_OK);
+  char buf[8];
+  EXPECT_EQ(shmdict_get(d, "k", 1, buf, sizeof(buf), nullptr, nullptr), SHMDICT_OK);
+  EXPECT_EQ(buf[0], 'w');
+  EXPECT_EQ(shmdict_get(d, "n", 1, buf, 2, nullptr, nullptr), SHMDICT_EBUFFER);
+  EXPECT_EQ(shmdict_count(d, nullptr), SHMDICT_OK);
+  EXPECT_EQ(Count(d), 4u);
+}
+
+// ---------------------------------------------------------------------------------
+// Threads and processes
+
+TEST(CApiTest, ThreadsShareAHandle) {
+  TempPath t;
+  Handle h = Create(t);
+  ASSERT_NE(h, nullptr);
+  constexpr int kThreads = 4, kAdds = 2000;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      for (int j = 0; j < kAdds; ++j) {
+        if (shmdict_fetch_add(h.get(), "n", 1, 1, nullptr) != SHMDICT_OK) ++failures;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  int64_t sum = 0;
+  ASSERT_EQ(shmdict_fetch_add(h.get(), "n", 1, 0, &sum), SHMDICT_OK);
+  EXPECT_EQ(sum, kThreads * kAdds);
+}
+
+TEST(CApiTest, ChildUsesAnInheritedHandle) {
+  TempPath t;
+  Handle h = Create(t);
+  ASSERT_NE(h, nullptr);
+  ASSERT_EQ(Put(h.get(), "parent", "1"), SHMDICT_OK);
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int rc = shmdict_put(h.get(), "child", 5, "2", 1, nullptr);
+    if (rc == SHMDICT_OK) rc = shmdict_fetch_add(h.get(), "n", 1, 3, nullptr);
+    _exit(rc == SHMDICT_OK ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(Get(h.get(), "child"), "2");
+  int64_t sum = 0;
+  ASSERT_EQ(shmdict_fetch_add(h.get(), "n", 1, 1, &sum), SHMDICT_OK);
+  EXPECT_EQ(sum, 4);
+}
+
+}  // namespace
