@@ -6,6 +6,7 @@
 
 #include <errno.h>
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <string>
@@ -35,7 +36,12 @@ int FailWith(ErrorCode code, std::string_view message) {
 int FromStatus(const absl::Status& status) {
   if (status.ok()) return 0;
   const ErrorCode code = shmdict::ErrorCodeOf(status);
-  last_error.assign(status.message().data(), status.message().size());
+  if (status.message().empty()) {
+    // Hot-path misses carry no message (no allocation): describe the code instead.
+    last_error.assign(shmdict::ErrorCodeDescription(code));
+  } else {
+    last_error.assign(status.message().data(), status.message().size());
+  }
   if (code == ErrorCode::kIo) {
     const int err = shmdict::OsErrnoOf(status);
     if (err != 0) errno = err;
@@ -124,6 +130,49 @@ int Get(Handle* d, const void* key, size_t key_len, void* value, size_t value_ca
   if (BadBytes(value, value_cap)) return FailWith(ErrorCode::kInvalid, "null value buffer");
   return FromStatus(d->dict.GetInto(View(key, key_len), static_cast<char*>(value),
                                     value_cap, value_len, version));
+}
+
+int GetMany(Handle* d, size_t n, const void* const* keys, const size_t* key_lens,
+            void* const* values, const size_t* value_caps, size_t* value_lens,
+            uint64_t* versions, int* results) {
+  if (d == nullptr) return FailWith(ErrorCode::kInvalid, "null handle");
+  if (n == 0) return 0;
+  if (keys == nullptr || key_lens == nullptr || values == nullptr ||
+      value_caps == nullptr || results == nullptr) {
+    return FailWith(ErrorCode::kInvalid,
+                    "null keys, key_lens, values, value_caps or results array");
+  }
+  // In chunks on the stack: no allocation.
+  constexpr size_t kChunk = 64;
+  std::string_view k[kChunk];
+  absl::Span<char> v[kChunk];
+  shmdict::GetManyResult r[kChunk];
+  for (size_t base = 0; base < n; base += kChunk) {
+    const size_t m = std::min(kChunk, n - base);
+    for (size_t i = 0; i < m; ++i) {
+      const size_t j = base + i;
+      // A null key or buffer with nonzero length: that key fails with EINVAL, looked
+      // up as an empty key / buffer meanwhile (harmless) so the batch stays uniform.
+      k[i] = BadBytes(keys[j], key_lens[j]) ? std::string_view() : View(keys[j], key_lens[j]);
+      v[i] = BadBytes(values[j], value_caps[j])
+                 ? absl::Span<char>()
+                 : absl::Span<char>(static_cast<char*>(values[j]), value_caps[j]);
+    }
+    const absl::StatusOr<size_t> found = d->dict.GetMany(
+        absl::MakeConstSpan(k, m), absl::MakeConstSpan(v, m), absl::MakeSpan(r, m));
+    if (!found.ok()) return FromStatus(found.status());
+    for (size_t i = 0; i < m; ++i) {
+      const size_t j = base + i;
+      if (BadBytes(keys[j], key_lens[j]) || BadBytes(values[j], value_caps[j])) {
+        results[j] = static_cast<int>(ErrorCode::kInvalid);
+        continue;
+      }
+      results[j] = r[i].status.ok() ? 0 : static_cast<int>(shmdict::ErrorCodeOf(r[i].status));
+      if (value_lens != nullptr) value_lens[j] = r[i].value_len;
+      if (versions != nullptr) versions[j] = r[i].version;
+    }
+  }
+  return 0;
 }
 
 int Put(Handle* d, const void* key, size_t key_len, const void* value,

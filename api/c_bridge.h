@@ -24,6 +24,9 @@ int Close(Handle* d);
 int Unlink(const char* path);
 int Get(Handle* d, const void* key, size_t key_len, void* value, size_t value_cap,
         size_t* value_len, uint64_t* version);
+int GetMany(Handle* d, size_t n, const void* const* keys, const size_t* key_lens,
+            void* const* values, const size_t* value_caps, size_t* value_lens,
+            uint64_t* versions, int* results);
 int Put(Handle* d, const void* key, size_t key_len, const void* value, size_t value_len,
         uint64_t* version);
 int Insert(Handle* d, const void* key, size_t key_len, const void* value,

@@ -1,5 +1,6 @@
 #include "api/shmdict.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "core/table.h"
@@ -40,6 +41,29 @@ absl::StatusOr<std::string> Dict::Get(std::string_view key, uint64_t* version) c
 absl::Status Dict::GetInto(std::string_view key, char* buf, size_t capacity,
                            size_t* value_len, uint64_t* version) const {
   return table_->GetInto(key, buf, capacity, value_len, version);
+}
+
+absl::StatusOr<size_t> Dict::GetMany(absl::Span<const std::string_view> keys,
+                                     absl::Span<const absl::Span<char>> buffers,
+                                     absl::Span<GetManyResult> results) const {
+  if (buffers.size() != keys.size() || results.size() != keys.size()) {
+    return MakeError(ErrorCode::kInvalid,
+                     "GetMany: keys, buffers and results differ in length");
+  }
+  // In chunks, so that the engine's results live on the stack (no allocation).
+  constexpr size_t kChunk = 64;
+  internal::GetManyResult r[kChunk];
+  size_t found = 0;
+  for (size_t base = 0; base < keys.size(); base += kChunk) {
+    const size_t n = std::min(kChunk, keys.size() - base);
+    found += table_->GetMany(keys.data() + base, n, buffers.data() + base, r);
+    for (size_t i = 0; i < n; ++i) {
+      results[base + i].status = std::move(r[i].status);
+      results[base + i].value_len = r[i].value_len;
+      results[base + i].version = r[i].version;
+    }
+  }
+  return found;
 }
 
 bool Dict::Contains(std::string_view key) const { return table_->Version(key) != 0; }

@@ -53,6 +53,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "api/errors.h"
 
 namespace shmdict {
@@ -78,6 +79,13 @@ struct OpenOptions {
   uint32_t max_key_size = 0;    // bytes, in [1, 65536]
   uint32_t max_value_size = 0;  // bytes, in [1, 64 MiB]
   uint32_t mode = 0600;         // file mode on creation (owner must have rw)
+};
+
+// One key's outcome in Dict::GetMany.
+struct GetManyResult {
+  absl::Status status;   // OK, kNotFound, kBuffer (value_len is the size needed), kBadFile
+  size_t value_len = 0;  // the value's length, when found
+  uint64_t version = 0;  // the value's version, when found
 };
 
 struct Stats {
@@ -129,6 +137,17 @@ class Dict {
   // buffer with nonzero capacity.
   [[nodiscard]] absl::Status GetInto(std::string_view key, char* buf, size_t capacity,
                                      size_t* value_len, uint64_t* version = nullptr) const;
+  // Looks up keys[i] into buffers[i] for every i, as GetInto would, with the outcome
+  // in results[i] (status OK, kNotFound, kBuffer with value_len the size needed, or
+  // kBadFile; value_len; version). Faster per key than GetInto one key at a time on
+  // tables larger than the CPU caches: it overlaps the keys' memory misses (hashes a
+  // group of keys and prefetches their buckets and candidate slots before reading
+  // them). Each key is read atomically; the batch as a whole is not a snapshot.
+  // Returns the number of keys found (OK or kBuffer).
+  // Errors: kInvalid when the three spans differ in length.
+  [[nodiscard]] absl::StatusOr<size_t> GetMany(absl::Span<const std::string_view> keys,
+                                               absl::Span<const absl::Span<char>> buffers,
+                                               absl::Span<GetManyResult> results) const;
   // Whether `key` is present.
   [[nodiscard]] bool Contains(std::string_view key) const;
   // The version of `key`, 0 if absent.

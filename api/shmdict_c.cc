@@ -50,6 +50,13 @@ int shmdict_get(shmdict* d, const void* key, size_t key_len, void* value, size_t
   return b::Get(H(d), key, key_len, value, value_cap, value_len, version);
 }
 
+int shmdict_get_many(shmdict* d, size_t n, const void* const* keys, const size_t* key_lens,
+                     void* const* values, const size_t* value_caps, size_t* value_lens,
+                     uint64_t* versions, int* results) {
+  return b::GetMany(H(d), n, keys, key_lens, values, value_caps, value_lens, versions,
+                    results);
+}
+
 int shmdict_put(shmdict* d, const void* key, size_t key_len, const void* value,
                 size_t value_len, uint64_t* version) {
   return b::Put(H(d), key, key_len, value, value_len, version);

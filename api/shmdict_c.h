@@ -81,6 +81,18 @@ int shmdict_unlink(const char *path);
 int shmdict_get(shmdict *d, const void *key, size_t key_len, void *value, size_t value_cap,
                 size_t *value_len, uint64_t *version);
 
+/* Looks up n keys at once, as n calls of shmdict_get would, but faster per key on
+ * tables larger than the CPU caches (the keys' memory misses overlap). Key i is
+ * keys[i][0, key_lens[i]); its value goes to values[i][0, value_caps[i]), its length
+ * to value_lens[i] and its version to versions[i] (value_lens and versions may be
+ * NULL); results[i] gets the code shmdict_get would return for it (SHMDICT_OK,
+ * SHMDICT_ENOTFOUND, SHMDICT_EBUFFER, ...). Each key is read atomically; the batch is
+ * not one snapshot. Returns SHMDICT_OK when the batch was processed (then see
+ * results), SHMDICT_EINVAL for a null handle or a null array with n > 0. */
+int shmdict_get_many(shmdict *d, size_t n, const void *const *keys, const size_t *key_lens,
+                     void *const *values, const size_t *value_caps, size_t *value_lens,
+                     uint64_t *versions, int *results);
+
 /* Sets the key to the value (insert or update); *version gets the new version.
  * Errors: SHMDICT_ETOOBIG, SHMDICT_EFULL, SHMDICT_EPERM. */
 int shmdict_put(shmdict *d, const void *key, size_t key_len, const void *value,

@@ -21,6 +21,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "api/errors.h"
@@ -240,7 +241,11 @@ struct BufferSink {
 template <typename Sink>
 int Table::Lookup(std::string_view key, Sink& sink) const {
   if (key.size() > layout_.max_key_size) return 0;
-  const Probe p = ProbeFor(key);
+  return LookupProbed(key, ProbeFor(key), sink);
+}
+
+template <typename Sink>
+int Table::LookupProbed(std::string_view key, const Probe& p, Sink& sink) const {
   const uint64_t want_word1 = uint64_t{key.size()} + 1;  // low half of word 1
   for (const uint64_t b : {p.b1, p.b2}) {
     const BucketMeta& m = meta(b);
@@ -299,6 +304,88 @@ absl::Status Table::Get(std::string_view key, std::string* value,
   if (r < 0) return Err(ErrorCode::kBadFile, "corrupt slot: value length over the maximum");
   if (version != nullptr) *version = sink.version;
   return absl::OkStatus();
+}
+
+void Table::PrefetchSlots(uint64_t b, uint8_t tag) const {
+  const BucketMeta& m = meta(b);
+  // Relaxed: a prefetch hint only; LookupProbed reads the tags again (acquire).
+  const uint64_t t0 = m.tags[0].load(std::memory_order_relaxed);
+  const uint64_t t1 = m.tags[1].load(std::memory_order_relaxed);
+  uint32_t mask = MatchBytes(t0, tag) | (MatchBytes(t1, tag) << 8);
+  // The sequence word's line and the first lines of both copies (key and short value);
+  // at most 4 lines per slot.
+  const uint64_t lines = std::min<uint64_t>(4, (layout_.slot_stride + kCacheLine - 1) /
+                                                   kCacheLine);
+  while (mask != 0) {
+    const uint32_t i = static_cast<uint32_t>(__builtin_ctz(mask));
+    mask &= mask - 1;
+    const char* slot = reinterpret_cast<const char*>(slot_seq(b, i));
+    for (uint64_t l = 0; l < lines; ++l) __builtin_prefetch(slot + l * kCacheLine);
+  }
+}
+
+size_t Table::GetMany(const std::string_view* keys, size_t n, const absl::Span<char>* bufs,
+                      GetManyResult* results) const {
+  // Groups of 8 keys: enough misses in flight to cover the memory latency (a core
+  // keeps 10-12 line fills outstanding) without evicting the first group's lines.
+  constexpr size_t kGroup = 8;
+  size_t found = 0;
+  Probe probes[kGroup];
+  for (size_t base = 0; base < n; base += kGroup) {
+    const size_t g = std::min(kGroup, n - base);
+    // Stage 1: hash, and prefetch both buckets' first lines (their tags).
+    for (size_t j = 0; j < g; ++j) {
+      const std::string_view key = keys[base + j];
+      if (key.size() > layout_.max_key_size) continue;
+      probes[j] = ProbeFor(key);
+      __builtin_prefetch(&meta(probes[j].b1));
+      __builtin_prefetch(&meta(probes[j].b2));
+    }
+    // Stage 2: the tags are (being) loaded; prefetch the slots whose tag matches.
+    for (size_t j = 0; j < g; ++j) {
+      if (keys[base + j].size() > layout_.max_key_size) continue;
+      PrefetchSlots(probes[j].b1, probes[j].tag);
+      PrefetchSlots(probes[j].b2, probes[j].tag);
+    }
+    // Stage 3: the reads proper, each a full seqlock-validated lookup.
+    for (size_t j = 0; j < g; ++j) {
+      const size_t k = base + j;
+      GetManyResult& r = results[k];
+      r.value_len = 0;
+      r.version = 0;
+      const std::string_view key = keys[k];
+      char* const buf = bufs[k].data();
+      const size_t cap = bufs[k].size();
+      if (buf == nullptr && cap != 0) {
+        r.status = Err(ErrorCode::kInvalid, "null buffer with nonzero capacity");
+        continue;
+      }
+      if (key.size() > layout_.max_key_size) {
+        r.status = MissStatus();
+        continue;
+      }
+      BufferSink sink{buf, cap};
+      const int res = LookupProbed(key, probes[j], sink);
+      if (res == 0) {
+        r.status = MissStatus();
+        continue;
+      }
+      if (res < 0) {
+        r.status = Err(ErrorCode::kBadFile, "corrupt slot: value length over the maximum");
+        continue;
+      }
+      ++found;
+      r.value_len = sink.needed;
+      r.version = sink.version;
+      r.status = sink.needed > cap
+                     ? Err(ErrorCode::kBuffer,
+                           absl::StrCat("value of ", sink.needed,
+                                        " bytes does not fit a buffer of ", cap,
+                                        " bytes"))
+                     : absl::OkStatus();
+    }
+  }
+  return found;
 }
 
 absl::Status Table::GetInto(std::string_view key, char* buf, size_t cap,
@@ -382,8 +469,11 @@ absl::Status Table::WaitForChange(std::string_view key, uint64_t version,
   const Probe p = ProbeFor(key);
   std::atomic<uint32_t>& word = meta(p.b1).change_seq;
   const uint64_t start = MonotonicNs();
+  // Saturates: a timeout too long to represent (about 584 years) waits forever.
   const uint64_t deadline =
-      timeout_ms < 0 ? UINT64_MAX : start + uint64_t(timeout_ms) * 1000000u;
+      timeout_ms < 0 || uint64_t(timeout_ms) > (UINT64_MAX - start) / 1000000u
+          ? UINT64_MAX
+          : start + uint64_t(timeout_ms) * 1000000u;
   for (;;) {
     // Acquire: pairs with NotifyChange's release RMW. Loaded before the version check,
     // so a write committed after the check changes the word from `c` and the futex
@@ -982,6 +1072,42 @@ TableStats Table::Stats() const {
   return st;
 }
 
+std::vector<ProcessInfo> Table::Processes() const {
+  std::vector<ProcessInfo> out;
+  const auto* procs = reinterpret_cast<const ProcEntry*>(base_ + layout_.proc_table_offset);
+  for (uint32_t idx = 0; idx < kProcEntries; ++idx) {
+    // Relaxed (all four loads): a report; nothing is derived from the values but the
+    // listing. An entry never claimed has incarnation 0.
+    const uint32_t inc = procs[idx].incarnation.load(std::memory_order_relaxed);
+    if (inc == 0) continue;
+    ProcessInfo p;
+    p.index = idx;
+    p.incarnation = inc;
+    p.pid = procs[idx].pid.load(std::memory_order_relaxed);
+    p.claimed_unix_ns = procs[idx].claimed_unix_ns.load(std::memory_order_relaxed);
+    p.self = static_cast<int32_t>(idx) == proc_index_;
+    p.live = p.self || !HolderIsDead((uint64_t{idx} + 1) << 32 | inc);
+    out.push_back(p);
+  }
+  return out;
+}
+
+std::array<uint64_t, kSlotsPerBucket + 1> Table::BucketFill() const {
+  std::array<uint64_t, kSlotsPerBucket + 1> fill{};
+  for (uint64_t b = 0; b < layout_.bucket_count; ++b) {
+    const BucketMeta& m = meta(b);
+    // Relaxed: a statistic; a tag is set before its slot's contents are written and
+    // cleared after they are erased, so a tag counts a slot that is or is about to be
+    // occupied.
+    const uint64_t t0 = m.tags[0].load(std::memory_order_relaxed);
+    const uint64_t t1 = m.tags[1].load(std::memory_order_relaxed);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < kSlotsPerBucket; ++i) n += TagByte(t0, t1, i) != 0;
+    ++fill[n];
+  }
+  return fill;
+}
+
 // ---------------------------------------------------------------------------------
 // Verify and repair
 
@@ -1172,9 +1298,9 @@ absl::StatusOr<int> CreateTableFile(const std::string& path, const Layout& layou
   if (const int err = posix_fallocate(fd, 0, static_cast<off_t>(layout.file_size));
       err != 0) {
     if (err == ENOSPC) {
-      return fail(Err(ErrorCode::kIo,
-                      absl::StrCat("not enough space in ", dir, " for a table of ",
-                                   layout.file_size, " bytes")));
+      return fail(MakeOsError(absl::StrCat("not enough space in ", dir, " for a table of ",
+                                           layout.file_size, " bytes"),
+                              ENOSPC));
     }
     return fail(ErrnoError("reserving space", err));
   }
@@ -1241,6 +1367,16 @@ absl::Status OpenError(const std::string& path, int err) {
   }
 }
 
+// Whether gid is this process's effective group or one of its supplementary groups.
+bool InOurGroups(gid_t gid) {
+  if (gid == getegid()) return true;
+  const int n = getgroups(0, nullptr);
+  if (n <= 0) return false;
+  std::vector<gid_t> groups(static_cast<size_t>(n));
+  const int m = getgroups(n, groups.data());
+  return m > 0 && std::find(groups.begin(), groups.begin() + m, gid) != groups.begin() + m;
+}
+
 // Checks everything about an open file before it is mapped. On success fills *layout
 // and *seed.
 absl::Status ValidateFile(int fd, const std::string& path, const OpenParams& params,
@@ -1265,6 +1401,12 @@ absl::Status ValidateFile(int fd, const std::string& path, const OpenParams& par
                               geteuid(), "; refusing to use it without the allow-group "
                                          "option"));
     }
+  } else if (st->st_uid != geteuid() && !InOurGroups(st->st_gid)) {
+    // Sharing by group means sharing with the members of the file's group: a file of
+    // another user whose group is not one of ours is not shared with us.
+    return Err(ErrorCode::kPermission,
+               absl::StrCat(path, " is owned by uid ", st->st_uid, " and group ",
+                            st->st_gid, ", which is not one of this process's groups"));
   }
   const uint64_t size = static_cast<uint64_t>(st->st_size);
   if (size < sizeof(FileHeader)) {
@@ -1345,12 +1487,11 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Open(std::string_view path_arg,
   if (params.exclusive && !params.create) {
     return Err(ErrorCode::kInvalid, "exclusive needs create");
   }
-  Layout wanted;
+  // The layout to create; its error (say, capacity 0) only matters when the file is
+  // absent: opening an existing table with create and zero fields is fine.
+  absl::StatusOr<Layout> wanted = absl::InternalError("unused");
   if (params.create) {
-    absl::StatusOr<Layout> l =
-        ComputeLayout(params.capacity, params.max_key_size, params.max_value_size);
-    if (!l.ok()) return l.status();
-    wanted = *l;
+    wanted = ComputeLayout(params.capacity, params.max_key_size, params.max_value_size);
     if ((params.mode & ~0777u) != 0) {
       return Err(ErrorCode::kInvalid, absl::StrCat("mode 0", absl::Hex(params.mode),
                                                    " has bits outside 0777"));
@@ -1380,7 +1521,8 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Open(std::string_view path_arg,
     }
     const int err = errno;
     if (err != ENOENT || !params.create) return OpenError(path, err);
-    absl::StatusOr<int> created = CreateTableFile(path, wanted, params.mode);
+    if (!wanted.ok()) return wanted.status();
+    absl::StatusOr<int> created = CreateTableFile(path, *wanted, params.mode);
     if (created.ok()) {
       fd = *created;
       break;
@@ -1401,6 +1543,20 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Open(std::string_view path_arg,
   if (absl::Status s = ValidateFile(fd, path, params, &t->layout_, &t->seed_, &st);
       !s.ok()) {
     return s;
+  }
+  // A sparse file (copied with `cp --sparse`, or extended with truncate) would raise
+  // SIGBUS on the first write into a hole when the file system is full. Reserve the
+  // holes now, so a full /dev/shm is an error here instead. Read-only handles cannot
+  // (and need not: reading a hole gives zeros).
+  if (!params.read_only &&
+      static_cast<uint64_t>(st.st_blocks) * 512 < t->layout_.file_size) {
+    if (const int err = posix_fallocate(fd, 0, static_cast<off_t>(t->layout_.file_size));
+        err != 0) {
+      return MakeOsError(absl::StrCat(path, " is sparse and reserving its ",
+                                      t->layout_.file_size, " bytes failed: ",
+                                      strerror(err)),
+                         err);
+    }
   }
   t->file_dev_ = static_cast<uint64_t>(st.st_dev);
   t->file_ino_ = static_cast<uint64_t>(st.st_ino);

@@ -97,6 +97,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -104,6 +105,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "core/layout.h"
 
 namespace shmdict::internal {
@@ -151,6 +153,23 @@ struct VerifyReport {
   bool clean() const { return damage == 0 && dead_locks == 0; }
 };
 
+// One key's outcome in a batched lookup (Table::GetMany, Dict::GetMany).
+struct GetManyResult {
+  absl::Status status;   // OK, kNotFound, kBuffer (value_len is the size needed), kBadFile
+  size_t value_len = 0;  // the value's length (when found)
+  uint64_t version = 0;  // the value's version (when found)
+};
+
+// One claimed entry of the process table (Table::Processes).
+struct ProcessInfo {
+  uint32_t index = 0;        // entry index in the process table
+  uint32_t pid = 0;          // the last claimant's pid (as seen in its pid namespace)
+  uint32_t incarnation = 0;  // claims of this entry so far
+  uint64_t claimed_unix_ns = 0;
+  bool live = false;         // the claimant still holds the table open for writing
+  bool self = false;         // the claimant is this handle
+};
+
 enum class WriteMode {
   kPut,      // insert or update
   kInsert,   // only if absent (kExists otherwise)
@@ -181,6 +200,11 @@ class Table {
                        uint64_t* version) const;
   // The key's version, 0 if absent.
   uint64_t Version(std::string_view key) const;
+  // GetInto for n keys: keys[i] into bufs[i], outcome in results[i]. Overlaps the keys' memory misses: hashes a group of keys and prefetches
+  // their buckets, then their candidate slots, then reads each. Returns how many were
+  // found (OK or kBuffer).
+  size_t GetMany(const std::string_view* keys, size_t n, const absl::Span<char>* bufs,
+                 GetManyResult* results) const;
   // Returns OK as soon as the key's version differs from `version` (0: absent), or
   // kTimeout after `timeout_ms` (negative: no timeout). Sleeps on the key's left
   // bucket's futex word; writable handles are woken by writers, read-only handles
@@ -207,6 +231,11 @@ class Table {
                                       uint64_t version)>
                    fn) const;
   TableStats Stats() const;
+  // Every process-table entry ever claimed, live or not (an entry whose process died
+  // is free for the next claimant).
+  std::vector<ProcessInfo> Processes() const;
+  // fill[k]: the number of buckets with k occupied slots (weakly consistent).
+  std::array<uint64_t, kSlotsPerBucket + 1> BucketFill() const;
 
   // Scans the whole table without locking anything and reports what it finds (see
   // VerifyReport). Meant for quiescent tables; buckets whose lock is held by a live
@@ -233,6 +262,9 @@ class Table {
   struct Location;
   template <typename Sink>
   int Lookup(std::string_view key, Sink& sink) const;
+  template <typename Sink>
+  int LookupProbed(std::string_view key, const Probe& p, Sink& sink) const;
+  void PrefetchSlots(uint64_t b, uint8_t tag) const;
 
   Table() = default;
 

@@ -10,6 +10,8 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -54,6 +56,58 @@ TEST(DictTest, PutGetRoundTrip) {
   EXPECT_FALSE(d->Contains("beta"));
   EXPECT_EQ(Code(d->Get("beta")), ErrorCode::kNotFound);
   EXPECT_EQ(d->Count(), 1u);
+}
+
+// GetMany agrees with GetInto key by key: hits, misses, oversized keys, values that do
+// not fit, and batches longer than the engine's internal groups and chunks.
+TEST(DictTest, GetManyAgreesWithGetInto) {
+  TempTable t;
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create(2000, 16, 64));
+  ASSERT_TRUE(d.ok()) << d.status();
+  std::mt19937_64 rng(::shmdict::testing::TestSeed());
+  std::vector<std::string> keys;
+  for (int i = 0; i < 300; ++i) {
+    std::string k = "k" + std::to_string(rng() % 1000);
+    if (i % 3 != 0) {
+      ASSERT_TRUE(d->Put(k, std::string(rng() % 65, char('a' + i % 26))).ok());
+    }
+    keys.push_back(k);
+  }
+  keys.push_back(std::string(17, 'x'));  // over the maximum key size: a miss
+  keys.push_back("");
+  std::vector<std::string_view> views(keys.begin(), keys.end());
+  std::vector<std::string> storage(keys.size());
+  std::vector<absl::Span<char>> buffers;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    storage[i].resize(i % 7 == 0 ? 4 : 64);  // some too small
+    buffers.emplace_back(storage[i].data(), storage[i].size());
+  }
+  std::vector<GetManyResult> results(keys.size());
+  absl::StatusOr<size_t> found = d->GetMany(views, buffers, absl::MakeSpan(results));
+  ASSERT_TRUE(found.ok()) << found.status();
+  size_t want_found = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    char buf[64];
+    size_t len = 0;
+    uint64_t version = 0;
+    const absl::Status want = d->GetInto(keys[i], buf, storage[i].size(), &len, &version);
+    EXPECT_EQ(Code(results[i].status), Code(want)) << i << " " << keys[i];
+    if (want.ok() || Code(want) == ErrorCode::kBuffer) {
+      ++want_found;
+      EXPECT_EQ(results[i].value_len, len) << i;
+      EXPECT_EQ(results[i].version, version) << i;
+    }
+    if (want.ok()) {
+      EXPECT_EQ(std::string_view(storage[i].data(), len), std::string_view(buf, len)) << i;
+    }
+  }
+  EXPECT_EQ(*found, want_found);
+  EXPECT_GT(want_found, 0u);
+  EXPECT_LT(want_found, keys.size());
+  // Spans of different lengths are refused.
+  EXPECT_EQ(Code(d->GetMany(views, absl::MakeConstSpan(buffers).subspan(1),
+                            absl::MakeSpan(results))),
+            ErrorCode::kInvalid);
 }
 
 TEST(DictTest, SecondHandleSeesWrites) {

@@ -728,6 +728,58 @@ TEST(HostileFileTest, TableOwnedByAnotherUserNeedsAllowGroup) {
   EXPECT_TRUE(Dict::Open(t.path(), AllowGroup()).ok());
   ASSERT_EQ(chmod(t.path().c_str(), 0662), 0);
   EXPECT_TRUE(RefusedWith(t.path(), AllowGroup(), ErrorCode::kPermission, "world-writable"));
+  // Another user's file in a group that is not ours is not shared with us.
+  ASSERT_EQ(chmod(t.path().c_str(), 0660), 0);
+  if (chown(t.path().c_str(), static_cast<uid_t>(-1), 65534) != 0) {
+    GTEST_SKIP() << "cannot chgrp to gid 65534 here: " << strerror(errno);
+  }
+  gid_t groups[256];
+  const int n = getgroups(256, groups);
+  if (getegid() == 65534 || std::find(groups, groups + std::max(n, 0), 65534) != groups + std::max(n, 0)) {
+    GTEST_SKIP() << "this process is in group 65534";
+  }
+  EXPECT_TRUE(RefusedWith(t.path(), AllowGroup(), ErrorCode::kPermission,
+                          "not one of this process's groups"));
+}
+
+// Opening an existing table with create and all-zero sizes is an open, not an error.
+TEST(HostileFileTest, CreateWithZeroFieldsOpensAnExistingTable) {
+  TempTable t;
+  ASSERT_FALSE(MakeTable(t.path(), 100, 16, 16, 1).empty());
+  OpenOptions o;
+  o.create = true;
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), o);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(*d->Get(Key(0)), Value(0));
+  // On an absent file the same options are invalid: there is nothing to size it by.
+  TempTable absent;
+  EXPECT_TRUE(RefusedWith(absent.path(), o, ErrorCode::kInvalid, ""));
+}
+
+// A sparse copy of a table (holes where pages were never written) gets its holes
+// reserved at open, so a write into one cannot raise SIGBUS on a full /dev/shm.
+TEST(HostileFileTest, SparseTableIsReservedAtOpen) {
+  TempTable t;
+  const std::string bytes = MakeTable(t.path(), 20000, 16, 64, 10);
+  ASSERT_FALSE(bytes.empty());
+  ASSERT_EQ(unlink(t.path().c_str()), 0);
+  // Write only the first 64 KiB, then extend with a hole.
+  {
+    const int fd = open(t.path().c_str(), O_CREAT | O_WRONLY | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, bytes.data(), 65536), 65536);
+    ASSERT_EQ(ftruncate(fd, static_cast<off_t>(bytes.size())), 0);
+    close(fd);
+  }
+  struct stat st;
+  ASSERT_EQ(stat(t.path().c_str(), &st), 0);
+  ASSERT_LT(static_cast<uint64_t>(st.st_blocks) * 512, bytes.size()) << "not sparse";
+  absl::StatusOr<Dict> d = Dict::Open(t.path(), Existing());
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(stat(t.path().c_str(), &st), 0);
+  EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, bytes.size());
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(d->Put(Key(i), Value(i)).ok()) << i;
+  EXPECT_TRUE(d->table_for_internal_use()->Verify().clean());
 }
 
 // A process of another user, which the file's mode does not let in, gets kPermission.

@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -27,8 +29,16 @@ class TempTable {
     for (char& c : test) {
       if (c == '/') c = '_';
     }
+    // A random component too: tests in different sandboxes (PID namespaces) can share
+    // a pid and /dev/shm.
+    static const uint64_t salt = [] {
+      uint64_t v = 0;
+      if (getrandom(&v, sizeof(v), 0) != sizeof(v)) v = uint64_t(time(nullptr));
+      return v;
+    }();
     path_ = "/dev/shm/shmdict-test-" + std::to_string(getpid()) + "-" +
-            std::to_string(counter.fetch_add(1)) + "-" + test + "-" + tag;
+            std::to_string(salt % 1000000007u) + "-" + std::to_string(counter.fetch_add(1)) +
+            "-" + test + "-" + tag;
     unlink(path_.c_str());
   }
   ~TempTable() { unlink(path_.c_str()); }

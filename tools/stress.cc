@@ -107,9 +107,20 @@ constexpr size_t kLogRecords = 1 << 20;  // 64 MiB of address space per incarnat
 
 class Log {
  public:
-  bool Open(const std::string& file) {
+  // Creates the log file at its full (sparse) size. The parent does this before it
+  // spawns the process the log belongs to, so a process killed before its first
+  // operation still leaves a readable (empty) log.
+  static bool Create(const std::string& file) {
     const int fd = open(file.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || ftruncate(fd, kLogRecords * sizeof(Record)) != 0) return false;
+    if (fd < 0) return false;
+    const bool ok = ftruncate(fd, kLogRecords * sizeof(Record)) == 0;
+    close(fd);
+    return ok;
+  }
+  // Maps the log that Create made.
+  bool Open(const std::string& file) {
+    const int fd = open(file.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return false;
     void* p = mmap(nullptr, kLogRecords * sizeof(Record), PROT_READ | PROT_WRITE, MAP_SHARED,
                    fd, 0);
     close(fd);
@@ -675,6 +686,11 @@ int main(int argc, char** argv) {
   auto spawn_writer = [&](int i) {
     const uint64_t uid = next_uid++;
     logs.push_back(cfg.log_dir + "/w" + std::to_string(uid) + ".log");
+    if (!Log::Create(logs.back())) {
+      std::fprintf(stderr, "stress: cannot create %s: %s\n", logs.back().c_str(),
+                   strerror(errno));
+      std::exit(2);
+    }
     writer_pids[size_t(i)] = Spawn([&] { WriterMain(cfg, sh, uid); });
     ++rep.writer_incarnations;
   };
@@ -682,6 +698,11 @@ int main(int argc, char** argv) {
   for (int i = 0; i < readers; ++i) {
     const uint64_t uid = next_uid++;
     logs.push_back(cfg.log_dir + "/r" + std::to_string(uid) + ".log");
+    if (!Log::Create(logs.back())) {
+      std::fprintf(stderr, "stress: cannot create %s: %s\n", logs.back().c_str(),
+                   strerror(errno));
+      std::exit(2);
+    }
     reader_pids[size_t(i)] = Spawn([&] { ReaderMain(cfg, sh, i, uid); });
   }
 
