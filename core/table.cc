@@ -247,6 +247,10 @@ int Table::Lookup(std::string_view key, Sink& sink) const {
 template <typename Sink>
 int Table::LookupProbed(std::string_view key, const Probe& p, Sink& sink) const {
   const uint64_t want_word1 = uint64_t{key.size()} + 1;  // low half of word 1
+  // The key is in either bucket (about evenly): fetch the right bucket's tags while
+  // the left one's are read, so a right-bucket hit or a miss pays one memory latency
+  // (and one page walk) for both buckets instead of two in a row.
+  __builtin_prefetch(&meta(p.b2));
   for (const uint64_t b : {p.b1, p.b2}) {
     const BucketMeta& m = meta(b);
     // Acquire: pairs with the release store of the tags in SetTag. Tags are only hints;
@@ -258,6 +262,10 @@ int Table::LookupProbed(std::string_view key, const Probe& p, Sink& sink) const 
       const uint32_t i = static_cast<uint32_t>(__builtin_ctz(mask));
       mask &= mask - 1;
       uint64_t* seq = slot_seq(b, i);
+      // Fetch the slot's lines (sequence, both copies) together: which copy to read
+      // depends on the sequence, and waiting for it before touching the copy would
+      // put two memory latencies in a row.
+      PrefetchSlot(seq);
       for (;;) {
         // Acquire: pairs with the writers' release stores of the sequence (the begin
         // store s+1 and the commit store s+2, and a repairer's s+3), so the copy that
@@ -306,21 +314,25 @@ absl::Status Table::Get(std::string_view key, std::string* value,
   return absl::OkStatus();
 }
 
+void Table::PrefetchSlot(const uint64_t* seq) const {
+  const char* slot = reinterpret_cast<const char*>(seq);
+  // The lines the slot starts in and spans, at most 8 (long values: the rest streams).
+  const char* first = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(slot) &
+                                                    ~uintptr_t{kCacheLine - 1});
+  const char* end = slot + std::min<uint64_t>(layout_.slot_stride, 8 * kCacheLine);
+  for (const char* l = first; l < end; l += kCacheLine) __builtin_prefetch(l);
+}
+
 void Table::PrefetchSlots(uint64_t b, uint8_t tag) const {
   const BucketMeta& m = meta(b);
   // Relaxed: a prefetch hint only; LookupProbed reads the tags again (acquire).
   const uint64_t t0 = m.tags[0].load(std::memory_order_relaxed);
   const uint64_t t1 = m.tags[1].load(std::memory_order_relaxed);
   uint32_t mask = MatchBytes(t0, tag) | (MatchBytes(t1, tag) << 8);
-  // The sequence word's line and the first lines of both copies (key and short value);
-  // at most 4 lines per slot.
-  const uint64_t lines = std::min<uint64_t>(4, (layout_.slot_stride + kCacheLine - 1) /
-                                                   kCacheLine);
   while (mask != 0) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctz(mask));
     mask &= mask - 1;
-    const char* slot = reinterpret_cast<const char*>(slot_seq(b, i));
-    for (uint64_t l = 0; l < lines; ++l) __builtin_prefetch(slot + l * kCacheLine);
+    PrefetchSlot(slot_seq(b, i));
   }
 }
 
@@ -634,7 +646,14 @@ void Table::LockBucket(uint64_t b) {
     }
     // Check the holder's liveness after a short spin, then every 64 rounds.
     if (iter % 64 == 0 && HolderIsDead(cur)) {
-      // Same orderings as above; succeeds only if the dead holder's word is still there.
+      // Succeeds only if the dead holder's word is still there. The dead holder never
+      // released the lock, so this acquire pairs with nothing of its: what makes its
+      // stores visible to us is its death: the kernel removed the holder's OFD lock
+      // when the process exited, after its last store, and our F_OFD_GETLK in
+      // HolderIsDead observed that removal under the same file-lock spinlock, which
+      // orders the holder's stores before our later loads. (The model check,
+      // tests/model, confirms that weakening this CAS to acquire-only is harmless.)
+      // Release: a repairer that later takes the lock from us sees what we saw.
       if (lock.compare_exchange_strong(cur, lock_word_, std::memory_order_acq_rel,
                                        std::memory_order_relaxed)) {
         SHMDICT_CRASH_POINT(kRecoveryLockTaken);
@@ -664,7 +683,11 @@ void Table::RecoverBucket(uint64_t b) {
   BucketMeta& m = meta(b);
   for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
     uint64_t* seq = slot_seq(b, i);
-    // Acquire: pairs with the dead writer's release begin store; we see what it saw.
+    // Acquire, for documentation more than need: the dead writer's stores (its begin
+    // store s+1 included) are already visible, ordered before us by the kernel's
+    // detection of its death (see LockBucket); tests/model shows a relaxed load here
+    // is not caught. Kept acquire so the slot's contents are ordered after the
+    // sequence even if death detection ever changed.
     const uint64_t s = Seq(seq).load(std::memory_order_acquire);
     if ((s & 1) != 0) {
       // Roll back the interrupted write: s + 3 is even and selects the copy that was

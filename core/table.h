@@ -264,6 +264,7 @@ class Table {
   int Lookup(std::string_view key, Sink& sink) const;
   template <typename Sink>
   int LookupProbed(std::string_view key, const Probe& p, Sink& sink) const;
+  void PrefetchSlot(const uint64_t* seq) const;
   void PrefetchSlots(uint64_t b, uint8_t tag) const;
 
   Table() = default;

@@ -86,10 +86,10 @@ namespace model {
 #define ENGINE_ORDER(fn, step, mo) \
   inline constexpr rl::memory_order fn##_##step = rl::mo_##mo;
 
-ENGINE_ORDER(Lookup, tag_load, acquire)
-ENGINE_ORDER(Lookup, s1_load, acquire)
-ENGINE_ORDER(Lookup, s2_load, relaxed)
-ENGINE_ORDER(Lookup, s2_load_tsan, acquire)
+ENGINE_ORDER(LookupProbed, tag_load, acquire)
+ENGINE_ORDER(LookupProbed, s1_load, acquire)
+ENGINE_ORDER(LookupProbed, s2_load, relaxed)
+ENGINE_ORDER(LookupProbed, s2_load_tsan, acquire)
 ENGINE_ORDER(WriteCopy, seq_load, relaxed)
 ENGINE_ORDER(WriteCopy, begin_store, release)
 ENGINE_ORDER(WriteCopy, commit_store, release)
@@ -118,7 +118,7 @@ ENGINE_ORDER(ReaderAcquireFence, fence, acquire)
 
 // Where the fences are called (ENGINE_FENCE: the function calls the fence function).
 #define ENGINE_FENCE(fn, step, fence_fn) inline constexpr bool fn##_##step = true;
-ENGINE_FENCE(Lookup, reader_fence, ReaderAcquireFence)
+ENGINE_FENCE(LookupProbed, reader_fence, ReaderAcquireFence)
 ENGINE_FENCE(WriteCopy, begin_fence, WriterReleaseFence)
 ENGINE_FENCE(WriteEmptyCopy, begin_fence, WriterReleaseFence)
 
@@ -138,10 +138,10 @@ struct WriteOrders {
 
 struct Config {
   // Reader (Lookup).
-  rl::memory_order tag_load = Lookup_tag_load;
-  rl::memory_order s1_load = Lookup_s1_load;
-  bool reader_fence = Lookup_reader_fence;
-  rl::memory_order s2_load = Lookup_s2_load;
+  rl::memory_order tag_load = LookupProbed_tag_load;
+  rl::memory_order s1_load = LookupProbed_s1_load;
+  bool reader_fence = LookupProbed_reader_fence;
+  rl::memory_order s2_load = LookupProbed_s2_load;
   bool wide_validation = false;  // mutant: accept s2 <= s1 + 3
   // Payload words (core/words.h).
   rl::memory_order payload_load = kPayloadLoad_normal;
@@ -708,7 +708,7 @@ bool CheckWriters() {
   g_cfg.payload_store = kPayloadStore_tsan;
   g_cfg.reader_fence = false;  // the fence functions are empty under TSan
   g_cfg.copy.begin_fence = g_cfg.empty.begin_fence = false;
-  g_cfg.s2_load = Lookup_s2_load_tsan;
+  g_cfg.s2_load = LookupProbed_s2_load_tsan;
   WritersScenario();
   ok &= Expect("writers, TSan-build orders", true, rl::sched_random, Budget(200000));
   ok &= Expect("writers, TSan-build orders", true, rl::sched_bound, 0, 1);
