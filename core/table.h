@@ -177,6 +177,10 @@ enum class WriteMode {
   kCompareAndSwap,  // only if the current version (0: absent) equals `expected`
 };
 
+// Seqlock read retries (a slot's copy changed under a reader) by this thread so far,
+// over all tables: for benchmarks and tests.
+uint64_t ReadRetriesOfThisThread();
+
 class Table {
  public:
   // Opens (and with params.create, creates) the table at `path`; a name without '/'
