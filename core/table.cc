@@ -794,13 +794,14 @@ void Table::WriteEmptyCopy(uint64_t b, uint32_t i) {
 // Under the lock of `b`: the slot of `b` holding `key` (whose tag is `tag`), or -1.
 // Under the lock every occupied slot carries its key's tag, so only matching slots
 // are read.
-int Table::FindLocked(uint64_t b, std::string_view key, uint8_t tag) const {
+int Table::FindLocked(uint64_t b, std::string_view key, uint8_t tag, int only_slot) const {
   const BucketMeta& m = meta(b);
   const uint64_t want_word1 = uint64_t{key.size()} + 1;
   // Relaxed: only lock holders store tags, and we hold the lock.
   const uint64_t t0 = m.tags[0].load(std::memory_order_relaxed);
   const uint64_t t1 = m.tags[1].load(std::memory_order_relaxed);
   uint32_t mask = MatchTags(t0, t1, tag);
+  if (only_slot >= 0) mask &= uint32_t{1} << only_slot;
   while (mask != 0) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctz(mask));
     mask &= mask - 1;
@@ -844,7 +845,10 @@ Table::Location Table::LocateAndLock(const Probe& p, std::string_view key,
   LookupWhere(key, p, &hint_bucket, &hint_slot);
   if (hint_slot >= 0) {
     locks.Lock(hint_bucket);
-    if (FindLocked(hint_bucket, key, p.tag) == hint_slot) return {hint_bucket, hint_slot};
+    // Keys are unique in a bucket, so checking the hinted slot alone is enough.
+    if (FindLocked(hint_bucket, key, p.tag, hint_slot) == hint_slot) {
+      return {hint_bucket, hint_slot};
+    }
     locks.UnlockAll();
   }
   locks.Lock(p.b1);
@@ -861,6 +865,8 @@ void Table::LookupWhere(std::string_view key, const Probe& p, uint64_t* bucket,
                         int* slot) const {
   *slot = -1;
   const uint64_t want_word1 = uint64_t{key.size()} + 1;
+  // As in LookupProbed: both buckets' tags in one memory latency.
+  __builtin_prefetch(&meta(p.b2));
   for (const uint64_t b : {p.b1, p.b2}) {
     const BucketMeta& m = meta(b);
     // Acquire: as in Lookup.
@@ -870,6 +876,9 @@ void Table::LookupWhere(std::string_view key, const Probe& p, uint64_t* bucket,
     while (mask != 0) {
       const uint32_t i = static_cast<uint32_t>(__builtin_ctz(mask));
       mask &= mask - 1;
+      // The writer is about to write this slot: fetch its lines (both copies) in one
+      // memory latency. Not for writing: readers keep reading the current copy.
+      PrefetchSlot(slot_seq(b, i));
       // A hint only: a torn read here costs a retry under the lock, never a wrong
       // answer, so no sequence validation. Acquire: as in Lookup.
       const uint64_t s = Seq(slot_seq(b, i)).load(std::memory_order_acquire);

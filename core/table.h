@@ -290,7 +290,8 @@ class Table {
   void UnlockBucket(uint64_t b);
   bool HolderIsDead(uint64_t lock_word) const;
   void RecoverBucket(uint64_t b);
-  int FindLocked(uint64_t b, std::string_view key, uint8_t tag) const;
+  // The slot of `key` in bucket b (locked by us), or -1; only_slot >= 0 looks there only.
+  int FindLocked(uint64_t b, std::string_view key, uint8_t tag, int only_slot = -1) const;
   void WriteCopy(uint64_t b, uint32_t i, std::string_view key, std::string_view value,
                  uint64_t version);
   void WriteEmptyCopy(uint64_t b, uint32_t i);
