@@ -311,7 +311,9 @@ int Table::LookupProbed(std::string_view key, const Probe& p, Sink& sink) const 
                                                      : std::memory_order_relaxed);
         // Valid iff at most the write in progress at s1 finished and no later write
         // began: only a later write touches the copy s1 selects.
-        if (s2 <= (s1 | 1) + 1) {
+        // As s2 <= (s1 | 1) + 1, without wrapping at 2^64 (a hostile file's sequence
+        // may sit there; (s1 | 1) + 1 would be 0 and no snapshot ever valid).
+        if (s2 - s1 <= 2 - (s1 & 1)) {
           if (result != 0) return result;
           break;
         }
@@ -1062,7 +1064,7 @@ bool Table::SnapshotSlot(uint64_t b, uint32_t i, std::string* key, std::string* 
     ReaderAcquireFence();  // as in Lookup
     const uint64_t s2 = Seq(seq).load(kTsanBuild ? std::memory_order_acquire
                                                  : std::memory_order_relaxed);
-    if (s2 <= (s1 | 1) + 1) return ok;
+    if (s2 - s1 <= 2 - (s1 & 1)) return ok;  // s2 <= (s1 | 1) + 1 without wrapping
   }
 }
 
@@ -1266,6 +1268,14 @@ VerifyReport Table::Verify() const {
       }
       key.resize(klp1 - 1);
       CopyFromWords(key.data(), c + kCopyHeaderWords, klp1 - 1);
+      if (const size_t tail = key.size() % 8; tail != 0) {
+        // Writers zero the bytes after the key in its last word (CopyToWords).
+        const uint64_t last = LoadWord(c + kCopyHeaderWords + key.size() / 8);
+        if ((last & ~TailMask(tail)) != 0) {
+          damage(absl::StrCat("bucket ", b, " slot ", i,
+                              ": nonzero bytes after the key in its last word"));
+        }
+      }
       const Probe p = ProbeFor(key);
       if (p.b1 != b && p.b2 != b) {
         damage(absl::StrCat("bucket ", b, " slot ", i, ": key belongs in buckets ", p.b1,

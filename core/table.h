@@ -43,7 +43,7 @@
 //     s1 = seq               acquire
 //     copy copy[(s1 >> 1) & 1] into private memory (relaxed atomic word loads)
 //     acquire fence; s2 = seq
-//     valid iff s2 <= (s1 | 1) + 1
+//     valid iff s2 <= (s1 | 1) + 1 (computed as s2 - s1 <= 2 - (s1 & 1): no wrap)
 // While one write is in progress (s1 odd) the reader reads the stable copy; the
 // snapshot is invalid only if a second write began on the copy just read, and then
 // the reader retries. So a reader never waits for a writer, not even for a dead one.

@@ -14,6 +14,7 @@
 #define SHMDICT_CORE_WORDS_H_
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -100,6 +101,15 @@ inline void CopyToWords(uint64_t* dst, const char* src, size_t n) {
   }
 }
 
+// The bits of a word that hold its first `k` bytes in memory (0 < k < 8).
+inline uint64_t TailMask(size_t k) {
+  if constexpr (std::endian::native == std::endian::little) {
+    return ~uint64_t{0} >> (8 * (8 - k));
+  } else {
+    return ~uint64_t{0} << (8 * (8 - k));
+  }
+}
+
 // Compares `n` bytes of payload words with ordinary memory.
 inline bool WordsEqual(const uint64_t* words, const char* bytes, size_t n) {
   size_t i = 0;
@@ -111,8 +121,11 @@ inline bool WordsEqual(const uint64_t* words, const char* bytes, size_t n) {
   if (i < n) {
     uint64_t w = 0;
     std::memcpy(&w, bytes + i, n - i);
-    // Stored tails are zero-filled (CopyToWords), so the whole word compares.
-    if (LoadWord(words + i / 8) != w) return false;
+    // Only the key's bytes of the last word compare. Writers zero the rest
+    // (CopyToWords), but a damaged file may not have: its entry must still be found
+    // (Verify reports the padding as damage).
+    const uint64_t mask = TailMask(n - i);
+    if ((LoadWord(words + i / 8) & mask) != w) return false;
   }
   return true;
 }
