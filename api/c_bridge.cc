@@ -223,6 +223,15 @@ int Wait(Handle* d, const void* key, size_t key_len, uint64_t version, int64_t t
   return FromStatus(d->dict.WaitForChange(View(key, key_len), version, timeout_ms));
 }
 
+int ForEach(Handle* d, ForEachFn fn, void* ctx) {
+  if (d == nullptr) return FailWith(ErrorCode::kInvalid, "null handle");
+  if (fn == nullptr) return FailWith(ErrorCode::kInvalid, "null callback");
+  d->dict.ForEach([&](std::string_view key, std::string_view value, uint64_t version) {
+    return fn(ctx, key.data(), key.size(), value.data(), value.size(), version) == 0;
+  });
+  return 0;
+}
+
 int Count(Handle* d, uint64_t* count) {
   if (d == nullptr) return FailWith(ErrorCode::kInvalid, "null handle");
   const uint64_t n = d->dict.Count();

@@ -39,6 +39,10 @@ int CompareAndSwap(Handle* d, const void* key, size_t key_len, uint64_t expected
 int FetchAdd(Handle* d, const void* key, size_t key_len, int64_t delta,
              int64_t* new_value);
 int Wait(Handle* d, const void* key, size_t key_len, uint64_t version, int64_t timeout_ms);
+// The C callback type of shmdict_foreach, spelled without the C names.
+using ForEachFn = int (*)(void* ctx, const void* key, size_t key_len, const void* value,
+                          size_t value_len, uint64_t version);
+int ForEach(Handle* d, ForEachFn fn, void* ctx);
 int Count(Handle* d, uint64_t* count);
 const char* StrError(int code);
 const char* LastError();

@@ -1,6 +1,8 @@
 // The C ABI: argument checks that need the C names, then api/c_bridge.cc.
 #include "api/shmdict_c.h"
 
+#include <type_traits>
+
 #include "api/c_bridge.h"
 
 namespace b = shmdict_c_bridge;
@@ -9,6 +11,7 @@ namespace b = shmdict_c_bridge;
 static b::Handle* H(shmdict* d) { return reinterpret_cast<b::Handle*>(d); }
 
 static_assert(sizeof(shmdict_options) == sizeof(b::Options), "layouts must agree");
+static_assert(std::is_same_v<shmdict_foreach_fn, b::ForEachFn>, "callback types must agree");
 
 // The codes are shmdict::ErrorCode's values (api/errors.h), which this translation unit
 // cannot include (its `namespace shmdict` would clash with the C type); the C API test
@@ -91,6 +94,10 @@ int shmdict_fetch_add(shmdict* d, const void* key, size_t key_len, int64_t delta
 int shmdict_wait(shmdict* d, const void* key, size_t key_len, uint64_t version,
                  int64_t timeout_ms) {
   return b::Wait(H(d), key, key_len, version, timeout_ms);
+}
+
+int shmdict_foreach(shmdict* d, shmdict_foreach_fn fn, void* ctx) {
+  return b::ForEach(H(d), fn, ctx);
 }
 
 int shmdict_count(shmdict* d, uint64_t* count) { return b::Count(H(d), count); }

@@ -125,6 +125,19 @@ int shmdict_fetch_add(shmdict *d, const void *key, size_t key_len, int64_t delta
 int shmdict_wait(shmdict *d, const void *key, size_t key_len, uint64_t version,
                  int64_t timeout_ms);
 
+/* The callback of shmdict_foreach: one entry. key and value point to a private copy
+ * (never into the mapping), valid during the call only. Return 0 to go on, nonzero to
+ * stop the iteration. */
+typedef int (*shmdict_foreach_fn)(void *ctx, const void *key, size_t key_len,
+                                  const void *value, size_t value_len, uint64_t version);
+
+/* Calls fn(ctx, ...) once for each entry, each a snapshot of one committed write. Weakly
+ * consistent: an entry present for the whole iteration is visited exactly once; one
+ * inserted or erased meanwhile may or may not be. Takes no lock: fn may call any
+ * shmdict function, writes to this table included (but must not close the handle).
+ * Returns SHMDICT_OK, also when fn stopped early; SHMDICT_EINVAL for a null handle or fn. */
+int shmdict_foreach(shmdict *d, shmdict_foreach_fn fn, void *ctx);
+
 /* Counts the entries (a scan; weakly consistent while writers run). */
 int shmdict_count(shmdict *d, uint64_t *count);
 

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -1058,6 +1059,84 @@ TEST(CApiTest, ChildUsesAnInheritedHandle) {
   int64_t sum = 0;
   ASSERT_EQ(shmdict_fetch_add(h.get(), "n", 1, 1, &sum), SHMDICT_OK);
   EXPECT_EQ(sum, 4);
+}
+
+}  // namespace
+
+namespace {
+
+struct Visited {
+  std::map<std::string, std::pair<std::string, uint64_t>> entries;
+  int stop_after = -1;  // stop when this many entries were visited (-1: never)
+};
+
+int Visit(void* ctx, const void* key, size_t key_len, const void* value, size_t value_len,
+          uint64_t version) {
+  auto* v = static_cast<Visited*>(ctx);
+  v->entries[std::string(static_cast<const char*>(key), key_len)] = {
+      std::string(static_cast<const char*>(value), value_len), version};
+  return v->stop_after >= 0 && static_cast<int>(v->entries.size()) >= v->stop_after;
+}
+
+TEST(CApiForEachTest, VisitsEveryEntryOnceWithItsVersion) {
+  TempPath t;
+  Handle d = Create(t);
+  ASSERT_TRUE(d);
+  std::map<std::string, std::pair<std::string, uint64_t>> want;
+  for (int i = 0; i < 100; ++i) {
+    const std::string key = "k" + std::to_string(i), value = std::string(i % 7, 'v');
+    uint64_t version = 0;
+    ASSERT_EQ(Put(d.get(), key, value, &version), SHMDICT_OK);
+    want[key] = {value, version};
+  }
+  ASSERT_EQ(shmdict_erase(d.get(), "k5", 2), SHMDICT_OK);
+  want.erase("k5");
+  Visited v;
+  ASSERT_EQ(shmdict_foreach(d.get(), Visit, &v), SHMDICT_OK);
+  EXPECT_EQ(v.entries, want);
+}
+
+TEST(CApiForEachTest, StopsWhenTheCallbackSaysSo) {
+  TempPath t;
+  Handle d = Create(t);
+  ASSERT_TRUE(d);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(Put(d.get(), "k" + std::to_string(i), "v"), SHMDICT_OK);
+  Visited v;
+  v.stop_after = 3;
+  ASSERT_EQ(shmdict_foreach(d.get(), Visit, &v), SHMDICT_OK);
+  EXPECT_EQ(v.entries.size(), 3u);
+}
+
+TEST(CApiForEachTest, TheCallbackMayWriteTheTable) {
+  TempPath t;
+  Handle d = Create(t);
+  ASSERT_TRUE(d);
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(Put(d.get(), "k" + std::to_string(i), "v"), SHMDICT_OK);
+  struct Ctx {
+    shmdict* d;
+    int visited = 0;
+  } ctx{d.get()};
+  auto erase_each = [](void* c, const void* key, size_t key_len, const void*, size_t,
+                       uint64_t) {
+    auto* x = static_cast<Ctx*>(c);
+    ++x->visited;
+    return shmdict_erase(x->d, key, key_len) == SHMDICT_OK ? 0 : 1;
+  };
+  ASSERT_EQ(shmdict_foreach(d.get(), erase_each, &ctx), SHMDICT_OK);
+  EXPECT_EQ(ctx.visited, 20);
+  EXPECT_EQ(Count(d.get()), 0u);
+}
+
+TEST(CApiForEachTest, BadArguments) {
+  TempPath t;
+  Handle d = Create(t);
+  ASSERT_TRUE(d);
+  Visited v;
+  EXPECT_EQ(shmdict_foreach(nullptr, Visit, &v), SHMDICT_EINVAL);
+  EXPECT_EQ(shmdict_foreach(d.get(), nullptr, &v), SHMDICT_EINVAL);
+  EXPECT_STRNE(shmdict_last_error(), "");
+  ASSERT_EQ(shmdict_foreach(d.get(), Visit, &v), SHMDICT_OK);  // empty table
+  EXPECT_TRUE(v.entries.empty());
 }
 
 }  // namespace
