@@ -1,0 +1,185 @@
+// Runs the shmdict binary (a data dependency of the test) as a user would, with
+// separate stdin, stdout and stderr, and unique table paths under /dev/shm.
+#ifndef SHMDICT_TESTS_CLI_CLI_RUNNER_H_
+#define SHMDICT_TESTS_CLI_CLI_RUNNER_H_
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace shmdict::cli::testing {
+
+inline std::string ShmdictBinary() {
+  const char* srcdir = getenv("TEST_SRCDIR");
+  const char* workspace = getenv("TEST_WORKSPACE");
+  return std::string(srcdir != nullptr ? srcdir : ".") + "/" +
+         (workspace != nullptr ? workspace : "shmdict") + "/tools/shmdict";
+}
+
+struct CliResult {
+  int exit_code = -1;  // -1: killed by a signal
+  std::string out;
+  std::string err;
+};
+
+// A running shmdict process with pipes to its stdin, stdout and stderr.
+class CliProcess {
+ public:
+  explicit CliProcess(const std::vector<std::string>& args) {
+    int in[2], out[2], err[2];
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+      ADD_FAILURE() << "pipe2 failed";
+      return;
+    }
+    std::vector<std::string> argv_storage = {ShmdictBinary()};
+    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& a : argv_storage) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    // A child that exits before reading all its input must not kill the test.
+    signal(SIGPIPE, SIG_IGN);
+    pid_ = fork();
+    if (pid_ == 0) {
+      signal(SIGPIPE, SIG_DFL);  // ignored signals would stay ignored across exec
+      dup2(in[0], 0);
+      dup2(out[1], 1);
+      dup2(err[1], 2);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    close(err[1]);
+    in_ = in[1];
+    out_ = out[0];
+    err_ = err[0];
+  }
+  ~CliProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      Wait();
+    }
+    CloseFd(&in_);
+    CloseFd(&out_);
+    CloseFd(&err_);
+  }
+  CliProcess(const CliProcess&) = delete;
+  CliProcess& operator=(const CliProcess&) = delete;
+
+  // Reads stdout up to and including the next '\n' (or until EOF or `timeout_ms`).
+  std::string ReadLine(int timeout_ms = 20000) {
+    std::string line;
+    for (;;) {
+      const size_t nl = pending_.find('\n');
+      if (nl != std::string::npos) {
+        line = pending_.substr(0, nl + 1);
+        pending_.erase(0, nl + 1);
+        return line;
+      }
+      pollfd p = {out_, POLLIN, 0};
+      if (poll(&p, 1, timeout_ms) <= 0) return "";
+      char buf[4096];
+      const ssize_t n = read(out_, buf, sizeof(buf));
+      if (n <= 0) {
+        line.swap(pending_);
+        return line;
+      }
+      pending_.append(buf, size_t(n));
+    }
+  }
+
+  // Writes `input` to stdin and closes it, collects stdout and stderr until both
+  // close, and waits for the exit.
+  CliResult Finish(const std::string& input = "") {
+    CliResult r;
+    r.out.swap(pending_);
+    size_t written = 0;
+    if (input.empty()) CloseFd(&in_);
+    while (out_ >= 0 || err_ >= 0) {
+      pollfd p[3] = {{out_, POLLIN, 0}, {err_, POLLIN, 0}, {in_, POLLOUT, 0}};
+      if (poll(p, 3, -1) < 0 && errno != EINTR) break;
+      for (int i = 0; i < 2; ++i) {
+        if (p[i].revents == 0) continue;
+        char buf[65536];
+        const ssize_t n = read(p[i].fd, buf, sizeof(buf));
+        if (n > 0) {
+          (i == 0 ? r.out : r.err).append(buf, size_t(n));
+        } else {
+          CloseFd(i == 0 ? &out_ : &err_);
+        }
+      }
+      if (p[2].revents != 0) {
+        const ssize_t n = write(in_, input.data() + written, input.size() - written);
+        if (n > 0) written += size_t(n);
+        if (n <= 0 || written == input.size()) CloseFd(&in_);
+      }
+    }
+    CloseFd(&in_);
+    const int status = Wait();
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+  }
+
+ private:
+  static void CloseFd(int* fd) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
+  int Wait() {
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    return status;
+  }
+
+  pid_t pid_ = -1;
+  int in_ = -1, out_ = -1, err_ = -1;
+  std::string pending_;
+};
+
+// Runs shmdict with `args` and `input` on stdin; waits for it.
+inline CliResult Cli(const std::vector<std::string>& args, const std::string& input = "") {
+  CliProcess p(args);
+  return p.Finish(input);
+}
+
+// A unique table path under /dev/shm, removed when this object goes away.
+class TempPath {
+ public:
+  TempPath() {
+    static int counter = 0;
+    uint64_t salt = 0;
+    if (getrandom(&salt, sizeof(salt), 0) != sizeof(salt)) salt = uint64_t(time(nullptr));
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = "/dev/shm/shmdict-cli-test-" + std::to_string(getpid()) + "-" +
+            std::to_string(salt % 1000000007u) + "-" + std::to_string(counter++) + "-" +
+            (info != nullptr ? info->name() : "none");
+    unlink(path_.c_str());
+  }
+  ~TempPath() {
+    unlink(path_.c_str());
+    rmdir(path_.c_str());
+  }
+  TempPath(const TempPath&) = delete;
+  TempPath& operator=(const TempPath&) = delete;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace shmdict::cli::testing
+
+#endif  // SHMDICT_TESTS_CLI_CLI_RUNNER_H_

@@ -1,0 +1,557 @@
+// The shmdict tool run as a user would: every subcommand's happy path and its errors,
+// the exit codes, binary-safe dump and load, watch seeing another process's writes,
+// and no progress output when stderr is a pipe. What the tool wrote is checked through
+// the C++ API, independently of the tool's own encodings.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "api/shmdict.h"
+#include "gtest/gtest.h"
+#include "tests/cli/cli_runner.h"
+
+namespace shmdict::cli::testing {
+namespace {
+
+using namespace std::string_literals;
+
+const std::vector<std::string> kCommands = {"create", "put",  "get",  "del",    "ls", "stats",
+                                            "watch",  "dump", "load", "verify", "rm"};
+
+// Creates a table through the tool.
+void CreateTable(const std::string& path, uint64_t capacity = 100, uint32_t max_key = 16,
+                 uint32_t max_value = 64) {
+  const CliResult r = Cli({"create", path, "--capacity", std::to_string(capacity),
+                           "--max_key_size", std::to_string(max_key), "--max_value_size",
+                           std::to_string(max_value)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+Dict OpenDict(const std::string& path) {
+  absl::StatusOr<Dict> d = Dict::Open(path, {});
+  EXPECT_TRUE(d.ok()) << d.status();
+  return std::move(*d);
+}
+
+std::map<std::string, std::string> Contents(const std::string& path) {
+  std::map<std::string, std::string> m;
+  OpenDict(path).ForEach([&](std::string_view k, std::string_view v, uint64_t) {
+    m.emplace(std::string(k), std::string(v));
+    return true;
+  });
+  return m;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// Expects a usage or other error: exit 2, one line on stderr naming the command.
+void ExpectError(const CliResult& r, const std::string& command, const std::string& fragment) {
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err.rfind("shmdict: " + command + ": ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(fragment), std::string::npos) << "wanted '" << fragment << "' in " << r.err;
+}
+
+TEST(CliHelpTest, EveryCommandHasHelpAndUnknownOnesFail) {
+  CliResult r = Cli({"help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const std::string& c : kCommands) {
+    EXPECT_NE(r.out.find("\n  " + c + " "), std::string::npos) << c << " missing in " << r.out;
+    CliResult h = Cli({c, "--help"});
+    EXPECT_EQ(h.exit_code, 0) << c;
+    EXPECT_EQ(h.out.rfind("usage: shmdict " + c, 0), 0u) << h.out;
+    EXPECT_NE(h.out.find("Exit codes"), std::string::npos) << h.out;
+  }
+  EXPECT_EQ(Cli({"help", "watch"}).out, Cli({"watch", "-h"}).out);
+  r = Cli({});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("usage: shmdict COMMAND"), std::string::npos) << r.err;
+  r = Cli({"frobnicate", "t"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "shmdict: unknown command 'frobnicate' (see 'shmdict help')\n");
+  EXPECT_EQ(Cli({"help", "frobnicate"}).exit_code, 2);
+  EXPECT_EQ(Cli({"--json", "get", "t", "k"}).exit_code, 2);
+}
+
+TEST(CliFlagsTest, BadFlagsAreUsageErrors) {
+  TempPath t;
+  CreateTable(t.path());
+  ExpectError(Cli({"get", t.path(), "k", "--frob"}), "get", "unknown flag --frob");
+  // A flag of another command.
+  ExpectError(Cli({"get", t.path(), "k", "--prefix=a"}), "get", "unknown flag --prefix");
+  ExpectError(Cli({"get", t.path(), "k", "--json=maybe"}), "get", "bad value 'maybe' for --json");
+  ExpectError(Cli({"ls", t.path(), "--limit"}), "ls", "--limit needs a value");
+  ExpectError(Cli({"ls", t.path(), "--limit=-3"}), "ls", "bad value '-3' for --limit");
+  ExpectError(Cli({"ls", t.path(), "--nolimit"}), "ls", "unknown flag --nolimit");
+  ExpectError(Cli({"ls", t.path(), "--nojson=1"}), "ls", "--nojson takes no value");
+  ExpectError(Cli({"get", t.path()}), "get", "expected TABLE KEY, got 1 argument");
+  ExpectError(Cli({"stats", t.path(), "extra"}), "stats", "expected TABLE, got 2 arguments");
+  // --noflag and flags after arguments work.
+  CliResult r = Cli({"ls", t.path(), "--json", "--nojson"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(CliCreateTest, CreatesWithTheGivenSizesAndChecksThem) {
+  TempPath t;
+  CliResult r = Cli({"create", t.path(), "--capacity=1000", "--max_key_size=32",
+                     "--max_value_size=128"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("created " + t.path(), 0), 0u) << r.out;
+  const Stats st = OpenDict(t.path()).GetStats();
+  EXPECT_EQ(st.capacity, 1000u);
+  EXPECT_EQ(st.max_key_size, 32u);
+  EXPECT_EQ(st.max_value_size, 128u);
+  struct stat s;
+  ASSERT_EQ(stat(t.path().c_str(), &s), 0);
+  EXPECT_EQ(s.st_mode & 0777, 0600u);
+  // Again with the same sizes: left as it is.
+  r = Cli({"create", t.path(), "--capacity=1000", "--max_key_size=32", "--max_value_size=128"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("left as is"), std::string::npos) << r.out;
+  ExpectError(Cli({"create", t.path(), "--capacity=1000", "--max_key_size=32",
+                   "--max_value_size=128", "--exclusive"}),
+              "create", "exists");
+  ExpectError(Cli({"create", t.path(), "--capacity=999", "--max_key_size=32",
+                   "--max_value_size=128"}),
+              "create", "unlike the options given");
+}
+
+TEST(CliCreateTest, BadOptionsAreRefused) {
+  TempPath t;
+  ExpectError(Cli({"create", t.path(), "--capacity=10", "--max_key_size=8"}), "create",
+              "--capacity, --max_key_size and --max_value_size are required");
+  ExpectError(Cli({"create", t.path(), "--capacity=ten", "--max_key_size=8",
+                   "--max_value_size=8"}),
+              "create", "bad value 'ten' for --capacity");
+  ExpectError(Cli({"create", t.path(), "--capacity=10", "--max_key_size=8",
+                   "--max_value_size=8", "--mode=rw"}),
+              "create", "not an octal file mode");
+  ExpectError(Cli({"create", t.path(), "--capacity=10", "--max_key_size=8",
+                   "--max_value_size=8", "--mode=0666"}),
+              "create", "world-writable");
+  ExpectError(Cli({"create", t.path(), "--capacity=10", "--max_key_size=8",
+                   "--max_value_size=8", "--mode=0660"}),
+              "create", "allow-group");
+  ExpectError(Cli({"create", t.path(), "--capacity=10", "--max_key_size=100000",
+                   "--max_value_size=8"}),
+              "create", "max_key_size");
+  ExpectError(Cli({"create", "/dev/shm/no-such-dir-for-shmdict/t", "--capacity=10",
+                   "--max_key_size=8", "--max_value_size=8"}),
+              "create", "does not exist");
+  EXPECT_NE(access(t.path().c_str(), F_OK), 0);  // nothing was created
+  CliResult r = Cli({"create", t.path(), "--capacity=10", "--max_key_size=8",
+                     "--max_value_size=8", "--mode=0640"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  struct stat s;
+  ASSERT_EQ(stat(t.path().c_str(), &s), 0);
+  EXPECT_EQ(s.st_mode & 0777, 0640u);
+  TempPath g;
+  r = Cli({"create", g.path(), "--capacity=10", "--max_key_size=8", "--max_value_size=8",
+           "--mode=0660", "--allow_group"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(stat(g.path().c_str(), &s), 0);
+  EXPECT_EQ(s.st_mode & 0777, 0660u);
+}
+
+TEST(CliKeyValueTest, PutGetDel) {
+  TempPath t;
+  CreateTable(t.path());
+  CliResult r = Cli({"put", t.path(), "EURUSD", "1.0842"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  r = Cli({"get", t.path(), "EURUSD"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "1.0842");  // raw: no newline added when stdout is not a terminal
+  EXPECT_EQ(r.err, "");
+  r = Cli({"put", "--json", t.path(), "EURUSD", "1.0843"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"key\":\"EURUSD\",\"version\":2}\n");
+  r = Cli({"get", "--json", t.path(), "EURUSD"});
+  EXPECT_EQ(r.out, "{\"key\":\"EURUSD\",\"value\":\"1.0843\",\"version\":2}\n");
+  // Arguments that look like flags: single-dash ones are arguments; "--" ends flags.
+  ASSERT_EQ(Cli({"put", t.path(), "neg", "-5"}).exit_code, 0);
+  ASSERT_EQ(Cli({"put", t.path(), "--", "--dashes", "v"}).exit_code, 0);
+  EXPECT_EQ(Contents(t.path()), (std::map<std::string, std::string>{
+                                    {"EURUSD", "1.0843"}, {"neg", "-5"}, {"--dashes", "v"}}));
+  r = Cli({"del", t.path(), "EURUSD"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = Cli({"get", t.path(), "EURUSD"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "shmdict: get: key \"EURUSD\" not found\n");
+  r = Cli({"del", t.path(), "EURUSD"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "shmdict: del: key \"EURUSD\" not found\n");
+  EXPECT_EQ(Cli({"get", "--json", t.path(), "EURUSD"}).exit_code, 1);
+}
+
+TEST(CliKeyValueTest, BinaryValuesAndKeys) {
+  TempPath t;
+  CreateTable(t.path());
+  const std::string value = "a\0b\xff\n\x80z"s;
+  CliResult r = Cli({"put", t.path(), "stdin", "--value_file=-"}, value);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string file = t.path() + ".value";
+  {
+    std::ofstream(file, std::ios::binary) << "file\0bytes"s;
+  }
+  r = Cli({"put", t.path(), "file", "--value_file", file});
+  unlink(file.c_str());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Key "k\0\xff" in base64.
+  r = Cli({"put", "--key_b64", t.path(), "awD/", "binary key"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Contents(t.path()),
+            (std::map<std::string, std::string>{
+                {"stdin", value}, {"file", "file\0bytes"s}, {"k\0\xff"s, "binary key"}}));
+  r = Cli({"get", t.path(), "stdin"});
+  EXPECT_EQ(r.out, value);
+  r = Cli({"get", "--key_b64", t.path(), "awD/"});
+  EXPECT_EQ(r.out, "binary key");
+  r = Cli({"get", "--json", t.path(), "stdin"});
+  EXPECT_EQ(r.out, "{\"key\":\"stdin\",\"value_b64\":\"YQBi/wqAeg==\",\"version\":1}\n");
+  ExpectError(Cli({"get", "--key_b64", t.path(), "not base64!"}), "get", "not valid base64");
+  ExpectError(Cli({"put", t.path(), "k", "v", "--value_file=-"}), "put",
+              "VALUE and --value_file exclude each other");
+  ExpectError(Cli({"put", t.path(), "k"}), "put", "expected TABLE KEY VALUE, or --value_file");
+  ExpectError(Cli({"put", t.path(), "k", "--value_file=/nonexistent/v"}), "put",
+              "/nonexistent/v: No such file or directory");
+}
+
+TEST(CliKeyValueTest, RefusedWrites) {
+  TempPath t;
+  CreateTable(t.path(), /*capacity=*/1, /*max_key=*/8, /*max_value=*/8);
+  ExpectError(Cli({"put", t.path(), "123456789", "v"}), "put",
+              "key \"123456789\": key of 9 bytes is over the table's maximum of 8");
+  ExpectError(Cli({"put", t.path(), "k", "123456789"}), "put",
+              "value of 9 bytes is over the table's maximum of 8");
+  ExpectError(Cli({"get", t.path(), "123456789"}), "get",
+              "key of 9 bytes is over the table's maximum of 8");
+  ExpectError(Cli({"del", t.path(), "123456789"}), "del", "over the table's maximum of 8");
+  ExpectError(Cli({"watch", t.path(), "123456789"}), "watch", "over the table's maximum of 8");
+  // Fill the table through the API, then one more through the tool.
+  Dict d = OpenDict(t.path());
+  int n = 0;
+  while (d.Put("k" + std::to_string(n), "v").ok()) ++n;
+  ASSERT_GT(n, 0);
+  ExpectError(Cli({"put", t.path(), "k" + std::to_string(n), "v"}), "put", "full");
+}
+
+TEST(CliKeyValueTest, MissingTablesAndFilesThatAreNotTables) {
+  TempPath missing;
+  for (const std::string& c : {"get"s, "del"s, "watch"s}) {
+    ExpectError(Cli({c, missing.path(), "k"}), c, "no table at " + missing.path());
+  }
+  ExpectError(Cli({"put", missing.path(), "k", "v"}), "put", "no table at");
+  for (const std::string& c : {"ls"s, "stats"s, "dump"s, "rm"s}) {
+    ExpectError(Cli({c, missing.path()}), c, "no table at " + missing.path());
+  }
+  ExpectError(Cli({"load", missing.path()}, "{\"key\":\"k\",\"value\":\"v\"}\n"), "load",
+              "--create");
+  EXPECT_EQ(Cli({"verify", missing.path()}).exit_code, 2);
+  // A name without '/' is a table in /dev/shm.
+  const std::string name = missing.path().substr(strlen("/dev/shm/"));
+  ExpectError(Cli({"get", name, "k"}), "get", "no table at " + missing.path());
+
+  TempPath file;
+  {
+    std::ofstream(file.path()) << std::string(8192, 'x');
+  }
+  ExpectError(Cli({"get", file.path(), "k"}), "get", "not a shmdict file");
+  ExpectError(Cli({"ls", file.path()}), "ls", "not a shmdict file");
+  ExpectError(Cli({"rm", file.path()}), "rm", "not a shmdict file; not removing it");
+  EXPECT_EQ(access(file.path().c_str(), F_OK), 0);
+  CliResult r = Cli({"verify", file.path()});
+  EXPECT_EQ(r.exit_code, 1);  // verify calls a bad file damage
+  EXPECT_NE(r.out.find("NOT A VALID TABLE"), std::string::npos) << r.out;
+
+  TempPath dir;
+  ASSERT_EQ(mkdir(dir.path().c_str(), 0700), 0);
+  ExpectError(Cli({"stats", dir.path()}), "stats", "is not a regular file");
+}
+
+TEST(CliLsTest, ListsWithPrefixValuesLimitAndEscapes) {
+  TempPath t;
+  CreateTable(t.path());
+  {
+    Dict d = OpenDict(t.path());
+    ASSERT_TRUE(d.Put("user:1", "Ada").ok());
+    ASSERT_TRUE(d.Put("user:2", "Grace\nHopper").ok());
+    ASSERT_TRUE(d.Put("job:1", "x").ok());
+    ASSERT_TRUE(d.Put("bin\0\xff\\"s, "\t").ok());
+  }
+  CliResult r = Cli({"ls", t.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  std::sort(lines.begin(), lines.end());
+  EXPECT_EQ(lines, (std::vector<std::string>{"bin\\x00\\xff\\\\", "job:1", "user:1", "user:2"}));
+  r = Cli({"ls", "--prefix=user:", "--values", t.path()});
+  lines = Lines(r.out);
+  std::sort(lines.begin(), lines.end());
+  EXPECT_EQ(lines, (std::vector<std::string>{"user:1\tAda", "user:2\tGrace\\nHopper"}));
+  r = Cli({"ls", "--limit=2", t.path()});
+  EXPECT_EQ(Lines(r.out).size(), 2u);
+  r = Cli({"ls", "--prefix=nothing", t.path()});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out, "");
+  r = Cli({"ls", "--prefix=nothing", "--json", t.path()});
+  EXPECT_EQ(r.out, "[]\n");
+  r = Cli({"ls", "--prefix=job", "--values", "--json", t.path()});
+  EXPECT_EQ(r.out, "[\n{\"key\":\"job:1\",\"value\":\"x\",\"version\":" +
+                       std::to_string(OpenDict(t.path()).Version("job:1")) + "}\n]\n");
+}
+
+TEST(CliStatsTest, ShowsLayoutFillAndLiveAndDeadProcesses) {
+  TempPath t;
+  CreateTable(t.path(), 1000, 16, 64);
+  // This process writes (and stays: a live entry); a child writes and exits (a dead one).
+  Dict d = OpenDict(t.path());
+  ASSERT_TRUE(d.Put("mine", "1").ok());
+  const pid_t child = fork();
+  if (child == 0) {
+    absl::StatusOr<Dict> c = Dict::Open(t.path(), {});
+    _exit(c.ok() && c->Put("child's", "2").ok() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CliResult r = Cli({"stats", t.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Stats st = d.GetStats();
+  EXPECT_NE(r.out.find("capacity 1000, " + std::to_string(st.bucket_count) + " buckets x 16 slots = " +
+                       std::to_string(st.slot_count) + " slots"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("entries: 2,"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("processes: 1 live, 1 dead"), std::string::npos) << r.out;
+  std::string mine, theirs;
+  for (const std::string& line : Lines(r.out)) {
+    std::istringstream fields(line);
+    std::string entry, pid;
+    fields >> entry >> pid;
+    if (pid == std::to_string(getpid())) mine = line;
+    if (pid == std::to_string(child)) theirs = line;
+  }
+  EXPECT_NE(mine.find(" live"), std::string::npos) << r.out;
+  EXPECT_NE(theirs.find(" dead"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("recoveries: 0"), std::string::npos) << r.out;
+  // The fill histogram: its bucket counts add up to the bucket count.
+  uint64_t buckets = 0;
+  bool in_fill = false;
+  for (const std::string& line : Lines(r.out)) {
+    if (line.find("bucket fill") != std::string::npos) {
+      in_fill = true;
+      continue;
+    }
+    if (in_fill && line.find(':') != std::string::npos && line.rfind("    ", 0) == 0) {
+      buckets += std::stoull(line.substr(line.find(':') + 1));
+    } else if (in_fill) {
+      in_fill = false;
+    }
+  }
+  EXPECT_EQ(buckets, st.bucket_count) << r.out;
+}
+
+TEST(CliWatchTest, SeesChangesMadeByAnotherProcess) {
+  TempPath t;
+  CreateTable(t.path());
+  ASSERT_EQ(Cli({"put", t.path(), "price", "1.00"}).exit_code, 0);
+  CliProcess watch({"watch", "--count=3", "--timeout_ms=60000", t.path(), "price"});
+  EXPECT_EQ(watch.ReadLine(), "1.00\n");
+  // Each write comes from another process (the tool, then this test), and waits for the
+  // watcher to print the previous one, so no change is coalesced with the next.
+  ASSERT_EQ(Cli({"put", t.path(), "price", "1.01"}).exit_code, 0);
+  EXPECT_EQ(watch.ReadLine(), "1.01\n");
+  {
+    Dict d = OpenDict(t.path());
+    ASSERT_TRUE(d.Put("price", "a\tb").ok());
+    EXPECT_EQ(watch.ReadLine(), "a\\tb\n");
+    ASSERT_TRUE(d.Erase("price").ok());
+  }
+  EXPECT_EQ(watch.ReadLine(), "(absent)\n");
+  const CliResult r = watch.Finish();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(CliWatchTest, TimesOutWithExitOne) {
+  TempPath t;
+  CreateTable(t.path());
+  CliResult r = Cli({"watch", "--timeout_ms=50", t.path(), "quiet"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "(absent)\n");
+  EXPECT_EQ(r.err, "shmdict: watch: no change of key \"quiet\" within 50 ms\n");
+  ASSERT_EQ(Cli({"put", t.path(), "k", "v"}).exit_code, 0);
+  r = Cli({"watch", "--count=2", "--timeout_ms=50", "--json", t.path(), "k"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "{\"key\":\"k\",\"value\":\"v\",\"version\":1}\n");
+  EXPECT_NE(r.err.find("saw 0 of 2 changes"), std::string::npos) << r.err;
+  ExpectError(Cli({"watch", "--timeout_ms=-5", t.path(), "k"}), "watch", "--timeout_ms");
+}
+
+// Entries that exercise every encoding: text, escapes, NUL bytes, invalid UTF-8,
+// empty values, the maximum sizes, and random bytes.
+std::map<std::string, std::string> AwkwardEntries(uint32_t max_key, uint32_t max_value) {
+  std::map<std::string, std::string> m = {
+      {"plain", "text"},
+      {"quote\"back\\slash", "line\nbreak\ttab\rcr"},
+      {"caf\xc3\xa9 \xe2\x82\xac", "\xf0\x9f\x98\x80"},
+      {"\0"s, "\0\0\0"s},
+      {"nul\0inside"s, "invalid \xff\xfe utf-8"},
+      {"\xc0\xaf", "overlong"},
+      {"empty value", ""},
+      {"esc\x1b[31m", "\x7f\xc2\x85"},
+      {std::string(max_key, 'K'), std::string(max_value, '\xee')},
+  };
+  std::mt19937_64 rng(20240501);
+  while (m.size() < 300) {
+    std::string k(1 + rng() % max_key, '\0'), v(rng() % (max_value + 1), '\0');
+    for (char& c : k) c = char(rng());
+    for (char& c : v) c = char(rng());
+    m.emplace(k, v);
+  }
+  return m;
+}
+
+TEST(CliDumpLoadTest, RoundTripIsBinarySafe) {
+  TempPath src, copy, inferred;
+  CreateTable(src.path(), 1000, 24, 100);
+  const std::map<std::string, std::string> entries = AwkwardEntries(24, 100);
+  {
+    Dict d = OpenDict(src.path());
+    for (const auto& [k, v] : entries) ASSERT_TRUE(d.Put(k, v).ok()) << k;
+  }
+  CliResult dump = Cli({"dump", src.path()});
+  ASSERT_EQ(dump.exit_code, 0) << dump.err;
+  EXPECT_EQ(dump.err, "");  // no progress bar in a pipe
+  EXPECT_EQ(Lines(dump.out).size(), entries.size());
+  for (const std::string& line : Lines(dump.out)) {
+    ASSERT_EQ(line.front(), '{');
+    ASSERT_EQ(line.back(), '}');
+  }
+  // Into an existing table, from stdin.
+  CreateTable(copy.path(), 1000, 24, 100);
+  CliResult load = Cli({"load", copy.path()}, dump.out);
+  ASSERT_EQ(load.exit_code, 0) << load.err;
+  EXPECT_EQ(load.out, "loaded 300 entries into " + copy.path() + "\n");
+  EXPECT_EQ(load.err, "");
+  EXPECT_EQ(Contents(copy.path()), entries);
+  // Through a file, into a table created with sizes taken from the input.
+  const std::string file = src.path() + ".jsonl";
+  CliResult to_file = Cli({"dump", "--output", file, src.path()});
+  ASSERT_EQ(to_file.exit_code, 0) << to_file.err;
+  EXPECT_EQ(to_file.out, "dumped 300 entries of " + src.path() + " to " + file + "\n");
+  load = Cli({"load", "--create", "--input", file, inferred.path()});
+  unlink(file.c_str());
+  ASSERT_EQ(load.exit_code, 0) << load.err;
+  EXPECT_EQ(load.out, "loaded 300 entries into " + inferred.path() + " (created)\n");
+  EXPECT_EQ(Contents(inferred.path()), entries);
+  const Stats st = OpenDict(inferred.path()).GetStats();
+  EXPECT_EQ(st.capacity, 300u);
+  EXPECT_EQ(st.max_key_size, 24u);
+  EXPECT_EQ(st.max_value_size, 100u);
+  // A dump of the copy holds the same lines, up to order and versions.
+  auto strip_versions = [](const std::string& text) {
+    std::vector<std::string> lines = Lines(text);
+    for (std::string& l : lines) l = l.substr(0, l.rfind(",\"version\":"));
+    std::sort(lines.begin(), lines.end());
+    return lines;
+  };
+  EXPECT_EQ(strip_versions(Cli({"dump", inferred.path()}).out), strip_versions(dump.out));
+}
+
+TEST(CliDumpLoadTest, LoadCreatesWithGivenSizesAndChecksThem) {
+  TempPath t;
+  const std::string input = "{\"key\":\"a\",\"value\":\"1\"}\n\n  \n{\"key\":\"b\",\"value\":\"2\"}\n";
+  CliResult r = Cli({"load", "--create", "--capacity=50", "--max_key_size=4",
+                     "--max_value_size=4", "--json", t.path()},
+                    input);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"path\":\"" + t.path() + "\",\"loaded\":2,\"created\":true}\n");
+  EXPECT_EQ(OpenDict(t.path()).GetStats().capacity, 50u);
+  // Existing now: --create opens it if the sizes given match.
+  r = Cli({"load", "--create", "--capacity=50", t.path()}, input);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "loaded 2 entries into " + t.path() + "\n");
+  ExpectError(Cli({"load", "--create", "--capacity=51", t.path()}, input), "load",
+              "unlike the options given");
+  ExpectError(Cli({"load", "--create", "--exclusive", t.path()}, input), "load", "exists");
+  ExpectError(Cli({"load", "--capacity=51", t.path()}, input), "load", "need --create");
+  EXPECT_EQ(Contents(t.path()), (std::map<std::string, std::string>{{"a", "1"}, {"b", "2"}}));
+}
+
+TEST(CliDumpLoadTest, BadInputStopsTheLoadAtItsLine) {
+  TempPath t;
+  CreateTable(t.path(), 100, 8, 8);
+  const std::string good = "{\"key\":\"ok\",\"value\":\"v\"}\n";
+  ExpectError(Cli({"load", t.path()}, good + good + "{\"key\":\"x\" \"value\":\"v\"}\n"), "load",
+              "stdin: line 3: at byte 11: expected ',' or '}' (2 entries loaded before it)");
+  ExpectError(Cli({"load", t.path()}, "{\"key\":\"x\",\"value\":\"v\",\"ttl\":1}\n"), "load",
+              "line 1: unknown member \"ttl\"");
+  ExpectError(Cli({"load", t.path()}, "{\"key_b64\":\"@@\",\"value\":\"v\"}\n"), "load",
+              "line 1: \"key_b64\" is not valid base64 (nothing loaded)");
+  ExpectError(Cli({"load", t.path()}, good + "{\"key\":\"big\",\"value\":\"123456789\"}\n"),
+              "load",
+              "line 2: key \"big\": value of 9 bytes is over the table's maximum of 8 (1 entry "
+              "loaded before it)");
+  ExpectError(Cli({"load", "--input=/nonexistent/dump", t.path()}), "load",
+              "/nonexistent/dump: No such file or directory");
+  // With sizes to infer, a bad line leaves no table behind.
+  TempPath fresh;
+  ExpectError(Cli({"load", "--create", fresh.path()}, good + "not json\n"), "load", "line 2");
+  EXPECT_NE(access(fresh.path().c_str(), F_OK), 0);
+}
+
+TEST(CliVerifyRmTest, VerifyThenRemove) {
+  TempPath t;
+  CreateTable(t.path());
+  ASSERT_EQ(Cli({"put", t.path(), "k", "v"}).exit_code, 0);
+  CliResult r = Cli({"verify", t.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("entries: 1"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err, "");  // no progress display in a pipe
+  r = Cli({"rm", t.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(access(t.path().c_str(), F_OK), 0);
+  ExpectError(Cli({"rm", t.path()}), "rm", "no table at");
+  ExpectError(Cli({"rm"}), "rm", "expected TABLE..., got 0 arguments");
+}
+
+TEST(CliProgressTest, NothingOnStderrWhenItIsAPipe) {
+  TempPath t, copy;
+  CreateTable(t.path(), 20000, 16, 16);
+  {
+    Dict d = OpenDict(t.path());
+    for (int i = 0; i < 10000; ++i) ASSERT_TRUE(d.Put("key" + std::to_string(i), "v").ok());
+  }
+  const CliResult dump = Cli({"dump", t.path()});
+  ASSERT_EQ(dump.exit_code, 0);
+  EXPECT_EQ(dump.err, "");
+  const CliResult load = Cli({"load", "--create", copy.path()}, dump.out);
+  ASSERT_EQ(load.exit_code, 0) << load.err;
+  EXPECT_EQ(load.err, "");
+  const CliResult verify = Cli({"verify", copy.path()});
+  EXPECT_EQ(verify.exit_code, 0);
+  EXPECT_EQ(verify.err, "");
+}
+
+}  // namespace
+}  // namespace shmdict::cli::testing

@@ -1,0 +1,248 @@
+// Dispatch and help of the shmdict tool.
+#include "tools/cli/cli.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/usage.h"
+#include "tools/cli/command.h"
+#include "tools/cli/flags.h"
+
+namespace shmdict::cli {
+namespace {
+
+constexpr FlagDoc kJson = {"json", "print JSON on stdout"};
+
+constexpr char kTableNote[] =
+    "TABLE: a file path, or a name without '/' for a file in /dev/shm.\n";
+
+constexpr char kExitCodes[] =
+    "Exit codes: 0 success; 1 a negative answer (key absent, watch timed out, verify\n"
+    "found damage); 2 bad usage or an error (table missing or not a shmdict file,\n"
+    "permission, write refused: table full or key/value too big, I/O).\n";
+
+std::string GeneralUsage() {
+  std::string s =
+      "shmdict: create, read, watch and maintain shmdict tables from the shell.\n"
+      "\n"
+      "usage: shmdict COMMAND [flags] ARGS...\n"
+      "\n"
+      "commands:\n";
+  for (const Command& c : Commands()) {
+    std::string name = c.name;
+    name.resize(8, ' ');
+    s += "  " + name + c.summary + "\n";
+  }
+  s += "  help    [COMMAND]: this text, or a command's flags and details\n";
+  s += "\n";
+  s += kTableNote;
+  s += kExitCodes;
+  s += "Flags: --name=value or --name value; --flag/--noflag for booleans; '--' ends\n"
+       "flags. Run 'shmdict COMMAND --help' for a command's flags; docs/cli.md has more.\n";
+  return s;
+}
+
+std::string CommandHelp(const Command& c) {
+  std::string s = "usage: shmdict " + std::string(c.synopsis) + "\n\n" + c.description;
+  if (!c.flags.empty()) s += "\nflags:\n" + FlagsHelp(c.flags);
+  s += "\n";
+  s += kTableNote;
+  s += kExitCodes;
+  return s;
+}
+
+const Command* FindCommand(const std::string& name) {
+  for (const Command& c : Commands()) {
+    if (name == c.name) return &c;
+  }
+  return nullptr;
+}
+
+int Help(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    std::fputs(GeneralUsage().c_str(), stdout);
+    return kExitOk;
+  }
+  const Command* c = args.size() == 1 ? FindCommand(args[0]) : nullptr;
+  if (c == nullptr) {
+    std::fprintf(stderr, "shmdict: help: %s (see 'shmdict help')\n",
+                 args.size() == 1 ? ("unknown command '" + args[0] + "'").c_str()
+                                  : "takes at most one COMMAND");
+    return kExitError;
+  }
+  std::fputs(CommandHelp(*c).c_str(), stdout);
+  return kExitOk;
+}
+
+}  // namespace
+
+const std::vector<Command>& Commands() {
+  static const std::vector<Command>* commands = new std::vector<Command>{
+      {"create", "create --capacity N --max_key_size B --max_value_size B [flags] TABLE",
+       "TABLE", "make a table of a fixed size",
+       "Creates TABLE, sized to hold --capacity keys (at 80% load) of up to\n"
+       "--max_key_size bytes, with values of up to --max_value_size bytes. The whole\n"
+       "file is reserved at once: a full /dev/shm is an error now, never later. If TABLE\n"
+       "exists with the same sizes it is left as it is (exit 0), unless --exclusive; with\n"
+       "other sizes it is an error.\n",
+       {{"capacity", "keys the table must hold (required)"},
+        {"max_key_size", "largest key, in bytes (required)"},
+        {"max_value_size", "largest value, in bytes (required)"},
+        {"mode", "file mode, octal; the owner needs rw; never world-writable"},
+        {"allow_group", "allow a group-writable --mode (tables shared by a group)"},
+        {"exclusive", "fail if TABLE exists"},
+        {"json", "print {\"path\":...,\"created\":true|false,...} on stdout"}},
+       1, 1, RunCreate},
+      {"put", "put [--value_file FILE] [--key_b64] [--json] TABLE KEY [VALUE]",
+       "TABLE KEY VALUE", "set KEY to VALUE (or to a file's or stdin's bytes)",
+       "Sets KEY to VALUE, inserting it if absent. With --value_file the value is the\n"
+       "file's bytes ('-': stdin), for binary values; VALUE is then not given. Prints\n"
+       "nothing; --json prints {\"key\":...,\"version\":N} with the new version.\n",
+       {{"value_file", "read the value from FILE ('-': stdin) instead of VALUE"},
+        {"key_b64", "KEY is given in base64 (for keys with NUL or other bytes)"},
+        kJson},
+       2, 3, RunPut},
+      {"get", "get [--json] [--key_b64] TABLE KEY", "TABLE KEY",
+       "print KEY's value",
+       "Prints KEY's value byte for byte. Nothing is added, except a newline when stdout\n"
+       "is a terminal and the value does not end with one. Exit 1 if KEY is absent.\n",
+       {{"json", "print {\"key\":...,\"value\":...,\"version\":N}; bytes that are not\n"
+                 "text come as \"key_b64\"/\"value_b64\" (base64)"},
+        {"key_b64", "KEY is given in base64"}},
+       2, 2, RunGet},
+      {"del", "del [--key_b64] TABLE KEY", "TABLE KEY", "remove KEY",
+       "Removes KEY. Exit 1 if it is absent.\n",
+       {{"key_b64", "KEY is given in base64"}},
+       2, 2, RunDel},
+      {"ls", "ls [--prefix P] [--values] [--limit N] [--json] TABLE", "TABLE",
+       "list keys (and values)",
+       "Lists the keys, one per line (with --values: key, tab, value), in table order,\n"
+       "which is no order at all (pipe to sort). Bytes that are not printable text are\n"
+       "escaped (\\xHH, \\t, \\n, \\r; a backslash is doubled), so every entry is one line;\n"
+       "--json gives the exact bytes. Weakly consistent while writers run: an entry\n"
+       "present throughout is listed once, one added or removed meanwhile may not be.\n",
+       {{"prefix", "only keys that start with P"},
+        {"values", "print the values too"},
+        {"limit", "stop after N entries (0: all)"},
+        {"json", "print one JSON array of {\"key\":...,\"version\":N} objects (with\n"
+                 "\"value\" under --values; \"key_b64\"/\"value_b64\" for non-text bytes)"}},
+       1, 1, RunLs},
+      {"stats", "stats [--json] TABLE", "TABLE",
+       "layout, load, bucket fill, processes, recoveries",
+       "Shows the layout (capacity, buckets, slots, maximum key and value sizes, file\n"
+       "size), the number of entries and the load factor (entries / slots), how full\n"
+       "the buckets are (the number of buckets with 0, 1, ... 16 occupied slots), the\n"
+       "process table (every process that has written to the table: pid, incarnation,\n"
+       "when it registered, live or dead) and the number of recoveries from writers\n"
+       "that died holding a lock. Needs read access only.\n",
+       {kJson},
+       1, 1, RunStats},
+      {"watch", "watch [--count N] [--timeout_ms T] [--json] [--key_b64] TABLE KEY",
+       "TABLE KEY", "print KEY's value, then each new value",
+       "Prints KEY's current value, then each new value as it changes, one per line,\n"
+       "escaped as ls escapes them; \"(absent)\" when the key is absent or erased.\n"
+       "Writes in quick succession may show as one change: watch prints the value it\n"
+       "finds when it wakes. Stops after --count changes or when --timeout_ms has\n"
+       "passed; exit 1 if the time ran out first (without --count: before any change).\n"
+       "With write access to TABLE, writers wake it at once; with read access only, it\n"
+       "checks every millisecond.\n",
+       {{"count", "stop after N changes (0: never)"},
+        {"timeout_ms", "stop after T milliseconds in all (-1: never)"},
+        {"json", "one object per line: {\"key\":...,\"value\":...,\"version\":N},\n"
+                 "\"value\":null and \"version\":0 when absent"},
+        {"key_b64", "KEY is given in base64"}},
+       2, 2, RunWatch},
+      {"dump", "dump [--output FILE] TABLE", "TABLE", "write every entry as JSON lines",
+       "Writes every entry, one JSON object per line:\n"
+       "  {\"key\":\"user:1\",\"value\":\"Ada\",\"version\":3}\n"
+       "A key or value that is not text (NUL or other control bytes, invalid UTF-8)\n"
+       "comes as \"key_b64\"/\"value_b64\", standard base64. 'shmdict load' reads it back.\n"
+       "Weakly consistent while writers run (as ls). Shows a progress bar on stderr\n"
+       "when stderr is a terminal.\n",
+       {{"output", "write to FILE (created with mode 0600) instead of stdout"}},
+       1, 1, RunDump},
+      {"load",
+       "load [--input FILE] [--create [--capacity N] [--max_key_size B]\n"
+       "                    [--max_value_size B] [--mode M] [--allow_group] [--exclusive]]\n"
+       "                    [--json] TABLE",
+       "TABLE", "put every entry of a dump",
+       "Reads JSON lines as dump writes them and puts each entry, replacing existing\n"
+       "values. Versions in the input are ignored: the table assigns its own. Blank lines\n"
+       "are skipped; a malformed line, a key or value too big or a full table stops the\n"
+       "load, naming the line (the entries before it stay loaded). With --create a\n"
+       "missing TABLE is created; sizes not given come from the input (capacity: the\n"
+       "number of entries; the largest key and value). Prints how many entries it\n"
+       "loaded. Shows a progress bar on stderr when stderr is a terminal.\n",
+       {{"input", "read from FILE instead of stdin"},
+        {"create", "create TABLE if it does not exist"},
+        {"capacity", "with --create: keys the table must hold (0: from the input)"},
+        {"max_key_size", "with --create: largest key (0: from the input)"},
+        {"max_value_size", "with --create: largest value (0: from the input)"},
+        {"mode", "with --create: file mode, octal"},
+        {"allow_group", "with --create: allow a group-writable --mode"},
+        {"exclusive", "with --create: fail if TABLE exists"},
+        {"json", "print {\"path\":...,\"loaded\":N,\"created\":true|false}"}},
+       1, 1, RunLoad},
+      {"verify", "verify [--repair] [--json] TABLE", "TABLE",
+       "check the whole table; repair what dead writers left",
+       "Scans the whole table: header and checksum, process table, every bucket and\n"
+       "slot (interrupted writes of dead writers, tags that disagree with keys,\n"
+       "duplicate keys, lengths over the maxima, keys in buckets they do not hash\n"
+       "to). Exit 0 if clean, 1 on damage or (without --repair) on locks held by\n"
+       "dead writers; a file that is not a valid table is damage too (exit 1).\n"
+       "--repair takes those locks over and repairs their buckets, exactly as the\n"
+       "next writer would; it never touches anything else.\n",
+       {{"repair", "take over locks held by dead writers and repair their buckets, as\n"
+                   "the next writer would (needs write access); never touches damage"},
+        {"json", "one JSON object on stdout"}},
+       1, 1, RunVerify},
+      {"rm", "rm TABLE...", "TABLE...", "remove tables",
+       "Removes each TABLE after checking that it is a shmdict file (anything else is\n"
+       "left in place). Processes that have it open keep using it until they close it.\n",
+       {},
+       1, SIZE_MAX, RunRm},
+  };
+  return *commands;
+}
+
+int Main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(GeneralUsage());
+  if (argc < 2) {
+    std::fputs(GeneralUsage().c_str(), stderr);
+    return kExitError;
+  }
+  const std::string name = argv[1];
+  std::vector<std::string> words(argv + 2, argv + argc);
+  if (name == "help" || name == "--help" || name == "-h") return Help(words);
+  const Command* c = FindCommand(name);
+  if (c == nullptr) {
+    if (name.compare(0, 1, "-") == 0) {
+      std::fprintf(stderr, "shmdict: a COMMAND comes first, then its flags (see 'shmdict "
+                           "help')\n");
+    } else {
+      std::fprintf(stderr, "shmdict: unknown command '%s' (see 'shmdict help')\n",
+                   name.c_str());
+    }
+    return kExitError;
+  }
+  Invocation inv;
+  inv.command = name;
+  ParsedArguments parsed;
+  std::string error;
+  if (!ParseArguments(words, c->flags, &parsed, &error)) return UsageFail(inv, error);
+  if (parsed.help) {
+    std::fputs(CommandHelp(*c).c_str(), stdout);
+    return kExitOk;
+  }
+  const size_t n = parsed.positional.size();
+  if (n < c->min_args || n > c->max_args) {
+    return UsageFail(inv, "expected " + std::string(c->arguments) + ", got " +
+                              std::to_string(n) + " argument" + (n == 1 ? "" : "s"));
+  }
+  inv.args = std::move(parsed.positional);
+  return c->run(inv);
+}
+
+}  // namespace shmdict::cli

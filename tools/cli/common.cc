@@ -1,0 +1,102 @@
+// Helpers shared by the subcommands (command.h).
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "tools/cli/codec.h"
+#include "tools/cli/command.h"
+
+namespace shmdict::cli {
+namespace {
+
+void Print(const Invocation& inv, std::string_view message, std::string_view suffix) {
+  std::string line = "shmdict: " + inv.command + ": ";
+  line.append(message);
+  line.append(suffix);
+  line += '\n';
+  std::fputs(line.c_str(), stderr);
+}
+
+}  // namespace
+
+int Fail(const Invocation& inv, std::string_view message) {
+  Print(inv, message, "");
+  return kExitError;
+}
+
+int Negative(const Invocation& inv, std::string_view message) {
+  Print(inv, message, "");
+  return kExitNo;
+}
+
+int UsageFail(const Invocation& inv, std::string_view message) {
+  Print(inv, message, " (see 'shmdict " + inv.command + " --help')");
+  return kExitError;
+}
+
+std::string Message(const absl::Status& status) {
+  if (!status.message().empty()) return std::string(status.message());
+  return std::string(ErrorCodeDescription(ErrorCodeOf(status)));
+}
+
+absl::StatusOr<Dict> OpenTable(const std::string& table, bool writable) {
+  OpenOptions o;
+  o.read_only = !writable;
+  return Dict::Open(table, o);
+}
+
+bool CreateOptionsFromFlags(OpenOptions* o, std::string* error) {
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  uint32_t m = 0;
+  bool ok = !mode.empty() && mode.size() <= 6;
+  for (char c : mode) {
+    ok = ok && c >= '0' && c <= '7';
+    m = m * 8 + uint32_t(c - '0');
+  }
+  if (!ok) {
+    *error = "--mode: '" + mode + "' is not an octal file mode such as 0600";
+    return false;
+  }
+  o->create = true;
+  o->exclusive = absl::GetFlag(FLAGS_exclusive);
+  o->allow_group = absl::GetFlag(FLAGS_allow_group);
+  o->capacity = absl::GetFlag(FLAGS_capacity);
+  o->max_key_size = absl::GetFlag(FLAGS_max_key_size);
+  o->max_value_size = absl::GetFlag(FLAGS_max_value_size);
+  o->mode = m;
+  return true;
+}
+
+bool KeyArgument(const Invocation& inv, size_t i, std::string* key) {
+  if (!absl::GetFlag(FLAGS_key_b64)) {
+    *key = inv.args[i];
+    return true;
+  }
+  if (!Base64Decode(inv.args[i], key)) {
+    Fail(inv, "--key_b64: " + Quoted(inv.args[i]) + " is not valid base64");
+    return false;
+  }
+  return true;
+}
+
+bool WriteAll(FILE* f, std::string_view bytes) {
+  return bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  double v = double(bytes);
+  int unit = 0;
+  while (v >= 1024 && unit < 4) {
+    v /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f %s", v, kUnits[unit]);
+  return buf;
+}
+
+}  // namespace shmdict::cli
