@@ -1,0 +1,725 @@
+"""SharedDict: a dict that processes share through a shmdict table.
+
+Each call goes straight to libshmdict.so (ctypes): lookups take no lock and never
+wait; writes lock only the key's buckets; nothing is cached on the Python side, so
+every process sees every committed write at once.
+
+Thread safety: a SharedDict may be used by any number of threads at once. close()
+may be called while other threads still use it: the table is closed when the last
+call in progress returns, and later calls raise ClosedError.
+"""
+
+import collections.abc
+import ctypes
+import functools
+import os
+import pickle
+import time
+
+from . import _clib
+from . import errors
+from .errors import ClosedError, KeyNotFoundError, UnsupportedError
+from .serializers import PickleSerializer
+from .serializers import resolve as _resolve_serializer
+
+__all__ = ["SharedDict", "unlink"]
+
+DEFAULT_CAPACITY = 1024
+DEFAULT_MAX_KEY_SIZE = 256
+DEFAULT_MAX_VALUE_SIZE = 4096
+
+_MISSING = object()
+_get = _clib.get
+_put = _clib.put
+_size_t = _clib.size_t
+_SIZES = _clib._SIZES
+_ENOTFOUND = _clib.ENOTFOUND
+_string_at = ctypes.string_at
+
+# A thread's value buffer starts this large and grows to the largest value read;
+# buffers above _KEEP_LIMIT are used once and dropped.
+_FIRST_BUFFER = 4096
+_KEEP_LIMIT = 1 << 20
+# get_many reads at most this many keys per C call (bounds its buffer memory).
+_MANY_CHUNK = 512
+# wait_for_change waits in slices this long so that signals (Ctrl-C) and close() from
+# another thread are noticed between them.
+_WAIT_SLICE_MS = 100
+
+
+class _Handle(ctypes.c_void_p):
+    """The C handle (shmdict *), closed when the last reference goes: each call holds
+    a reference while it runs, so closing never frees a handle in use."""
+
+    def __del__(self, _close=_clib.close):
+        _close(self)
+
+
+class _Scratch:
+    """A value buffer with its out-parameters, owned by one thread at a time."""
+
+    __slots__ = ("buf", "cap", "c_cap", "length", "length_ptr", "version", "version_ptr")
+
+    def __init__(self, cap):
+        self.buf = ctypes.create_string_buffer(cap)
+        self.cap = cap
+        self.c_cap = ctypes.c_size_t(cap)
+        self.length = ctypes.c_size_t()
+        self.length_ptr = ctypes.pointer(self.length)
+        self.version = ctypes.c_uint64()
+        self.version_ptr = ctypes.pointer(self.version)
+
+
+# Free value buffers. A call takes one (pop) and gives it back (append) after
+# copying the value out; both are atomic under the GIL, so every thread, and a
+# signal handler that reads while its thread was between the two, has a buffer of
+# its own. The pool holds as many buffers as calls ever ran at once.
+_pool = []
+_take = _pool.pop
+_give = _pool.append
+
+
+def _error(code, key=_MISSING, cls=None):
+    """The exception for C code `code`, with shmdict's message for this thread."""
+    message = _clib.last_error().decode("utf-8", "replace") or \
+        _clib.strerror(code).decode("utf-8", "replace")
+    if code == _clib.ENOTFOUND and key is not _MISSING and cls is None:
+        e = KeyNotFoundError(key)
+        e.code = code
+        return e
+    if key is not _MISSING:
+        message = "%s (key %r)" % (message, key)
+    return errors.make(code, message, cls, ctypes.get_errno())
+
+
+def _read(h, kb, want_version=False):
+    """The stored bytes of key `kb` (with its version if want_version), or None when
+    the key is absent. Raises for other errors."""
+    try:
+        s = _take()
+    except IndexError:
+        s = _Scratch(_FIRST_BUFFER)
+    n = len(kb)
+    c_n = _SIZES[n] if n < 4096 else _size_t(n)
+    while True:
+        rc = _get(h, kb, c_n, s.buf, s.c_cap, s.length_ptr, s.version_ptr)
+        if rc == 0:
+            data = s.buf[:s.length.value]
+            version = s.version.value
+            break
+        if rc == _clib.EBUFFER:
+            # The value is longer than the buffer: retry with the size it needs (it
+            # may have grown again by then: loop).
+            needed = s.length.value
+            s = _Scratch(max(needed, 2 * s.cap) if needed <= _KEEP_LIMIT else needed)
+            continue
+        if s.cap <= _KEEP_LIMIT:
+            _give(s)
+        if rc == _clib.ENOTFOUND:
+            return (None, 0) if want_version else None
+        raise _error(rc, kb)
+    if s.cap <= _KEEP_LIMIT:
+        _give(s)
+    return (data, version) if want_version else data
+
+
+def _key_bytes(key):
+    """The stored form of a key: str as UTF-8 (lone surrogates from undecodable bytes,
+    as os.fsdecode makes them, back to those bytes), bytes as is."""
+    if isinstance(key, str):
+        try:
+            return key.encode()
+        except UnicodeEncodeError:
+            return key.encode("utf-8", "surrogateescape")
+    if isinstance(key, bytes):
+        return bytes(key)
+    if isinstance(key, (bytearray, memoryview)):
+        return bytes(key)
+    raise TypeError("shmdict keys are str or bytes, not %s" % type(key).__name__)
+
+
+def _value_bytes(data, serializer):
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError("%r.dumps returned %s, not bytes" % (serializer, type(data).__name__))
+
+
+def _check_uint(name, value, bits, allow_none=False):
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("%s must be an int, not %s" % (name, type(value).__name__))
+    if not 0 <= value < (1 << bits):
+        raise errors.make(_clib.EINVAL, "%s must be in [0, 2**%d), got %d"
+                          % (name, bits, value))
+
+
+def _path_of(name_or_path):
+    path = os.fspath(name_or_path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, str):
+        raise TypeError("name_or_path must be str, bytes or os.PathLike")
+    if not path:
+        raise errors.make(_clib.EINVAL, "empty table name")
+    return path
+
+
+def _display_path(path):
+    return path if "/" in path else "/dev/shm/" + path
+
+
+def unlink(name_or_path, missing_ok=False):
+    """Removes the table file (after checking that it is a shmdict table). Open
+    SharedDicts on it keep working; the memory is freed when the last one closes.
+    Raises TableNotFoundError (unless missing_ok), BadFileError (not a shmdict file:
+    left in place), PermissionDeniedError."""
+    path = _path_of(name_or_path)
+    rc = _clib.unlink(os.fsencode(path))
+    if rc == _clib.ENOTFOUND and missing_ok:
+        return
+    if rc:
+        raise _error(rc, cls=errors.TableNotFoundError if rc == _clib.ENOTFOUND else None)
+
+
+class SharedDict(collections.abc.MutableMapping):
+    """A dictionary shared by the processes of one machine, stored in a shmdict table.
+
+    SharedDict(name_or_path, capacity=None, max_key_size=None, max_value_size=None,
+               serializer=None, create=True, read_only=False, *, exclusive=False,
+               allow_group=False, mode=0o600, key_type=str)
+
+    name_or_path: a name without "/" is a file in /dev/shm; anything else is a path.
+    capacity, max_key_size, max_value_size: used when the table is created (defaults
+        1024 keys, 256-byte keys, 4096-byte serialized values): the file takes 2.5 to
+        3.2 x capacity x (max_key_size + max_value_size) bytes, allocated up front.
+        When the table exists, the ones given must match it (InvalidArgumentError).
+    serializer: None or "pickle" (default), "json", "bytes", or any object with
+        dumps(value) -> bytes and loads(bytes) -> value.
+    create: create the table if absent. read_only: map it read-only (never creates;
+        writes raise PermissionDeniedError). exclusive: with create, fail with
+        TableExistsError if the table exists. allow_group: accept a group-writable
+        file or one owned by another user of the group. mode: file mode on creation.
+    key_type: str (default) or bytes: the type of the keys iteration returns.
+        Keys may be given as str (stored as UTF-8) or bytes either way.
+    """
+
+    def __init__(self, name_or_path, capacity=None, max_key_size=None,
+                 max_value_size=None, serializer=None, create=True, read_only=False,
+                 *, exclusive=False, allow_group=False, mode=0o600, key_type=str,
+                 _match_existing=True):
+        self._handle = None
+        self._path = _path_of(name_or_path)
+        self._serializer = _resolve_serializer(serializer)
+        self._dumps = self._serializer.dumps
+        self._loads = self._serializer.loads
+        if type(self._serializer) is PickleSerializer:
+            # The same calls, one Python frame fewer on the hot path.
+            self._dumps = functools.partial(pickle.dumps,
+                                            protocol=self._serializer.protocol)
+            self._loads = pickle.loads
+        if key_type not in (str, bytes):
+            raise TypeError("key_type must be str or bytes, not %r" % (key_type,))
+        self._key_type = key_type
+        self._read_only = bool(read_only)
+        _check_uint("capacity", capacity, 64, allow_none=True)
+        _check_uint("max_key_size", max_key_size, 32, allow_none=True)
+        _check_uint("max_value_size", max_value_size, 32, allow_none=True)
+        _check_uint("mode", mode, 32)
+        self._handle = self._open(create, exclusive, allow_group, mode, capacity,
+                                  max_key_size, max_value_size, _match_existing)
+
+    def _open(self, create, exclusive, allow_group, mode, capacity, max_key_size,
+              max_value_size, match_existing):
+        path = os.fsencode(self._path)
+        extra = _clib.ALLOW_GROUP if allow_group else 0
+        if self._read_only:
+            return self._open_once(path, _clib.READONLY | extra, None)
+        if not create:
+            return self._open_once(path, extra, None)
+        full = _clib.Options(
+            capacity=DEFAULT_CAPACITY if capacity is None else capacity,
+            max_key_size=DEFAULT_MAX_KEY_SIZE if max_key_size is None else max_key_size,
+            max_value_size=(DEFAULT_MAX_VALUE_SIZE if max_value_size is None
+                            else max_value_size),
+            mode=mode)
+        if exclusive:
+            return self._open_once(path, _clib.CREATE | _clib.EXCL | extra, full)
+        # The options given explicitly must match an existing table; the defaults
+        # apply only to a table created here.
+        given = _clib.Options(capacity=capacity or 0, max_key_size=max_key_size or 0,
+                              max_value_size=max_value_size or 0, mode=mode)
+        check = match_existing and (capacity or max_key_size or max_value_size)
+        for _ in range(100):
+            h, rc = self._try_open(path, _clib.CREATE | _clib.EXCL | extra, full)
+            if rc != _clib.EEXISTS:
+                break
+            if check:
+                h, rc = self._try_open(path, _clib.CREATE | extra, given)
+            else:
+                h, rc = self._try_open(path, extra, None)
+            if rc != _clib.ENOTFOUND:  # else removed meanwhile: create it again
+                break
+        if rc:
+            raise self._open_error(rc)
+        return h
+
+    def _try_open(self, path, flags, options):
+        out = ctypes.c_void_p()
+        rc = _clib.open_(path, flags, ctypes.byref(options) if options else None,
+                         ctypes.addressof(out))
+        return (_Handle(out.value) if rc == 0 else None), rc
+
+    def _open_once(self, path, flags, options):
+        h, rc = self._try_open(path, flags, options)
+        if rc:
+            raise self._open_error(rc)
+        return h
+
+    def _open_error(self, rc):
+        cls = errors.TableNotFoundError if rc == _clib.ENOTFOUND else None
+        return _error(rc, cls=cls)
+
+    # --- handle ----------------------------------------------------------------
+
+    def _live(self):
+        h = self._handle
+        if h is None:
+            raise ClosedError("operation on a closed SharedDict (%s)"
+                              % _display_path(self._path))
+        return h
+
+    def close(self):
+        """Closes this SharedDict (the table stays). Idempotent. Calls in progress in
+        other threads finish first; later calls raise ClosedError."""
+        self._handle = None
+
+    @property
+    def closed(self):
+        return self._handle is None
+
+    def unlink(self, missing_ok=False):
+        """Removes the table file; see shmdict.unlink. This SharedDict stays usable
+        until closed; processes opening the name afterwards get a new table."""
+        unlink(self._path, missing_ok)
+
+    def __enter__(self):
+        self._live()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def path(self):
+        """The table's file path."""
+        return _display_path(self._path)
+
+    @property
+    def serializer(self):
+        return self._serializer
+
+    @property
+    def read_only(self):
+        return self._read_only
+
+    def __repr__(self):
+        return "<shmdict.SharedDict %s serializer=%r%s%s>" % (
+            self.path, self._serializer, " read-only" if self._read_only else "",
+            " closed" if self._handle is None else "")
+
+    def __reduce__(self):
+        # Pickling (e.g. to a multiprocessing child started with "spawn") sends the
+        # path and settings; the receiver opens the existing table.
+        return (_reopen, (self._path, self._serializer, self._read_only, self._key_type))
+
+    # --- mapping ---------------------------------------------------------------
+
+    def __getitem__(self, key):
+        h = self._handle
+        if h is None:
+            self._live()
+        if type(key) is str:
+            try:
+                kb = key.encode()
+            except UnicodeEncodeError:
+                kb = _key_bytes(key)
+        else:
+            kb = _key_bytes(key)
+        # The common case of _read, inlined.
+        try:
+            s = _take()
+        except IndexError:
+            s = _Scratch(_FIRST_BUFFER)
+        n = len(kb)
+        rc = _get(h, kb, _SIZES[n] if n < 4096 else _size_t(n), s.buf, s.c_cap,
+                  s.length_ptr, None)
+        if rc == 0:
+            data = s.buf[:s.length.value]
+            _give(s)
+            return self._loads(data)
+        _give(s)
+        if rc == _ENOTFOUND:
+            raise KeyNotFoundError(key)
+        # A value longer than the buffer, or an error.
+        data = _read(h, kb)
+        if data is None:
+            raise KeyNotFoundError(key)
+        return self._loads(data)
+
+    def get(self, key, default=None):
+        """The value of key, or default if absent."""
+        h = self._handle
+        if h is None:
+            self._live()
+        if type(key) is str:
+            try:
+                kb = key.encode()
+            except UnicodeEncodeError:
+                kb = _key_bytes(key)
+        else:
+            kb = _key_bytes(key)
+        # The common case of _read, inlined.
+        try:
+            s = _take()
+        except IndexError:
+            s = _Scratch(_FIRST_BUFFER)
+        n = len(kb)
+        rc = _get(h, kb, _SIZES[n] if n < 4096 else _size_t(n), s.buf, s.c_cap,
+                  s.length_ptr, None)
+        if rc == 0:
+            data = s.buf[:s.length.value]
+            _give(s)
+            return self._loads(data)
+        _give(s)
+        if rc == _ENOTFOUND:
+            return default
+        # A value longer than the buffer, or an error.
+        data = _read(h, kb)
+        if data is None:
+            return default
+        return self._loads(data)
+
+    def __setitem__(self, key, value):
+        h = self._handle
+        if h is None:
+            self._live()
+        if type(key) is str:
+            try:
+                kb = key.encode()
+            except UnicodeEncodeError:
+                kb = _key_bytes(key)
+        else:
+            kb = _key_bytes(key)
+        vb = self._dumps(value)
+        if type(vb) is not bytes:
+            vb = _value_bytes(vb, self._serializer)
+        n = len(kb)
+        m = len(vb)
+        rc = _put(h, kb, _SIZES[n] if n < 4096 else _size_t(n), vb,
+                  _SIZES[m] if m < 4096 else _size_t(m), None)
+        if rc:
+            raise _error(rc, key)
+
+    def set(self, key, value):
+        """d[key] = value, returning the key's new version."""
+        h = self._live()
+        kb = _key_bytes(key)
+        vb = self._dump(value)
+        version = ctypes.c_uint64()
+        rc = _put(h, kb, _size_t(len(kb)), vb, _size_t(len(vb)), ctypes.pointer(version))
+        if rc:
+            raise _error(rc, key)
+        return version.value
+
+    def __delitem__(self, key):
+        h = self._live()
+        kb = _key_bytes(key)
+        rc = _clib.erase(h, kb, len(kb))
+        if rc:
+            raise _error(rc, key)
+
+    def __contains__(self, key):
+        h = self._live()
+        try:
+            kb = _key_bytes(key)
+        except TypeError:
+            return False
+        return _read(h, kb) is not None
+
+    def __len__(self):
+        """The number of entries: a scan of the whole table (O(capacity)), weakly
+        consistent while other processes write."""
+        h = self._live()
+        n = ctypes.c_uint64()
+        rc = _clib.count(h, ctypes.addressof(n))
+        if rc:
+            raise _error(rc)
+        return n.value
+
+    def __iter__(self):
+        """The keys, from a weakly consistent snapshot taken at the first next():
+        a key present throughout is seen once; one added or removed meanwhile may or
+        may not be."""
+        decode = self._decode_key
+        for kb, _, _ in self._snapshot(False):
+            yield decode(kb)
+
+    def keys(self):
+        return collections.abc.KeysView(self)
+
+    def items(self):
+        """A view whose iteration reads each (key, value) pair atomically."""
+        return _ItemsView(self)
+
+    def values(self):
+        return _ValuesView(self)
+
+    def pop(self, key, default=_MISSING):
+        """Removes key and returns its value (default if absent; KeyError without a
+        default). A read, then an erase: a write by another process between the two
+        is erased and not returned."""
+        h = self._live()
+        kb = _key_bytes(key)
+        while True:
+            data = _read(h, kb)
+            if data is None:
+                if default is _MISSING:
+                    raise KeyNotFoundError(key)
+                return default
+            rc = _clib.erase(h, kb, len(kb))
+            if rc == 0:
+                return self._loads(data)
+            if rc != _clib.ENOTFOUND:  # else erased by another process: look again
+                raise _error(rc, key)
+
+    def popitem(self):
+        """Removes and returns some (key, value) pair; KeyError if empty."""
+        while True:
+            first = self._snapshot(False, limit=1)
+            if not first:
+                raise KeyNotFoundError("popitem(): SharedDict is empty")
+            key = self._decode_key(first[0][0])
+            try:
+                return key, self.pop(key)
+            except KeyError:
+                continue  # removed by another process meanwhile
+
+    def setdefault(self, key, default=None):
+        """The value of key; if absent, inserts default and returns it. Atomic: when
+        several processes race, one value wins and all get it."""
+        h = self._live()
+        kb = _key_bytes(key)
+        vb = None
+        while True:
+            data = _read(h, kb)
+            if data is not None:
+                return self._loads(data)
+            if vb is None:
+                vb = self._dump(default)
+            rc = _clib.insert(h, kb, len(kb), vb, len(vb), None)
+            if rc == 0:
+                return default
+            if rc != _clib.EEXISTS:  # else inserted by another process: read it
+                raise _error(rc, key)
+
+    def clear(self):
+        """Removes every key present when the scan passes it (weakly consistent)."""
+        h = self._live()
+        for kb, _, _ in self._snapshot(False):
+            rc = _clib.erase(h, kb, len(kb))
+            if rc and rc != _clib.ENOTFOUND:
+                raise _error(rc, kb)
+
+    # --- shmdict's own operations ----------------------------------------------
+
+    def version(self, key):
+        """The key's version: it grows with every write of the key, never repeats, and
+        is 0 when the key is absent."""
+        return _read(self._live(), _key_bytes(key), True)[1]
+
+    def get_with_version(self, key, default=None):
+        """(value, version) read atomically; (default, 0) if absent. The version is
+        what compare_and_swap and wait_for_change take."""
+        data, version = _read(self._live(), _key_bytes(key), True)
+        if data is None:
+            return default, 0
+        return self._loads(data), version
+
+    def compare_and_swap(self, key, expected_version, value):
+        """Writes value only if the key's version is expected_version (0: only if
+        the key is absent). Returns the new version; raises VersionMismatchError if
+        the version differs."""
+        h = self._live()
+        kb = _key_bytes(key)
+        _check_uint("expected_version", expected_version, 64)
+        vb = self._dump(value)
+        version = ctypes.c_uint64()
+        rc = _clib.compare_and_swap(h, kb, len(kb), expected_version, vb, len(vb),
+                                    ctypes.addressof(version))
+        if rc:
+            raise _error(rc, key)
+        return version.value
+
+    def increment(self, key, delta=1):
+        """Atomically adds delta to the key's counter (0 if absent) and returns the
+        new value. Counters are 8-byte little-endian signed integers stored raw, not
+        through the serializer: read them with counter(key) (get returns them as
+        serializer.loads(8 raw bytes), which is only meaningful with "bytes").
+        Wraps around at 64 bits. Raises CounterTypeError if the value is not 8 bytes."""
+        h = self._live()
+        kb = _key_bytes(key)
+        if not isinstance(delta, int) or isinstance(delta, bool):
+            raise TypeError("delta must be an int, not %s" % type(delta).__name__)
+        if not -(1 << 63) <= delta < (1 << 63):
+            raise errors.make(_clib.EINVAL, "delta %d is out of the int64 range" % delta)
+        out = ctypes.c_int64()
+        rc = _clib.fetch_add(h, kb, len(kb), delta, ctypes.addressof(out))
+        if rc:
+            raise _error(rc, key)
+        return out.value
+
+    def counter(self, key, default=0):
+        """The value of the counter at key (see increment), or default if absent."""
+        data = _read(self._live(), _key_bytes(key))
+        if data is None:
+            return default
+        if len(data) != 8:
+            raise errors.make(_clib.ETYPE, "the value of %r is %d bytes long, not an "
+                              "8-byte counter" % (key, len(data)))
+        return int.from_bytes(data, "little", signed=True)
+
+    def wait_for_change(self, key, version, timeout=None):
+        """Blocks until the key's version differs from `version` (0: until the key
+        exists), or `timeout` seconds pass (None: no limit). Returns True on a
+        change (at once if it already differs), False on timeout. Woken by writes
+        from any process within microseconds (a read-only SharedDict polls every
+        millisecond). Ctrl-C and close() from another thread interrupt it within
+        0.1 s."""
+        kb = _key_bytes(key)
+        _check_uint("version", version, 64)
+        deadline = None
+        if timeout is not None:
+            if timeout < 0:
+                raise ValueError("timeout must be >= 0 or None, got %r" % (timeout,))
+            deadline = time.monotonic() + timeout
+        while True:
+            h = self._live()
+            if deadline is None:
+                ms = _WAIT_SLICE_MS
+            else:
+                remaining = deadline - time.monotonic()
+                ms = min(_WAIT_SLICE_MS, max(0, int(remaining * 1000 + 0.999)))
+            rc = _clib.wait(h, kb, len(kb), version, ms)
+            del h
+            if rc == 0:
+                return True
+            if rc != _clib.ETIMEOUT:
+                raise _error(rc, key)
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+
+    def get_many(self, keys, default=None):
+        """[d.get(k, default) for k in keys], in fewer C calls: faster per key on
+        large tables (the keys' memory misses overlap). Each value is read
+        atomically; the list is not one snapshot."""
+        h = self._live()
+        kbs = [_key_bytes(k) for k in keys]
+        out = []
+        cap = 256
+        for start in range(0, len(kbs), _MANY_CHUNK):
+            chunk = kbs[start:start + _MANY_CHUNK]
+            n = len(chunk)
+            step = cap  # this chunk's buffer size per key (cap may grow below)
+            buf = ctypes.create_string_buffer(n * step)
+            base = ctypes.addressof(buf)
+            key_ptrs = (ctypes.c_char_p * n)(*chunk)
+            key_lens = (ctypes.c_size_t * n)(*map(len, chunk))
+            values = (ctypes.c_void_p * n)(*range(base, base + n * step, step))
+            caps = (ctypes.c_size_t * n)(*([step] * n))
+            lens = (ctypes.c_size_t * n)()
+            results = (ctypes.c_int * n)()
+            rc = _clib.get_many(h, n, key_ptrs, key_lens, values, caps, lens, None,
+                                results)
+            if rc:
+                raise _error(rc)
+            loads = self._loads
+            for i in range(n):
+                r = results[i]
+                if r == 0:
+                    out.append(loads(_string_at(base + i * step, lens[i])))
+                elif r == _clib.ENOTFOUND:
+                    out.append(default)
+                elif r == _clib.EBUFFER:
+                    # Longer than this chunk's buffers: read it alone, and give the
+                    # next chunks larger buffers.
+                    cap = min(max(cap, 1 << (lens[i] - 1).bit_length()), 1 << 16)
+                    data = _read(h, chunk[i])
+                    out.append(default if data is None else loads(data))
+                else:
+                    raise errors.make(r, "get_many: %s (key %r)" % (
+                        _clib.strerror(r).decode(), chunk[i]))
+        return out
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _dump(self, value):
+        vb = self._dumps(value)
+        if type(vb) is not bytes:
+            vb = _value_bytes(vb, self._serializer)
+        return vb
+
+    def _decode_key(self, kb):
+        if self._key_type is bytes:
+            return kb
+        return kb.decode("utf-8", "surrogateescape")
+
+    def _snapshot(self, with_values, limit=None):
+        """[(key bytes, value bytes or None, version)] of the entries, weakly
+        consistent, at most `limit` of them."""
+        h = self._live()
+        if _clib.foreach is None:
+            raise UnsupportedError(
+                "iterating a SharedDict needs shmdict_foreach, which %s lacks: "
+                "rebuild libshmdict.so" % _clib.path)
+        found = []
+        failure = []
+
+        def visit(ctx, key, key_len, value, value_len, version):
+            try:
+                found.append((_string_at(key, key_len) if key_len else b"",
+                              (_string_at(value, value_len) if value_len else b"")
+                              if with_values else None,
+                              version))
+                return 1 if limit is not None and len(found) >= limit else 0
+            except BaseException as e:  # re-raised after shmdict_foreach returns
+                failure.append(e)
+                return 1
+
+        rc = _clib.foreach(h, _clib.FOREACH_FN(visit), None)
+        if failure:
+            raise failure[0]
+        if rc:
+            raise _error(rc)
+        return found
+
+
+class _ItemsView(collections.abc.ItemsView):
+    def __iter__(self):
+        d = self._mapping
+        loads = d._loads
+        for kb, vb, _ in d._snapshot(True):
+            yield d._decode_key(kb), loads(vb)
+
+
+class _ValuesView(collections.abc.ValuesView):
+    def __iter__(self):
+        d = self._mapping
+        loads = d._loads
+        for _, vb, _ in d._snapshot(True):
+            yield loads(vb)
+
+
+def _reopen(path, serializer, read_only, key_type):
+    return SharedDict(path, serializer=serializer, create=False, read_only=read_only,
+                      key_type=key_type)

@@ -1,0 +1,94 @@
+"""How values become bytes in the table, and back.
+
+A serializer is any object with two methods:
+
+    dumps(value) -> bytes      (bytearray and memoryview are accepted too)
+    loads(data: bytes) -> value
+
+the contract of the shared_memory_dict package's serializers, except that shmdict
+serializes each value on its own, not the whole dictionary. Keys are not serialized:
+str keys are stored as their UTF-8 bytes, bytes keys as they are.
+"""
+
+import json
+import pickle
+
+__all__ = ["PickleSerializer", "JSONSerializer", "BytesSerializer", "resolve"]
+
+
+class PickleSerializer:
+    """Any picklable value (the default). Unpickling runs code chosen by whoever wrote
+    the value: share a table only with processes you trust (shmdict refuses files that
+    other users can write unless allow_group=True)."""
+
+    def __init__(self, protocol=pickle.HIGHEST_PROTOCOL):
+        self.protocol = protocol
+
+    def dumps(self, value):
+        return pickle.dumps(value, self.protocol)
+
+    def loads(self, data):
+        return pickle.loads(data)
+
+    def __repr__(self):
+        return "PickleSerializer(protocol=%d)" % self.protocol
+
+
+class JSONSerializer:
+    """JSON values (dict, list, str, int, float, bool, None), UTF-8 encoded: readable
+    from programs in other languages. Tuples come back as lists, dict keys as str."""
+
+    def dumps(self, value):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def loads(self, data):
+        return json.loads(data)
+
+    def __repr__(self):
+        return "JSONSerializer()"
+
+
+class BytesSerializer:
+    """Raw bytes, stored as given; values come back as bytes. The serializer to use
+    when other programs (C, C++) read or write the table, or for counters (increment)
+    read back with get: those are 8-byte little-endian signed integers."""
+
+    def dumps(self, value):
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return value
+        raise TypeError("BytesSerializer stores bytes, bytearray or memoryview values, "
+                        "not %s" % type(value).__name__)
+
+    def loads(self, data):
+        return data
+
+    def __repr__(self):
+        return "BytesSerializer()"
+
+
+_BY_NAME = {
+    "pickle": PickleSerializer,
+    "json": JSONSerializer,
+    "bytes": BytesSerializer,
+}
+
+
+def resolve(serializer):
+    """The serializer object for `serializer`: None (pickle), a name ("pickle", "json",
+    "bytes"), an object with dumps and loads, or a class whose instances have them."""
+    if serializer is None:
+        return PickleSerializer()
+    if isinstance(serializer, str):
+        try:
+            return _BY_NAME[serializer]()
+        except KeyError:
+            raise ValueError("unknown serializer %r: use one of %s, or an object with "
+                             "dumps and loads methods"
+                             % (serializer, ", ".join(sorted(_BY_NAME)))) from None
+    if isinstance(serializer, type):
+        serializer = serializer()
+    if not (callable(getattr(serializer, "dumps", None))
+            and callable(getattr(serializer, "loads", None))):
+        raise TypeError("a serializer needs callable dumps(value) -> bytes and "
+                        "loads(bytes) -> value methods; %r has not" % (serializer,))
+    return serializer
