@@ -76,12 +76,16 @@ void ElapsedIndicator::Run() {
   static constexpr char kSpinner[] = "|/-\\";
   const uint64_t start = MonotonicNs();
   std::unique_lock<std::mutex> lock(mu_);
-  for (int tick = 0; !stop_; ++tick) {
+  // The first frame is drawn even when the operation has already ended, so a terminal
+  // always sees what ran (and the line erased).
+  for (int tick = 0;; ++tick) {
     const double seconds = double(MonotonicNs() - start) / 1e9;
     std::fprintf(stderr, "\r%s: %c %.1f s\033[K", label_.c_str(), kSpinner[tick % 4],
                  seconds);
     std::fflush(stderr);
-    cv_.wait_for(lock, std::chrono::nanoseconds(kRedrawNs), [this] { return stop_; });
+    if (cv_.wait_for(lock, std::chrono::nanoseconds(kRedrawNs), [this] { return stop_; })) {
+      break;
+    }
   }
   EraseLine();
 }
