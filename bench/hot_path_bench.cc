@@ -331,6 +331,35 @@ void BM_GetInto(benchmark::State& state) {
   Finish(state, *t);
 }
 
+// GetMany in batches of 16 keys; items are keys (time per key).
+void BM_GetMany16(benchmark::State& state) {
+  BenchTable* t = TableOrSkip(state);
+  if (t == nullptr) return;
+  const Dict& d = t->dict();
+  const KeyStream& keys = t->hits();
+  constexpr size_t kBatch = 16;
+  char bufs[kBatch][kValueSize];
+  absl::Span<char> spans[kBatch];
+  for (size_t i = 0; i < kBatch; ++i) spans[i] = absl::Span<char>(bufs[i], kValueSize);
+  std::string_view batch[kBatch];
+  GetManyResult results[kBatch];
+  size_t pos = 0;
+  for (auto _ : state) {
+    for (size_t i = 0; i < kBatch; ++i) {
+      batch[i] = keys.key(pos);
+      pos = keys.Next(pos);
+    }
+    absl::StatusOr<size_t> found = d.GetMany(batch, spans, absl::MakeSpan(results));
+    if (ABSL_PREDICT_FALSE(!found.ok() || *found != kBatch)) {
+      state.SkipWithError("GetMany missed an inserted key");
+      break;
+    }
+    benchmark::DoNotOptimize(bufs);
+  }
+  Finish(state, *t);
+  state.SetItemsProcessed(state.iterations() * int64_t{kBatch});
+}
+
 // A random cyclic permutation of 64-byte lines, each holding the address of the next.
 struct alignas(internal::kCacheLine) Line {
   const Line* next;
@@ -402,6 +431,7 @@ BENCHMARK(BM_GetMiss)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
 BENCHMARK(BM_ContainsMiss)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
 BENCHMARK(BM_Put)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
 BENCHMARK(BM_GetInto)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
+BENCHMARK(BM_GetMany16)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
 BENCHMARK(BM_DependentRandomAccess)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
 
 }  // namespace
