@@ -75,6 +75,17 @@ inline void StoreWord(uint64_t* p, uint64_t v) {
 // Copies `n` bytes out of payload words into ordinary memory.
 inline void CopyFromWords(char* dst, const uint64_t* src, size_t n) {
   size_t i = 0;
+  // Four words per round: independent loads, and a quarter of the loop overhead.
+  for (; i + 32 <= n; i += 32) {
+    const uint64_t w0 = LoadWord(src + i / 8);
+    const uint64_t w1 = LoadWord(src + i / 8 + 1);
+    const uint64_t w2 = LoadWord(src + i / 8 + 2);
+    const uint64_t w3 = LoadWord(src + i / 8 + 3);
+    std::memcpy(dst + i, &w0, 8);
+    std::memcpy(dst + i + 8, &w1, 8);
+    std::memcpy(dst + i + 16, &w2, 8);
+    std::memcpy(dst + i + 24, &w3, 8);
+  }
   for (; i + 8 <= n; i += 8) {
     const uint64_t w = LoadWord(src + i / 8);
     std::memcpy(dst + i, &w, 8);
