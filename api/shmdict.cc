@@ -1,6 +1,5 @@
 #include "api/shmdict.h"
 
-#include <algorithm>
 #include <utility>
 
 #include "core/table.h"
@@ -50,20 +49,7 @@ absl::StatusOr<size_t> Dict::GetMany(absl::Span<const std::string_view> keys,
     return MakeError(ErrorCode::kInvalid,
                      "GetMany: keys, buffers and results differ in length");
   }
-  // In chunks, so that the engine's results live on the stack (no allocation).
-  constexpr size_t kChunk = 64;
-  internal::GetManyResult r[kChunk];
-  size_t found = 0;
-  for (size_t base = 0; base < keys.size(); base += kChunk) {
-    const size_t n = std::min(kChunk, keys.size() - base);
-    found += table_->GetMany(keys.data() + base, n, buffers.data() + base, r);
-    for (size_t i = 0; i < n; ++i) {
-      results[base + i].status = std::move(r[i].status);
-      results[base + i].value_len = r[i].value_len;
-      results[base + i].version = r[i].version;
-    }
-  }
-  return found;
+  return table_->GetMany(keys.data(), keys.size(), buffers.data(), results.data());
 }
 
 bool Dict::Contains(std::string_view key) const { return table_->Version(key) != 0; }

@@ -55,6 +55,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "api/errors.h"
+#include "api/get_many.h"
 
 namespace shmdict {
 
@@ -79,13 +80,6 @@ struct OpenOptions {
   uint32_t max_key_size = 0;    // bytes, in [1, 65536]
   uint32_t max_value_size = 0;  // bytes, in [1, 64 MiB]
   uint32_t mode = 0600;         // file mode on creation (owner must have rw)
-};
-
-// One key's outcome in Dict::GetMany.
-struct GetManyResult {
-  absl::Status status;   // OK, kNotFound, kBuffer (value_len is the size needed), kBadFile
-  size_t value_len = 0;  // the value's length, when found
-  uint64_t version = 0;  // the value's version, when found
 };
 
 struct Stats {

@@ -339,6 +339,31 @@ absl::Status Table::Get(std::string_view key, std::string* value,
 
 uint64_t ReadRetriesOfThisThread() { return t_read_retries; }
 
+namespace {
+
+// GetInto's and GetMany's check of the caller's buffer.
+absl::Status CheckBuffer(const char* buf, size_t cap) {
+  if (buf == nullptr && cap != 0) {
+    return Err(ErrorCode::kInvalid, "null buffer with nonzero capacity");
+  }
+  return absl::OkStatus();
+}
+
+// The status of a read into a buffer of `cap` bytes for which Lookup returned `r`
+// and the value is `needed` bytes long.
+absl::Status ReadIntoStatus(int r, size_t needed, size_t cap) {
+  if (r == 0) return MissStatus();
+  if (r < 0) return Err(ErrorCode::kBadFile, "corrupt slot: value length over the maximum");
+  if (needed > cap) {
+    return Err(ErrorCode::kBuffer, absl::StrCat("value of ", needed,
+                                                " bytes does not fit a buffer of ", cap,
+                                                " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 void Table::PrefetchSlot(const uint64_t* seq) const {
   const char* slot = reinterpret_cast<const char*>(seq);
   // The lines the slot starts in and spans, at most 8 (long values: the rest streams).
@@ -393,33 +418,18 @@ size_t Table::GetMany(const std::string_view* keys, size_t n, const absl::Span<c
       const std::string_view key = keys[k];
       char* const buf = bufs[k].data();
       const size_t cap = bufs[k].size();
-      if (buf == nullptr && cap != 0) {
-        r.status = Err(ErrorCode::kInvalid, "null buffer with nonzero capacity");
-        continue;
-      }
-      if (key.size() > layout_.max_key_size) {
-        r.status = MissStatus();
-        continue;
-      }
+      r.status = CheckBuffer(buf, cap);
+      if (!r.status.ok()) continue;
       BufferSink sink{buf, cap};
-      const int res = LookupProbed(key, probes[j], sink);
-      if (res == 0) {
-        r.status = MissStatus();
-        continue;
+      // An oversized key is absent (as in Lookup); it was not probed.
+      const int res =
+          key.size() > layout_.max_key_size ? 0 : LookupProbed(key, probes[j], sink);
+      r.status = ReadIntoStatus(res, sink.needed, cap);
+      if (res > 0) {
+        ++found;
+        r.value_len = sink.needed;
+        r.version = sink.version;
       }
-      if (res < 0) {
-        r.status = Err(ErrorCode::kBadFile, "corrupt slot: value length over the maximum");
-        continue;
-      }
-      ++found;
-      r.value_len = sink.needed;
-      r.version = sink.version;
-      r.status = sink.needed > cap
-                     ? Err(ErrorCode::kBuffer,
-                           absl::StrCat("value of ", sink.needed,
-                                        " bytes does not fit a buffer of ", cap,
-                                        " bytes"))
-                     : absl::OkStatus();
     }
   }
   return found;
@@ -427,21 +437,14 @@ size_t Table::GetMany(const std::string_view* keys, size_t n, const absl::Span<c
 
 absl::Status Table::GetInto(std::string_view key, char* buf, size_t cap,
                             size_t* value_len, uint64_t* version) const {
-  if (buf == nullptr && cap != 0) {
-    return Err(ErrorCode::kInvalid, "null buffer with nonzero capacity");
-  }
+  if (absl::Status s = CheckBuffer(buf, cap); !s.ok()) return s;
   BufferSink sink{buf, cap};
   const int r = Lookup(key, sink);
-  if (r == 0) return MissStatus();
-  if (r < 0) return Err(ErrorCode::kBadFile, "corrupt slot: value length over the maximum");
-  if (value_len != nullptr) *value_len = sink.needed;
-  if (version != nullptr) *version = sink.version;
-  if (sink.needed > cap) {
-    return Err(ErrorCode::kBuffer,
-               absl::StrCat("value of ", sink.needed, " bytes does not fit a buffer of ",
-                            cap, " bytes"));
+  if (r > 0) {
+    if (value_len != nullptr) *value_len = sink.needed;
+    if (version != nullptr) *version = sink.version;
   }
-  return absl::OkStatus();
+  return ReadIntoStatus(r, sink.needed, cap);
 }
 
 uint64_t Table::Version(std::string_view key) const {

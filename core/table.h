@@ -106,6 +106,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "api/get_many.h"
 #include "core/layout.h"
 
 namespace shmdict::internal {
@@ -151,13 +152,6 @@ struct VerifyReport {
   std::vector<std::string> messages;  // one line per damage finding (at most 100)
 
   bool clean() const { return damage == 0 && dead_locks == 0; }
-};
-
-// One key's outcome in a batched lookup (Table::GetMany, Dict::GetMany).
-struct GetManyResult {
-  absl::Status status;   // OK, kNotFound, kBuffer (value_len is the size needed), kBadFile
-  size_t value_len = 0;  // the value's length (when found)
-  uint64_t version = 0;  // the value's version (when found)
 };
 
 // One claimed entry of the process table (Table::Processes).
