@@ -423,6 +423,7 @@ pid_t ForkWriter(Body body) {
 // Waits until the writer has written `min_writes` times (or dies trying).
 void AwaitWriter(const WriterControl* ctl, pid_t pid, uint64_t min_writes) {
   const int64_t deadline = NowNs() + 60'000'000'000;
+  // Relaxed: the write counter, nothing published with it (WriterControl).
   while (ctl->writes.load(std::memory_order_relaxed) < min_writes) {
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) Die("the writer process exited early");
@@ -432,6 +433,7 @@ void AwaitWriter(const WriterControl* ctl, pid_t pid, uint64_t min_writes) {
 }
 
 void StopWriter(WriterControl* ctl, pid_t pid) {
+  // Relaxed: the stop flag, nothing published with it (WriterControl).
   ctl->stop.store(1, std::memory_order_relaxed);
   const int64_t deadline = NowNs() + 30'000'000'000;
   int status = 0;
@@ -582,9 +584,11 @@ class PeerRunner final : public Runner {
           uint64_t rev = uint64_t{1} << 31;  // distinct from the parent's revisions
           uint64_t writes = 0;
           size_t q = start;
+          // Relaxed: the stop flag, nothing published with it (WriterControl).
           while (ctl->stop.load(std::memory_order_relaxed) == 0) {
             writer->Put(s.key(q), values.Make(s.id(q), ++rev));
             q = s.Next(q);
+            // Relaxed: the write counter, nothing published with it (WriterControl).
             ctl->writes.store(++writes, std::memory_order_relaxed);
           }
         });
@@ -600,6 +604,7 @@ class PeerRunner final : public Runner {
       const double tpn = TicksPerNs();
       const KeyStream& s = w_->hits;
       size_t q = pos_hits_;
+      // Relaxed: the write counter, nothing published with it (WriterControl).
       const uint64_t w0 = ctl->writes.load(std::memory_order_relaxed);
       int64_t cpu0 = 0, nivcsw0 = 0;
       CpuUsage(&cpu0, &nivcsw0);
@@ -621,6 +626,7 @@ class PeerRunner final : public Runner {
       }
       r.ticks.resize(n);
       const int64_t wall = NowNs() - wall0;
+      // Relaxed: the write counter, nothing published with it (WriterControl).
       const uint64_t w1 = ctl->writes.load(std::memory_order_relaxed);
       int64_t cpu1 = 0, nivcsw1 = 0;
       CpuUsage(&cpu1, &nivcsw1);
@@ -964,6 +970,7 @@ HotSlotResult RunSeqlockHotSlot(int64_t duration_ns, double pace_ns) {
     uint64_t writes = 0;
     const uint64_t pace_ticks = static_cast<uint64_t>(pace_ns * tpn);
     uint64_t next = Ticks();
+    // Relaxed: the stop flag, nothing published with it (WriterControl).
     while (ctl->stop.load(std::memory_order_relaxed) == 0) {
       if (pace_ticks > 0) {
         while (Ticks() < next) {
@@ -971,12 +978,14 @@ HotSlotResult RunSeqlockHotSlot(int64_t duration_ns, double pace_ns) {
         next += pace_ticks;
       }
       lock->Write(values.Make(0, ++rev).data());
+      // Relaxed: the write counter, nothing published with it (WriterControl).
       ctl->writes.store(++writes, std::memory_order_relaxed);
     }
   });
   AwaitWriter(ctl, pid, 100);
   char out[kHotSlotValueSize];
   uint64_t attempts = 0, successes = 0;
+  // Relaxed: the write counter, nothing published with it (WriterControl).
   const uint64_t w0 = ctl->writes.load(std::memory_order_relaxed);
   const int64_t t0 = NowNs();
   const uint64_t deadline = Ticks() + static_cast<uint64_t>(duration_ns * tpn);
@@ -994,6 +1003,7 @@ HotSlotResult RunSeqlockHotSlot(int64_t duration_ns, double pace_ns) {
     if (Ticks() >= deadline) break;
   }
   const int64_t wall = NowNs() - t0;
+  // Relaxed: the write counter, nothing published with it (WriterControl).
   const uint64_t w1 = ctl->writes.load(std::memory_order_relaxed);
   StopWriter(ctl, pid);
   munmap(ctl, sizeof(WriterControl));
@@ -1035,8 +1045,10 @@ ShmdictHotSlot RunShmdictHotSlot(Settings& st, int64_t duration_ns) {
     std::unique_ptr<ShmdictPeer> w = p->OpenAgain();
     uint64_t rev = 0;
     uint64_t writes = 0;
+    // Relaxed: the stop flag, nothing published with it (WriterControl).
     while (ctl->stop.load(std::memory_order_relaxed) == 0) {
       w->Put(key, values.Make(0, ++rev));
+      // Relaxed: the write counter, nothing published with it (WriterControl).
       ctl->writes.store(++writes, std::memory_order_relaxed);
     }
   });
@@ -1051,6 +1063,7 @@ ShmdictHotSlot RunShmdictHotSlot(Settings& st, int64_t duration_ns) {
   // Phase 1: Get.
   {
     uint64_t reads = 0;
+    // Relaxed: the write counter, nothing published with it (WriterControl).
     const uint64_t w0 = ctl->writes.load(std::memory_order_relaxed);
     const uint64_t retries0 = internal::ReadRetriesOfThisThread();
     const int64_t t0 = NowNs();
@@ -1066,6 +1079,7 @@ ShmdictHotSlot RunShmdictHotSlot(Settings& st, int64_t duration_ns) {
     }
     const int64_t wall = NowNs() - t0;
     const uint64_t retries = internal::ReadRetriesOfThisThread() - retries0;
+    // Relaxed: the write counter, nothing published with it (WriterControl).
     const uint64_t w1 = ctl->writes.load(std::memory_order_relaxed);
     r.get.reads_per_s = static_cast<double>(reads) * 1e9 / static_cast<double>(wall);
     r.get.attempts_per_s =
@@ -1077,6 +1091,7 @@ ShmdictHotSlot RunShmdictHotSlot(Settings& st, int64_t duration_ns) {
   // Phase 2: the slot protocol, counting attempts.
   {
     uint64_t attempts = 0, successes = 0;
+    // Relaxed: the write counter, nothing published with it (WriterControl).
     const uint64_t w0 = ctl->writes.load(std::memory_order_relaxed);
     const int64_t t0 = NowNs();
     const uint64_t deadline = Ticks() + static_cast<uint64_t>(duration_ns * tpn);
@@ -1096,6 +1111,7 @@ ShmdictHotSlot RunShmdictHotSlot(Settings& st, int64_t duration_ns) {
       if (Ticks() >= deadline) break;
     }
     const int64_t wall = NowNs() - t0;
+    // Relaxed: the write counter, nothing published with it (WriterControl).
     const uint64_t w1 = ctl->writes.load(std::memory_order_relaxed);
     r.probe.reads_per_s = static_cast<double>(successes) * 1e9 / static_cast<double>(wall);
     r.probe.attempts_per_s = static_cast<double>(attempts) * 1e9 / static_cast<double>(wall);
