@@ -31,6 +31,16 @@
 // A lookup therefore inspects at most 2 buckets: 2 metadata lines and the slots whose
 // tag matches (1/256 false positives per occupied slot), whatever the history.
 //
+// Home slots: bits 8-11 of h name the key's home slot, the same index in b1 and b2.
+// An insert uses the chosen bucket's home slot if it is free, else the next free slot
+// after it (cyclically), so most keys sit at home (about 63% after filling to 80%
+// load, 80% at 40%). Lookups and writers fetch both home slots together with both
+// tag lines and read the home slots first: a home slot that carries the key's tag and
+// whose validated snapshot holds the key is a hit, found without a tag scan: the tag
+// line and the slot arrive together, one memory latency instead of two in a row.
+// Only the tag scan, which follows when the home slots do not hold the key, can
+// conclude that a key is absent.
+//
 // ---------------------------------------------------------------------------------
 // The slot: a double-buffered seqlock
 //
@@ -198,8 +208,9 @@ class Table {
                        uint64_t* version) const;
   // The key's version, 0 if absent.
   uint64_t Version(std::string_view key) const;
-  // GetInto for n keys: keys[i] into bufs[i], outcome in results[i]. Overlaps the keys' memory misses: hashes a group of keys and prefetches
-  // their buckets, then their candidate slots, then reads each. Returns how many were
+  // GetInto for n keys: keys[i] into bufs[i], outcome in results[i]. Overlaps the
+  // keys' memory misses: hashes a group of keys and prefetches their buckets' tag
+  // lines, then their tag-matching slots, then reads each. Returns how many were
   // found (OK or kBuffer).
   size_t GetMany(const std::string_view* keys, size_t n, const absl::Span<char>* bufs,
                  GetManyResult* results) const;
@@ -253,6 +264,8 @@ class Table {
   char* MappingForTesting() const { return base_; }
   // The two candidate buckets of a key.
   void BucketsOf(std::string_view key, uint64_t* b1, uint64_t* b2) const;
+  // The key's home slot index (the same in both buckets).
+  uint32_t HomeSlotOf(std::string_view key) const;
 
  private:
   struct Probe;
@@ -261,7 +274,13 @@ class Table {
   template <typename Sink>
   int Lookup(std::string_view key, Sink& sink) const;
   template <typename Sink>
-  int LookupProbed(std::string_view key, const Probe& p, Sink& sink) const;
+  // Reads the key's home slots first, then scans the tag-matching slots (see "Home
+  // slots" above). prefetch: fetch the home slots and tag lines first (off for callers
+  // that did, GetMany).
+  int LookupProbed(std::string_view key, const Probe& p, Sink& sink, bool prefetch) const;
+  template <typename Sink>
+  int ReadHome(std::string_view key, uint64_t b, const Probe& p, uint64_t* seq,
+               Sink& sink) const;
   void PrefetchSlot(const uint64_t* seq) const;
   void PrefetchSlots(uint64_t b, uint8_t tag) const;
 
