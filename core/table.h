@@ -209,9 +209,9 @@ class Table {
   // The key's version, 0 if absent.
   uint64_t Version(std::string_view key) const;
   // GetInto for n keys: keys[i] into bufs[i], outcome in results[i]. Overlaps the
-  // keys' memory misses: hashes a group of keys and prefetches their buckets' tag
-  // lines, then their tag-matching slots, then reads each. Returns how many were
-  // found (OK or kBuffer).
+  // keys' memory misses in a pipeline: fetches a key's tag lines, a few keys later the
+  // sequence lines of its tag-matching slots, then the copies they select, then reads
+  // it. Returns how many were found (OK or kBuffer).
   size_t GetMany(const std::string_view* keys, size_t n, const absl::Span<char>* bufs,
                  GetManyResult* results) const;
   // Returns OK as soon as the key's version differs from `version` (0: absent), or
@@ -282,7 +282,7 @@ class Table {
   int ReadHome(std::string_view key, uint64_t b, const Probe& p, uint64_t* seq,
                Sink& sink) const;
   void PrefetchSlot(const uint64_t* seq) const;
-  void PrefetchSlots(uint64_t b, uint8_t tag) const;
+  void PrefetchCopy(const uint64_t* copy) const;
 
   Table() = default;
 
