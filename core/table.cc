@@ -920,6 +920,18 @@ int Table::FindLocked(uint64_t b, std::string_view key, uint8_t tag, int only_sl
 }
 
 absl::Status Table::CheckWritable(std::string_view key, std::string_view value) {
+  // The common case first, without a call: a registered writable handle and sizes
+  // within the limits (a read-only handle never registers).
+  // Acquire: as in EnsureRegistered (pairs with its release store).
+  if (ABSL_PREDICT_TRUE(registered_.load(std::memory_order_acquire) &&
+                        key.size() <= layout_.max_key_size &&
+                        value.size() <= layout_.max_value_size)) {
+    return absl::OkStatus();
+  }
+  return CheckWritableSlow(key, value);
+}
+
+absl::Status Table::CheckWritableSlow(std::string_view key, std::string_view value) {
   if (read_only_) {
     return Err(ErrorCode::kPermission, "table was opened read-only");
   }

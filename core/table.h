@@ -292,6 +292,7 @@ class Table {
   uint64_t* copy_words(uint64_t b, uint32_t i, uint64_t seq) const;
 
   absl::Status CheckWritable(std::string_view key, std::string_view value);
+  absl::Status CheckWritableSlow(std::string_view key, std::string_view value);
   absl::Status EnsureRegistered();
   void ForgetRegistrationAfterFork();
   friend void ForgetRegistrationInChild(Table* t);
