@@ -252,20 +252,21 @@ struct StringSink {
   void Reset() {}
 };
 
-struct BufferSink {
+}  // namespace
+
+// Declared in the class (LookupPrefetched takes one).
+struct Table::BufferSink {
   char* buf;
   size_t cap;
   size_t needed = 0;
   uint64_t version = 0;
-  void Take(const uint64_t* value_words, uint32_t vlen, uint64_t v) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Take(const uint64_t* value_words, uint32_t vlen, uint64_t v) {
     version = v;
     needed = vlen;
     if (vlen <= cap && vlen > 0) CopyFromWords(buf, value_words, vlen);
   }
   void Reset() {}
 };
-
-}  // namespace
 
 static thread_local uint64_t t_read_retries = 0;
 
@@ -285,7 +286,7 @@ int Table::Lookup(std::string_view key, Sink& sink) const {
 // slot holding a key carries its tag); in a damaged one it makes the home read find
 // exactly what the tag scan would, so every lookup path gives the same answer.
 template <typename Sink>
-inline int Table::ReadHome(std::string_view key, uint64_t b, const Probe& p, uint64_t* seq,
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Table::ReadHome(std::string_view key, uint64_t b, const Probe& p, uint64_t* seq,
                            Sink& sink) const {
   // Relaxed: a filter only (its line was fetched with the slot's); the slot's sequence
   // is what publishes the contents, and the tag scan re-reads the tags with acquire.
@@ -322,7 +323,7 @@ inline int Table::ReadHome(std::string_view key, uint64_t b, const Probe& p, uin
 }
 
 template <typename Sink>
-int Table::LookupProbed(std::string_view key, const Probe& p, Sink& sink,
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Table::LookupProbed(std::string_view key, const Probe& p, Sink& sink,
                         bool prefetch) const {
   const uint64_t want_word1 = uint64_t{key.size()} + 1;  // low half of word 1
   // Most keys sit in their home slot (about 63% at 80% load; see ProbeFor), which
@@ -454,6 +455,13 @@ void Table::PrefetchCopy(const uint64_t* copy) const {
   for (const char* l = first; l < end; l += kCacheLine) __builtin_prefetch(l);
 }
 
+// LookupProbed for GetMany, whose stages fetched the lines: one out-of-line copy, so
+// the pipeline loop stays small.
+ABSL_ATTRIBUTE_NOINLINE int Table::LookupPrefetched(std::string_view key, const Probe& p,
+                                                    BufferSink& sink) const {
+  return LookupProbed(key, p, sink, /*prefetch=*/false);
+}
+
 size_t Table::GetMany(const std::string_view* keys, size_t n, const absl::Span<char>* bufs,
                       GetManyResult* results) const {
   // A pipeline over the keys. Each key passes four stages, kGap keys apart, and each
@@ -471,62 +479,83 @@ size_t Table::GetMany(const std::string_view* keys, size_t n, const absl::Span<c
   // slower: it fetches both copies).
   constexpr size_t kGap = 8;
   constexpr size_t kDepth = 3 * kGap;  // stage 1 of key i + kDepth runs before stage 4 of i
-  constexpr size_t kRing = 32;         // probes of the keys in flight
+  constexpr size_t kRing = 32;         // the keys in flight
   static_assert(kRing > kDepth && (kRing & (kRing - 1)) == 0);
-  Probe probes[kRing];
+  struct Flight {
+    Probe p;
+    bool probed;      // false: a key over the maximum size, absent without a lookup
+    uint32_t m1, m2;  // stage 2's tag matches in b1 and b2 (hints for stage 3)
+  };
+  Flight flights[kRing];
   size_t found = 0;
-  auto probed = [&](size_t k) { return keys[k].size() <= layout_.max_key_size; };
-  // The slots of bucket b whose tag matches, from the cached tag line. Relaxed: hints
+  // The slots of bucket b whose tag matches, from the cached tag line. Relaxed: a hint
   // for prefetching only; stage 4 reads the tags again (acquire).
   auto matching = [&](uint64_t b, uint8_t tag) {
     const BucketMeta& m = meta(b);
     return MatchTags(m.tags[0].load(std::memory_order_relaxed),
                      m.tags[1].load(std::memory_order_relaxed), tag);
   };
-  for (size_t i = 0; i < n + kDepth; ++i) {
-    if (i < n && probed(i)) {
-      Probe& p = probes[i % kRing];
-      p = ProbeFor(keys[i]);
-      __builtin_prefetch(&meta(p.b1));
-      __builtin_prefetch(&meta(p.b2));
+  auto prefetch_copies = [&](uint64_t b, uint32_t mask) {
+    for (; mask != 0; mask &= mask - 1) {
+      const uint32_t slot = static_cast<uint32_t>(__builtin_ctz(mask));
+      // Relaxed: a hint for prefetching only; stage 4 reads the sequence again.
+      const uint64_t s = Seq(slot_seq(b, slot)).load(std::memory_order_relaxed);
+      PrefetchCopy(copy_words(b, slot, s));
     }
-    if (i >= kGap && i - kGap < n && probed(i - kGap)) {
-      const Probe& p = probes[(i - kGap) % kRing];
-      for (const uint64_t b : {p.b1, p.b2}) {
-        for (uint32_t mask = matching(b, p.tag); mask != 0; mask &= mask - 1) {
-          __builtin_prefetch(slot_seq(b, static_cast<uint32_t>(__builtin_ctz(mask))));
+  };
+  for (size_t i = 0; i < n + kDepth; ++i) {
+    if (i < n) {
+      Flight& f = flights[i % kRing];
+      f.probed = keys[i].size() <= layout_.max_key_size;
+      if (f.probed) {
+        f.p = ProbeFor(keys[i]);
+        __builtin_prefetch(&meta(f.p.b1));
+        __builtin_prefetch(&meta(f.p.b2));
+      }
+    }
+    if (i >= kGap && i - kGap < n) {
+      Flight& f = flights[(i - kGap) % kRing];
+      if (f.probed) {
+        f.m1 = matching(f.p.b1, f.p.tag);
+        f.m2 = matching(f.p.b2, f.p.tag);
+        for (uint32_t m = f.m1; m != 0; m &= m - 1) {
+          __builtin_prefetch(slot_seq(f.p.b1, static_cast<uint32_t>(__builtin_ctz(m))));
+        }
+        for (uint32_t m = f.m2; m != 0; m &= m - 1) {
+          __builtin_prefetch(slot_seq(f.p.b2, static_cast<uint32_t>(__builtin_ctz(m))));
         }
       }
     }
-    if (i >= 2 * kGap && i - 2 * kGap < n && probed(i - 2 * kGap)) {
-      const Probe& p = probes[(i - 2 * kGap) % kRing];
-      for (const uint64_t b : {p.b1, p.b2}) {
-        for (uint32_t mask = matching(b, p.tag); mask != 0; mask &= mask - 1) {
-          const uint32_t slot = static_cast<uint32_t>(__builtin_ctz(mask));
-          // Relaxed: a hint for prefetching only; stage 4 reads the sequence again.
-          const uint64_t s = Seq(slot_seq(b, slot)).load(std::memory_order_relaxed);
-          PrefetchCopy(copy_words(b, slot, s));
-        }
+    if (i >= 2 * kGap && i - 2 * kGap < n) {
+      const Flight& f = flights[(i - 2 * kGap) % kRing];
+      if (f.probed) {
+        prefetch_copies(f.p.b1, f.m1);
+        prefetch_copies(f.p.b2, f.m2);
       }
     }
     if (i < kDepth) continue;
     const size_t k = i - kDepth;
     GetManyResult& r = results[k];
-    r.value_len = 0;
-    r.version = 0;
     char* const buf = bufs[k].data();
     const size_t cap = bufs[k].size();
-    r.status = CheckBuffer(buf, cap);
-    if (!r.status.ok()) continue;
+    r.value_len = 0;
+    r.version = 0;
+    if (ABSL_PREDICT_FALSE(buf == nullptr && cap != 0)) {
+      r.status = CheckBuffer(buf, cap);
+      continue;
+    }
     BufferSink sink{buf, cap};
     // An oversized key is absent (as in Lookup); it was not probed.
-    const int res = probed(k) ? LookupProbed(keys[k], probes[k % kRing], sink, false) : 0;
-    r.status = ReadIntoStatus(res, sink.needed, cap);
+    const Flight& f = flights[k % kRing];
+    const int res = f.probed ? LookupPrefetched(keys[k], f.p, sink) : 0;
     if (res > 0) {
       ++found;
       r.value_len = sink.needed;
       r.version = sink.version;
     }
+    r.status = ABSL_PREDICT_TRUE(res > 0 && sink.needed <= cap)
+                   ? absl::OkStatus()
+                   : ReadIntoStatus(res, sink.needed, cap);
   }
   return found;
 }

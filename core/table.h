@@ -269,6 +269,7 @@ class Table {
 
  private:
   struct Probe;
+  struct BufferSink;
   class BucketLock;
   struct Location;
   template <typename Sink>
@@ -278,6 +279,7 @@ class Table {
   // slots" above). prefetch: fetch the home slots and tag lines first (off for callers
   // that did, GetMany).
   int LookupProbed(std::string_view key, const Probe& p, Sink& sink, bool prefetch) const;
+  int LookupPrefetched(std::string_view key, const Probe& p, BufferSink& sink) const;
   template <typename Sink>
   int ReadHome(std::string_view key, uint64_t b, const Probe& p, uint64_t* seq,
                Sink& sink) const;
