@@ -1019,26 +1019,35 @@ void Table::LookupWhere(std::string_view key, const Probe& p, uint64_t* bucket,
     return (LoadWord(c + 1) & 0xFFFFFFFFu) == want_word1 &&
            WordsEqual(c + 2, key.data(), key.size());
   };
-  // As in LookupProbed: the home slots (most keys live there) and both buckets' tags
-  // in one memory latency. The writer is about to write the slot: its lines (both
-  // copies) are fetched, not for writing: readers keep reading the current copy.
+  // As in LookupProbed: the home slots and both buckets' tags in one memory latency,
+  // and, since this is one write, not a stream of reads, the slots after the homes
+  // too: an insert whose home slot was taken took the next free one, so 79% of the
+  // keys of a table filled to 80% sit at home or just after it (63% and 16%). The
+  // writer is about to write the slot: its lines (both copies) are fetched, not for
+  // writing: readers keep reading the current copy.
+  const uint32_t next = (p.home + 1) % kSlotsPerBucket;
   PrefetchSlot(slot_seq(p.b1, p.home));
   PrefetchSlot(slot_seq(p.b2, p.home));
+  PrefetchSlot(slot_seq(p.b1, next));
+  PrefetchSlot(slot_seq(p.b2, next));
   __builtin_prefetch(&meta(p.b1));
   __builtin_prefetch(&meta(p.b2));
-  for (const uint64_t b : {p.b1, p.b2}) {
-    if (holds_key(b, p.home)) {
-      *bucket = b;
-      *slot = p.home;
-      return;
+  for (const uint32_t i : {uint32_t{p.home}, next}) {
+    for (const uint64_t b : {p.b1, p.b2}) {
+      if (holds_key(b, i)) {
+        *bucket = b;
+        *slot = static_cast<int>(i);
+        return;
+      }
     }
   }
+  const uint32_t done = (uint32_t{1} << p.home) | (uint32_t{1} << next);
   for (const uint64_t b : {p.b1, p.b2}) {
     const BucketMeta& m = meta(b);
     // Acquire: as in LookupProbed.
     const uint64_t t0 = m.tags[0].load(std::memory_order_acquire);
     const uint64_t t1 = m.tags[1].load(std::memory_order_acquire);
-    uint32_t mask = MatchTags(t0, t1, p.tag) & ~(uint32_t{1} << p.home);  // home: done
+    uint32_t mask = MatchTags(t0, t1, p.tag) & ~done;
     while (mask != 0) {
       const uint32_t i = static_cast<uint32_t>(__builtin_ctz(mask));
       mask &= mask - 1;
