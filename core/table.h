@@ -39,7 +39,8 @@
 // whose validated snapshot holds the key is a hit, found without a tag scan: the tag
 // line and the slot arrive together, one memory latency instead of two in a row.
 // Only the tag scan, which follows when the home slots do not hold the key, can
-// conclude that a key is absent.
+// conclude that a key is absent. The slots after the homes (another 16% of the keys)
+// are fetched with them, so the scan finds those in the cache.
 //
 // ---------------------------------------------------------------------------------
 // The slot: a double-buffered seqlock
