@@ -378,7 +378,10 @@ def render(res, doc, root):
       "`bench/render_results.py`; do not edit by hand). All stores get the same keys and "
       "values, drawn before timing; each figure is the median of %s repetitions; the "
       "repetitions of different stores are interleaved in the 1M-key tables, so that a "
-      "noisy moment of the machine is spread over all of them."
+      "noisy moment of the machine is spread over all of them (the stores in shared or "
+      "local memory among themselves, then the network stores among themselves: a "
+      "network loop, with a system call per request and a server on the other vCPU, "
+      "slowed the loops measured right after it by up to 2x)."
       % (" --quick" if m.get("mode") == "quick" else "", meta.get("reps", "?")))
     w("")
     w("## Machine and workload")
