@@ -442,22 +442,26 @@ absl::Status ReadIntoStatus(int r, size_t needed, size_t cap) {
 
 }  // namespace
 
-void Table::PrefetchSlot(const uint64_t* seq) const {
-  const char* slot = reinterpret_cast<const char*>(seq);
-  // The lines the slot starts in and spans, at most 8 (long values: the rest streams).
-  const char* first = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(slot) &
+namespace {
+
+// Prefetches the lines that [p, p + min(bytes, 8 lines)) touches (long values: the
+// rest streams).
+inline void PrefetchLines(const void* p, uint64_t bytes) {
+  const char* start = static_cast<const char*>(p);
+  const char* first = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(start) &
                                                     ~uintptr_t{kCacheLine - 1});
-  const char* end = slot + std::min<uint64_t>(layout_.slot_stride, 8 * kCacheLine);
+  const char* end = start + std::min<uint64_t>(bytes, 8 * kCacheLine);
   for (const char* l = first; l < end; l += kCacheLine) __builtin_prefetch(l);
 }
 
+}  // namespace
+
+// The slot's lines: its sequence and both copies.
+void Table::PrefetchSlot(const uint64_t* seq) const { PrefetchLines(seq, layout_.slot_stride); }
+
+// One copy's lines: header, key and value.
 void Table::PrefetchCopy(const uint64_t* copy) const {
-  // The copy's header, key and value: at most 8 lines (long values: the rest streams).
-  const char* c = reinterpret_cast<const char*>(copy);
-  const char* first = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(c) &
-                                                    ~uintptr_t{kCacheLine - 1});
-  const char* end = c + std::min<uint64_t>(layout_.copy_stride, 8 * kCacheLine);
-  for (const char* l = first; l < end; l += kCacheLine) __builtin_prefetch(l);
+  PrefetchLines(copy, layout_.copy_stride);
 }
 
 // LookupProbed for GetMany, whose stages fetched the lines: one out-of-line copy, so
