@@ -465,7 +465,7 @@ void Table::PrefetchCopy(const uint64_t* copy) const {
 }
 
 // LookupProbed for GetMany, whose stages fetched the lines: one out-of-line copy, so
-// the pipeline loop stays small.
+// GetMany's loops stay small.
 ABSL_ATTRIBUTE_NOINLINE int Table::LookupPrefetched(std::string_view key, const Probe& p,
                                                     BufferSink& sink) const {
   return LookupProbed(key, p, sink, /*prefetch=*/false);
@@ -473,29 +473,28 @@ ABSL_ATTRIBUTE_NOINLINE int Table::LookupPrefetched(std::string_view key, const 
 
 size_t Table::GetMany(const std::string_view* keys, size_t n, const absl::Span<char>* bufs,
                       GetManyResult* results) const {
-  // A pipeline over the keys. Each key passes four stages, kGap keys apart, and each
-  // stage fetches only what the next one reads, so a key costs about 4-5 line fetches
-  // (a single get fetches 10 at once to save latency; here bandwidth is what counts):
+  // The keys go in blocks of kBlock, and each block passes four stages, each stage
+  // over the whole block before the next begins, so each stage's fetches have a
+  // block's worth of work to arrive behind. Each stage fetches only what the next one
+  // reads, so a key costs about 4-5 line fetches (a single get fetches 10 at once to
+  // save latency; here bandwidth is what counts):
   //   1. hash; prefetch both buckets' tag lines;
   //   2. (tags in the cache) prefetch the sequence line of each slot whose tag matches;
   //   3. (sequences in the cache) prefetch the lines of the copy each one selects;
   //   4. the read proper, a full seqlock-validated lookup that finds its lines in the
   //      cache (the home-slot reads check the tag first, so they too read only
   //      tag-matching slots).
-  // kGap keys between stages: enough work to cover a memory latency. Chosen by an
-  // interleaved A/B at 1M keys of gaps 2 to 12 against single gets (8 and 12 tie, 4
-  // is 10% slower), and against a two-stage pipeline that fetches whole slots (20%
-  // slower: it fetches both copies).
-  constexpr size_t kGap = 8;
-  constexpr size_t kDepth = 3 * kGap;  // stage 1 of key i + kDepth runs before stage 4 of i
-  constexpr size_t kRing = 32;         // the keys in flight
-  static_assert(kRing > kDepth && (kRing & (kRing - 1)) == 0);
+  // kBlock = 16 was chosen by an interleaved A/B at 1M keys (docs/BENCHMARKS.md): per
+  // key, blocks of 12/16/24/32 took 111/111/114/135 ns in batches of 64, and a
+  // pipeline with the same stages 8 keys apart (every stage of a different key in
+  // each step) took 162, at any gap from 4 to 20.
+  constexpr size_t kBlock = 16;
   struct Flight {
     Probe p;
     bool probed;      // false: a key over the maximum size, absent without a lookup
     uint32_t m1, m2;  // stage 2's tag matches in b1 and b2 (hints for stage 3)
   };
-  Flight flights[kRing];
+  Flight flights[kBlock];
   size_t found = 0;
   // The slots of bucket b whose tag matches, from the cached tag line. Relaxed: a hint
   // for prefetching only; stage 4 reads the tags again (acquire).
@@ -503,6 +502,11 @@ size_t Table::GetMany(const std::string_view* keys, size_t n, const absl::Span<c
     const BucketMeta& m = meta(b);
     return MatchTags(m.tags[0].load(std::memory_order_relaxed),
                      m.tags[1].load(std::memory_order_relaxed), tag);
+  };
+  auto prefetch_seqs = [&](uint64_t b, uint32_t mask) {
+    for (; mask != 0; mask &= mask - 1) {
+      __builtin_prefetch(slot_seq(b, static_cast<uint32_t>(__builtin_ctz(mask))));
+    }
   };
   auto prefetch_copies = [&](uint64_t b, uint32_t mask) {
     for (; mask != 0; mask &= mask - 1) {
@@ -512,59 +516,56 @@ size_t Table::GetMany(const std::string_view* keys, size_t n, const absl::Span<c
       PrefetchCopy(copy_words(b, slot, s));
     }
   };
-  for (size_t i = 0; i < n + kDepth; ++i) {
-    if (i < n) {
-      Flight& f = flights[i % kRing];
-      f.probed = keys[i].size() <= layout_.max_key_size;
+  for (size_t start = 0; start < n; start += kBlock) {
+    const size_t m = std::min(kBlock, n - start);
+    const std::string_view* const ks = keys + start;
+    for (size_t j = 0; j < m; ++j) {  // stage 1
+      Flight& f = flights[j];
+      f.probed = ks[j].size() <= layout_.max_key_size;
       if (f.probed) {
-        f.p = ProbeFor(keys[i]);
+        f.p = ProbeFor(ks[j]);
         __builtin_prefetch(&meta(f.p.b1));
         __builtin_prefetch(&meta(f.p.b2));
       }
     }
-    if (i >= kGap && i - kGap < n) {
-      Flight& f = flights[(i - kGap) % kRing];
-      if (f.probed) {
-        f.m1 = matching(f.p.b1, f.p.tag);
-        f.m2 = matching(f.p.b2, f.p.tag);
-        for (uint32_t m = f.m1; m != 0; m &= m - 1) {
-          __builtin_prefetch(slot_seq(f.p.b1, static_cast<uint32_t>(__builtin_ctz(m))));
-        }
-        for (uint32_t m = f.m2; m != 0; m &= m - 1) {
-          __builtin_prefetch(slot_seq(f.p.b2, static_cast<uint32_t>(__builtin_ctz(m))));
-        }
+    for (size_t j = 0; j < m; ++j) {  // stage 2
+      Flight& f = flights[j];
+      if (!f.probed) continue;
+      f.m1 = matching(f.p.b1, f.p.tag);
+      f.m2 = matching(f.p.b2, f.p.tag);
+      prefetch_seqs(f.p.b1, f.m1);
+      prefetch_seqs(f.p.b2, f.m2);
+    }
+    for (size_t j = 0; j < m; ++j) {  // stage 3
+      const Flight& f = flights[j];
+      if (!f.probed) continue;
+      prefetch_copies(f.p.b1, f.m1);
+      prefetch_copies(f.p.b2, f.m2);
+    }
+    for (size_t j = 0; j < m; ++j) {  // stage 4
+      const size_t k = start + j;
+      GetManyResult& r = results[k];
+      char* const buf = bufs[k].data();
+      const size_t cap = bufs[k].size();
+      r.value_len = 0;
+      r.version = 0;
+      if (ABSL_PREDICT_FALSE(buf == nullptr && cap != 0)) {
+        r.status = CheckBuffer(buf, cap);
+        continue;
       }
-    }
-    if (i >= 2 * kGap && i - 2 * kGap < n) {
-      const Flight& f = flights[(i - 2 * kGap) % kRing];
-      if (f.probed) {
-        prefetch_copies(f.p.b1, f.m1);
-        prefetch_copies(f.p.b2, f.m2);
+      BufferSink sink{buf, cap};
+      // An oversized key is absent (as in Lookup); it was not probed.
+      const Flight& f = flights[j];
+      const int res = f.probed ? LookupPrefetched(keys[k], f.p, sink) : 0;
+      if (res > 0) {
+        ++found;
+        r.value_len = sink.needed;
+        r.version = sink.version;
       }
+      r.status = ABSL_PREDICT_TRUE(res > 0 && sink.needed <= cap)
+                     ? absl::OkStatus()
+                     : ReadIntoStatus(res, sink.needed, cap);
     }
-    if (i < kDepth) continue;
-    const size_t k = i - kDepth;
-    GetManyResult& r = results[k];
-    char* const buf = bufs[k].data();
-    const size_t cap = bufs[k].size();
-    r.value_len = 0;
-    r.version = 0;
-    if (ABSL_PREDICT_FALSE(buf == nullptr && cap != 0)) {
-      r.status = CheckBuffer(buf, cap);
-      continue;
-    }
-    BufferSink sink{buf, cap};
-    // An oversized key is absent (as in Lookup); it was not probed.
-    const Flight& f = flights[k % kRing];
-    const int res = f.probed ? LookupPrefetched(keys[k], f.p, sink) : 0;
-    if (res > 0) {
-      ++found;
-      r.value_len = sink.needed;
-      r.version = sink.version;
-    }
-    r.status = ABSL_PREDICT_TRUE(res > 0 && sink.needed <= cap)
-                   ? absl::OkStatus()
-                   : ReadIntoStatus(res, sink.needed, cap);
   }
   return found;
 }

@@ -210,9 +210,9 @@ class Table {
   // The key's version, 0 if absent.
   uint64_t Version(std::string_view key) const;
   // GetInto for n keys: keys[i] into bufs[i], outcome in results[i]. Overlaps the
-  // keys' memory misses in a pipeline: fetches a key's tag lines, a few keys later the
-  // sequence lines of its tag-matching slots, then the copies they select, then reads
-  // it. Returns how many were found (OK or kBuffer).
+  // keys' memory misses in blocks of 16 keys: fetches the block's tag lines, then the
+  // sequence lines of their tag-matching slots, then the copies those select, then
+  // reads the keys. Returns how many were found (OK or kBuffer).
   size_t GetMany(const std::string_view* keys, size_t n, const absl::Span<char>* bufs,
                  GetManyResult* results) const;
   // Returns OK as soon as the key's version differs from `version` (0: absent), or
