@@ -285,6 +285,7 @@ class Table {
   int ReadHome(std::string_view key, uint64_t b, const Probe& p, uint64_t* seq,
                Sink& sink) const;
   void PrefetchSlot(const uint64_t* seq) const;
+  void PrefetchSlotForWrite(const uint64_t* seq) const;
   void PrefetchCopy(const uint64_t* copy) const;
 
   Table() = default;
@@ -307,8 +308,10 @@ class Table {
   void UnlockBucket(uint64_t b);
   bool HolderIsDead(uint64_t lock_word) const;
   void RecoverBucket(uint64_t b);
-  // The slot of `key` in bucket b (locked by us), or -1; only_slot >= 0 looks there only.
-  int FindLocked(uint64_t b, std::string_view key, uint8_t tag, int only_slot = -1) const;
+  // Whether slot i of bucket b (locked by us) carries `tag` and holds `key`.
+  bool HoldsKeyLocked(uint64_t b, uint32_t i, std::string_view key, uint8_t tag) const;
+  // The slot of `key` in bucket b (locked by us), or -1.
+  int FindLocked(uint64_t b, std::string_view key, uint8_t tag) const;
   void WriteCopy(uint64_t b, uint32_t i, std::string_view key, std::string_view value,
                  uint64_t version);
   void WriteEmptyCopy(uint64_t b, uint32_t i);
