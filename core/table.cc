@@ -1106,7 +1106,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::LookupWhere(std::string_view key
       const uint32_t i = static_cast<uint32_t>(__builtin_ctz(mask));
       mask &= mask - 1;
       const uint64_t* const seq = slot_seq(b, i);
-      PrefetchSlot(seq);
+      // For writing: its tag matches, so it most likely holds the key and is the slot
+      // the write goes to.
+      PrefetchSlotForWrite(seq);
       if (holds_key(seq)) {
         *bucket = b;
         *slot = static_cast<int>(i);
