@@ -286,8 +286,9 @@ int Table::Lookup(std::string_view key, Sink& sink) const {
 // slot holding a key carries its tag); in a damaged one it makes the home read find
 // exactly what the tag scan would, so every lookup path gives the same answer.
 template <typename Sink>
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Table::ReadHome(std::string_view key, uint64_t b, const Probe& p, uint64_t* seq,
-                           Sink& sink) const {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Table::ReadHome(std::string_view key, uint64_t b,
+                                                        const Probe& p, uint64_t* seq,
+                                                        Sink& sink) const {
   // Relaxed: a filter only (its line was fetched with the slot's); the slot's sequence
   // is what publishes the contents, and the tag scan re-reads the tags with acquire.
   const uint64_t tags = meta(b).tags[p.home / 8].load(std::memory_order_relaxed);
@@ -323,8 +324,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Table::ReadHome(std::string_view key, ui
 }
 
 template <typename Sink>
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Table::LookupProbed(std::string_view key, const Probe& p, Sink& sink,
-                        bool prefetch) const {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Table::LookupProbed(std::string_view key, const Probe& p,
+                                                            Sink& sink, bool prefetch) const {
   const uint64_t want_word1 = uint64_t{key.size()} + 1;  // low half of word 1
   // Most keys sit in their home slot (about 63% at 80% load; see ProbeFor), which
   // depends on the hash alone: fetch both home slots and both buckets' tag lines at
@@ -463,7 +464,8 @@ void Table::PrefetchSlot(const uint64_t* seq) const { PrefetchLines(seq, layout_
 
 // The same lines, for writing: for a slot that a writer will most likely write (its
 // sequence and the spare copy). Fetching them shared and writing them afterwards cost
-// a put about 15% (an interleaved A/B at 1M keys: 392 -> 339 ns).
+// a put about 9% at 1M keys (12 interleaved pairs of hot_path_bench BM_Put against the
+// dependent-access floor in the same run: median 1.86 floors shared, 1.70 for writing).
 void Table::PrefetchSlotForWrite(const uint64_t* seq) const {
   PrefetchLines</*kWrite=*/true>(seq, layout_.slot_stride);
 }
@@ -493,7 +495,7 @@ size_t Table::GetMany(const std::string_view* keys, size_t n, const absl::Span<c
   //   4. the read proper, a full seqlock-validated lookup that finds its lines in the
   //      cache (the home-slot reads check the tag first, so they too read only
   //      tag-matching slots).
-  // kBlock = 16 was chosen by an interleaved A/B at 1M keys (docs/BENCHMARKS.md): per
+  // kBlock = 16 was chosen by an interleaved A/B at 1M keys (peer_bench, point suite): per
   // key, blocks of 12/16/24/32 took 111/111/114/135 ns in batches of 64, and a
   // pipeline with the same stages 8 keys apart (every stage of a different key in
   // each step) took 162, at any gap from 4 to 20.
@@ -903,8 +905,10 @@ void Table::SetTag(uint64_t b, uint32_t i, uint8_t tag) {
   word.store(w, std::memory_order_release);
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::WriteCopy(uint64_t b, uint32_t i, std::string_view key,
-                      std::string_view value, uint64_t version) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::WriteCopy(uint64_t b, uint32_t i,
+                                                          std::string_view key,
+                                                          std::string_view value,
+                                                          uint64_t version) {
   uint64_t* seq = slot_seq(b, i);
   // Relaxed: under the lock the sequence is ours; the lock's acquire made it visible.
   const uint64_t s = Seq(seq).load(std::memory_order_relaxed);
@@ -1016,8 +1020,9 @@ absl::Status Table::CheckWritableSlow(std::string_view key, std::string_view val
 // Finds `key` and locks what a write of it needs: the bucket holding it, or, when it
 // is absent, both candidate buckets (left then right: every writer locks in ascending
 // bucket order, so writers cannot deadlock).
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline Table::Location Table::LocateAndLock(const Probe& p, std::string_view key,
-                                     BucketLock& locks) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline Table::Location Table::LocateAndLock(const Probe& p,
+                                                                         std::string_view key,
+                                                                         BucketLock& locks) {
   // Optimistic: where is the key now? (No lock; rechecked under the lock.)
   uint64_t hint_bucket = 0;
   int hint_slot = -1;
@@ -1040,8 +1045,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline Table::Location Table::LocateAndLock(const P
 }
 
 // Lock-free: the bucket and slot that hold `key` now, or *slot = -1.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::LookupWhere(std::string_view key, const Probe& p, uint64_t* bucket,
-                        int* slot) const {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::LookupWhere(std::string_view key, const Probe& p,
+                                                            uint64_t* bucket, int* slot) const {
   *slot = -1;
   const uint64_t want_word1 = uint64_t{key.size()} + 1;
   // A hint only: a torn read here costs a retry under the lock, never a wrong answer,
@@ -1118,10 +1123,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::LookupWhere(std::string_view key
   }
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<uint64_t> Table::WriteLocked(const Probe& p, Location& where,
-                                            WriteMode mode, std::string_view key,
-                                            std::string_view value,
-                                            uint64_t expected_version) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<uint64_t> Table::WriteLocked(
+    const Probe& p, Location& where, WriteMode mode, std::string_view key,
+    std::string_view value, uint64_t expected_version) {
   const bool present = where.slot >= 0;
   uint64_t current = 0;
   if (present) {
