@@ -190,6 +190,25 @@ class Table::BucketLock {
 // ---------------------------------------------------------------------------------
 // Layout accessors
 
+namespace {
+
+// The copy of the slot whose sequence word is at `seq` that sequence value `s` selects
+// (copy_stride_words: the layout's copy stride in words). For callers that already hold
+// the slot's address; copy_words() finds it from the bucket and index.
+template <typename Word>
+inline Word* CopyAt(Word* seq, uint64_t s, uint64_t copy_stride_words) {
+  return seq + 1 + ((s >> 1) & 1) * copy_stride_words;
+}
+
+// Whether the copy at `c` holds `key`: its word 1 carries the key's length + 1 in its
+// low half, and the key follows the header.
+inline bool CopyHoldsKey(const uint64_t* c, std::string_view key) {
+  return (LoadWord(c + 1) & 0xFFFFFFFFu) == uint64_t{key.size()} + 1 &&
+         WordsEqual(c + 2, key.data(), key.size());
+}
+
+}  // namespace
+
 BucketMeta& Table::meta(uint64_t b) const {
   return *reinterpret_cast<BucketMeta*>(base_ + layout_.buckets_offset +
                                         b * layout_.bucket_stride);
@@ -203,7 +222,7 @@ uint64_t* Table::slot_seq(uint64_t b, uint32_t i) const {
 
 // The copy that sequence value `seq` selects.
 uint64_t* Table::copy_words(uint64_t b, uint32_t i, uint64_t seq) const {
-  return slot_seq(b, i) + 1 + ((seq >> 1) & 1) * (layout_.copy_stride / 8);
+  return CopyAt(slot_seq(b, i), seq, layout_.copy_stride / 8);
 }
 
 Table::Probe Table::ProbeFor(std::string_view key) const {
@@ -299,7 +318,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Table::ReadHome(std::string_view key, ui
     // Acquire: as s1 in LookupProbed (pairs with the writers' release stores of the
     // sequence), so the copy that s1 selects is fully visible.
     const uint64_t s1 = Seq(seq).load(std::memory_order_acquire);
-    const uint64_t* c = seq + 1 + ((s1 >> 1) & 1) * stride_words;  // as copy_words()
+    const uint64_t* c = CopyAt(seq, s1, stride_words);
     const uint64_t w1 = LoadWord(c + 1);
     if ((w1 & 0xFFFFFFFFu) != want_word1 || !WordsEqual(c + 2, key.data(), key.size())) {
       return 0;
@@ -919,7 +938,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::WriteCopy(uint64_t b, uint32_t i
   // the reader's acquire fence: a reader that saw any word stored below sees s + 1.
   WriterReleaseFence();
   SHMDICT_CRASH_POINT(kWriteBegun);
-  uint64_t* c = seq + 1 + (((s + 2) >> 1) & 1) * (layout_.copy_stride / 8);  // copy_words()
+  uint64_t* c = CopyAt(seq, s + 2, layout_.copy_stride / 8);
   StoreWord(c + 1, (uint64_t{key.size()} + 1) | (uint64_t{value.size()} << 32));
   StoreWord(c, version);
   CopyToWords(c + kCopyHeaderWords, key.data(), key.size());
@@ -958,9 +977,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool Table::HoldsKeyLocked(uint64_t b, uint3
   if (static_cast<uint8_t>(tags >> (8 * (i % 8))) != tag) return false;
   // Relaxed: stable under the lock.
   const uint64_t s = Seq(slot_seq(b, i)).load(std::memory_order_relaxed);
-  const uint64_t* c = copy_words(b, i, s);
-  return (LoadWord(c + 1) & 0xFFFFFFFFu) == uint64_t{key.size()} + 1 &&
-         WordsEqual(c + 2, key.data(), key.size());
+  return CopyHoldsKey(copy_words(b, i, s), key);
 }
 
 // Under the lock of `b`: the slot of `b` holding `key` (whose tag is `tag`), or -1.
@@ -968,7 +985,6 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool Table::HoldsKeyLocked(uint64_t b, uint3
 // are read.
 int Table::FindLocked(uint64_t b, std::string_view key, uint8_t tag) const {
   const BucketMeta& m = meta(b);
-  const uint64_t want_word1 = uint64_t{key.size()} + 1;
   // Relaxed: only lock holders store tags, and we hold the lock.
   const uint64_t t0 = m.tags[0].load(std::memory_order_relaxed);
   const uint64_t t1 = m.tags[1].load(std::memory_order_relaxed);
@@ -978,11 +994,7 @@ int Table::FindLocked(uint64_t b, std::string_view key, uint8_t tag) const {
     mask &= mask - 1;
     // Relaxed: stable under the lock.
     const uint64_t s = Seq(slot_seq(b, i)).load(std::memory_order_relaxed);
-    const uint64_t* c = copy_words(b, i, s);
-    if ((LoadWord(c + 1) & 0xFFFFFFFFu) == want_word1 &&
-        WordsEqual(c + 2, key.data(), key.size())) {
-      return static_cast<int>(i);
-    }
+    if (CopyHoldsKey(copy_words(b, i, s), key)) return static_cast<int>(i);
   }
   return -1;
 }
@@ -1048,16 +1060,13 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline Table::Location Table::LocateAndLock(const P
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::LookupWhere(std::string_view key, const Probe& p,
                                                             uint64_t* bucket, int* slot) const {
   *slot = -1;
-  const uint64_t want_word1 = uint64_t{key.size()} + 1;
   // A hint only: a torn read here costs a retry under the lock, never a wrong answer,
   // so no sequence validation.
   const uint64_t stride_words = layout_.copy_stride / 8;
   auto holds_key = [&](const uint64_t* seq) ABSL_ATTRIBUTE_ALWAYS_INLINE {
     // Acquire: as s1 in LookupProbed.
     const uint64_t s = Seq(const_cast<uint64_t*>(seq)).load(std::memory_order_acquire);
-    const uint64_t* c = seq + 1 + ((s >> 1) & 1) * stride_words;  // as copy_words()
-    return (LoadWord(c + 1) & 0xFFFFFFFFu) == want_word1 &&
-           WordsEqual(c + 2, key.data(), key.size());
+    return CopyHoldsKey(CopyAt(seq, s, stride_words), key);
   };
   // As in LookupProbed: the home slots and both buckets' tags in one memory latency,
   // and, since this is one write, not a stream of reads, the slots after the homes
