@@ -86,7 +86,7 @@ absl::StatusOr<int64_t> Dict::FetchAdd(std::string_view key, int64_t delta,
   return table_->FetchAdd(key, delta, version);
 }
 
-uint64_t Dict::Count() const { return table_->Count(); }
+uint64_t Dict::Count() const { return table_->Count().entries; }
 
 void Dict::ForEach(
     absl::FunctionRef<bool(std::string_view, std::string_view, uint64_t)> fn) const {

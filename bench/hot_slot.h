@@ -12,7 +12,8 @@
 //                      the same protocol on the same slot and file bytes
 //                      (docs/file_format.md).
 //
-// Both use the payload helpers and fences of core/words.h, as the engine does.
+// The yardstick uses the payload helpers and fences of core/words.h; the probe uses the
+// engine's own protocol steps (core/slot.h).
 #ifndef SHMDICT_BENCH_HOT_SLOT_H_
 #define SHMDICT_BENCH_HOT_SLOT_H_
 
@@ -24,6 +25,7 @@
 
 #include "api/shmdict.h"
 #include "core/layout.h"
+#include "core/slot.h"
 #include "core/table.h"
 #include "core/words.h"
 
@@ -79,9 +81,8 @@ class ShmdictSlotProbe {
     t->BucketsOf(key, &buckets[0], &buckets[1]);
     for (uint64_t b : buckets) {
       for (uint32_t i = 0; i < internal::kSlotsPerBucket; ++i) {
-        uint64_t* seq = reinterpret_cast<uint64_t*>(
-            t->MappingForTesting() + l.buckets_offset + b * l.bucket_stride +
-            sizeof(internal::BucketMeta) + uint64_t{i} * l.slot_stride);
+        uint64_t* seq = reinterpret_cast<uint64_t*>(t->MappingForTesting() +
+                                                    internal::SlotOffset(l, b, i));
         char value[kHotSlotValueSize];
         if (Read(seq, value) == kConsistent) {
           seq_ = seq;
@@ -100,21 +101,17 @@ class ShmdictSlotProbe {
 
  private:
   Outcome Read(uint64_t* seq, char* out) const {
-    // Acquire: pairs with the writer's commit store of this sequence value.
-    const uint64_t s1 = std::atomic_ref<uint64_t>(*seq).load(std::memory_order_acquire);
     // The stable copy: (s1 >> 1) & 1, also while a write (odd s1) is in progress.
-    const uint64_t* copy = seq + 1 + ((s1 >> 1) & 1) * copy_words_;
+    const uint64_t s1 = internal::SlotReadBegin(seq);
+    const uint64_t* copy = internal::CopyAt(seq, s1, copy_words_);
     const uint64_t lengths = internal::LoadWord(copy + 1);
     char key[16];
     internal::CopyFromWords(key, copy + internal::kCopyHeaderWords, sizeof(key));
     internal::CopyFromWords(out, copy + internal::kCopyHeaderWords + key_words_,
                             kHotSlotValueSize);
-    internal::ReaderAcquireFence();
-    // Pairs with the writer's release fence after its begin store: the snapshot is
-    // torn only if a second write began, on the copy just read.
-    const uint64_t s2 = std::atomic_ref<uint64_t>(*seq).load(std::memory_order_acquire);
-    if (s2 > (s1 | 1) + 1) return kTorn;
-    const bool ours = lengths == (17 | (uint64_t{kHotSlotValueSize} << 32)) &&
+    // Torn only if a second write began, on the copy just read.
+    if (!internal::SlotReadValid(seq, s1)) return kTorn;
+    const bool ours = lengths == internal::CopyLengths(16, kHotSlotValueSize) &&
                       std::memcmp(key, key_, sizeof(key)) == 0;
     return ours ? kConsistent : kOtherKey;
   }

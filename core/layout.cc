@@ -5,6 +5,9 @@
 #include "absl/strings/str_cat.h"
 #include "api/errors.h"
 
+#define XXH_INLINE_ALL
+#include "xxhash.h"
+
 namespace shmdict::internal {
 namespace {
 
@@ -63,6 +66,10 @@ absl::StatusOr<Layout> ComputeLayout(uint64_t capacity, uint32_t max_key_size,
   }
   l.file_size = l.buckets_offset + buckets * bucket_stride;
   return l;
+}
+
+uint64_t HeaderChecksum(const ImmutableHeader& fixed) {
+  return XXH3_64bits(&fixed, sizeof(fixed));
 }
 
 }  // namespace shmdict::internal

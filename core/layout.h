@@ -171,6 +171,17 @@ struct Layout {
 absl::StatusOr<Layout> ComputeLayout(uint64_t capacity, uint32_t max_key_size,
                                      uint32_t max_value_size);
 
+// Byte offsets in the file of bucket b's metadata line and of slot i's sequence word.
+inline uint64_t BucketOffset(const Layout& l, uint64_t b) {
+  return l.buckets_offset + b * l.bucket_stride;
+}
+inline uint64_t SlotOffset(const Layout& l, uint64_t b, uint32_t i) {
+  return BucketOffset(l, b) + sizeof(BucketMeta) + uint64_t{i} * l.slot_stride;
+}
+
+// The header checksum: XXH3-64 with seed 0 of the immutable part.
+uint64_t HeaderChecksum(const ImmutableHeader& fixed);
+
 }  // namespace shmdict::internal
 
 #endif  // SHMDICT_CORE_LAYOUT_H_

@@ -119,6 +119,7 @@
 #include "absl/types/span.h"
 #include "api/get_many.h"
 #include "core/layout.h"
+#include "core/slot.h"
 
 namespace shmdict::internal {
 
@@ -186,6 +187,13 @@ enum class WriteMode {
 // over all tables: for benchmarks and tests.
 uint64_t ReadRetriesOfThisThread();
 
+// What a scan of the whole table (Count, ForEach) found.
+struct ScanResult {
+  uint64_t entries = 0;  // entries seen (passed to the callback)
+  uint64_t corrupt = 0;  // slots skipped: their snapshot holds impossible lengths
+  bool stopped = false;  // the callback returned false
+};
+
 class Table {
  public:
   // Opens (and with params.create, creates) the table at `path`; a name without '/'
@@ -232,14 +240,17 @@ class Table {
   absl::StatusOr<int64_t> FetchAdd(std::string_view key, int64_t delta,
                                    uint64_t* version);
 
-  // Occupied slots, counted by scanning (O(buckets)); weakly consistent.
-  uint64_t Count() const;
+  // Entries, counted by scanning (O(buckets)); weakly consistent. Also counts the
+  // slots skipped because their lengths are impossible (only damage makes those).
+  ScanResult Count() const;
   // Calls fn(key, value, version) for each entry, each a snapshot; stops when fn
   // returns false. Weakly consistent: an entry present for the whole scan is seen
-  // exactly once; one inserted or erased meanwhile may or may not be seen.
-  void ForEach(absl::FunctionRef<bool(std::string_view key, std::string_view value,
-                                      uint64_t version)>
-                   fn) const;
+  // exactly once; one inserted or erased meanwhile may or may not be seen, and one
+  // erased and re-inserted meanwhile may be seen twice (in both of its buckets).
+  // Slots whose lengths are impossible are skipped and counted.
+  ScanResult ForEach(absl::FunctionRef<bool(std::string_view key, std::string_view value,
+                                            uint64_t version)>
+                         fn) const;
   TableStats Stats() const;
   // Every process-table entry ever claimed, live or not (an entry whose process died
   // is free for the next claimant).
@@ -248,8 +259,10 @@ class Table {
   std::array<uint64_t, kSlotsPerBucket + 1> BucketFill() const;
 
   // Scans the whole table without locking anything and reports what it finds (see
-  // VerifyReport). Meant for quiescent tables; buckets whose lock is held by a live
-  // writer are skipped and counted as busy.
+  // VerifyReport). Safe on a live table: each bucket is checked from a view in which
+  // its lock word, tags and sequences did not change during the check (retried a few
+  // times); a bucket that live writers hold or change throughout is counted as busy,
+  // never reported as damaged.
   VerifyReport Verify() const;
   // Takes over every bucket lock held by a dead process and repairs the bucket,
   // exactly as the next writer would. Returns the number of buckets repaired.
@@ -261,7 +274,6 @@ class Table {
   bool read_only() const { return read_only_; }
 
   // Test and tool hooks (internal).
-  uint64_t SeedForTesting() const { return seed_; }
   char* MappingForTesting() const { return base_; }
   // The two candidate buckets of a key.
   void BucketsOf(std::string_view key, uint64_t* b1, uint64_t* b2) const;
@@ -269,7 +281,13 @@ class Table {
   uint32_t HomeSlotOf(std::string_view key) const;
 
  private:
-  struct Probe;
+  // Where a key lives (ProbeFor).
+  struct Probe {
+    uint64_t b1;   // left bucket, in [0, n/2)
+    uint64_t b2;   // right bucket, in [n/2, n)
+    uint8_t tag;   // never 0
+    uint8_t home;  // the key's home slot index, the same in both buckets
+  };
   struct BufferSink;
   class BucketLock;
   struct Location;
@@ -284,26 +302,64 @@ class Table {
   template <typename Sink>
   int ReadHome(std::string_view key, uint64_t b, const Probe& p, uint64_t* seq,
                Sink& sink) const;
-  void PrefetchSlot(const uint64_t* seq) const;
-  void PrefetchSlotForWrite(const uint64_t* seq) const;
-  void PrefetchCopy(const uint64_t* copy) const;
+  // The slot's lines: its sequence and both copies.
+  void PrefetchSlot(const uint64_t* seq) const { PrefetchLines(seq, layout_.slot_stride); }
+  // The same lines, for writing: for a slot that a writer will most likely write (its
+  // sequence and the spare copy). docs/design.md gives the measurement.
+  void PrefetchSlotForWrite(const uint64_t* seq) const {
+    PrefetchLines</*kWrite=*/true>(seq, layout_.slot_stride);
+  }
+  // One copy's lines: header, key and value.
+  void PrefetchCopy(const uint64_t* copy) const { PrefetchLines(copy, layout_.copy_stride); }
 
   Table() = default;
 
   Probe ProbeFor(std::string_view key) const;
-  BucketMeta& meta(uint64_t b) const;
-  uint64_t* slot_seq(uint64_t b, uint32_t i) const;
-  uint64_t* copy_words(uint64_t b, uint32_t i, uint64_t seq) const;
+  // Addresses in the mapping (core/layout.h). Inline: every lookup makes several,
+  // and libshmdict.so must inline them as the static library does.
+  BucketMeta& meta(uint64_t b) const {
+    return *reinterpret_cast<BucketMeta*>(base_ + BucketOffset(layout_, b));
+  }
+  uint64_t* slot_seq(uint64_t b, uint32_t i) const {
+    return reinterpret_cast<uint64_t*>(base_ + SlotOffset(layout_, b, i));
+  }
+  uint64_t copy_stride_words() const { return layout_.copy_stride / 8; }
+  // The current copy of slot i of bucket b, whose lock we hold.
+  const uint64_t* current_copy_locked(uint64_t b, uint32_t i) const {
+    const uint64_t* seq = slot_seq(b, i);
+    return CopyAt(seq, SlotSeqLocked(seq), copy_stride_words());
+  }
 
   absl::Status CheckWritable(std::string_view key, std::string_view value);
   absl::Status CheckWritableSlow(std::string_view key, std::string_view value);
   absl::Status EnsureRegistered();
   void ForgetRegistrationAfterFork();
   friend void ForgetRegistrationInChild(Table* t);
+  // Leaves the fork registry and gives up the process-table entry (~Table).
+  void ReleaseRegistration();
+  // Process-table entries held by live processes (Stats).
+  uint32_t LiveProcessCount() const;
   Location LocateAndLock(const Probe& p, std::string_view key, BucketLock& locks);
   void LookupWhere(std::string_view key, const Probe& p, uint64_t* bucket, int* slot) const;
-  bool SnapshotSlot(uint64_t b, uint32_t i, std::string* key, std::string* value,
-                    uint64_t* version) const;
+  enum class SlotState { kEmpty, kEntry, kCorrupt };
+  // Reads slot (b, i) as one validated snapshot into the non-null outputs.
+  SlotState SnapshotSlot(uint64_t b, uint32_t i, std::string* key, std::string* value,
+                         uint64_t* version) const;
+  // Count and ForEach: contents=false leaves the callback's key and value empty.
+  ScanResult Scan(bool contents,
+                  absl::FunctionRef<bool(std::string_view, std::string_view, uint64_t)> fn)
+      const;
+  // What Verify found in one bucket (CheckBucket).
+  struct BucketCheck {
+    bool pending = false;  // its lock is held by a dead process
+    uint64_t entries = 0;
+    uint64_t odd_slots = 0;
+    uint64_t orphan_tags = 0;
+    std::vector<std::string> damage;
+  };
+  // Checks bucket b into *out; false if a live writer held or changed it meanwhile
+  // (then *out means nothing).
+  bool CheckBucket(uint64_t b, BucketCheck* out) const;
   void LockBucket(uint64_t b);
   void UnlockBucket(uint64_t b);
   bool HolderIsDead(uint64_t lock_word) const;
@@ -320,8 +376,6 @@ class Table {
   absl::StatusOr<uint64_t> WriteLocked(const Probe& p, Location& where, WriteMode mode,
                                        std::string_view key, std::string_view value,
                                        uint64_t expected_version);
-
-  friend class TableInternalsForTesting;
 
   std::string path_;
   Layout layout_;

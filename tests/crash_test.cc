@@ -214,7 +214,7 @@ TEST(CrashTest, KilledWriterAtEveryCrashPointIsAllOrNothing) {
     EXPECT_GE(t->Stats().recoveries, recoveries_before + 1);
     ExpectNeighboursIntact(*t);
     ExpectClean(*t);
-    EXPECT_EQ(t->Count(), 41u);
+    EXPECT_EQ(t->Count().entries, 41u);
   }
 }
 

@@ -1105,7 +1105,7 @@ TEST(HostileFileTest, RandomBucketsWithFreeLocksDoNotCrash) {
         RandomBytes(rng, t.layout.file_size - t.layout.buckets_offset);
     std::memcpy(raw.base() + t.layout.buckets_offset, junk.data(), junk.size());
     for (uint64_t b = 0; b < t.layout.bucket_count; ++b) {
-      std::memset(raw.base() + t.layout.buckets_offset + b * t.layout.bucket_stride, 0, 8);
+      std::memset(raw.base() + internal::BucketOffset(t.layout, b), 0, 8);
     }
   }
   EXPECT_FALSE(t.dict->table_for_internal_use()->Verify().clean());
@@ -1157,8 +1157,7 @@ TEST(HostileFileTest, ImpossibleValueLengthsAreReportedNotFollowed) {
     // table's maximum (and, for half of them, longer than the whole file).
     for (uint64_t b = 0; b < l.bucket_count; ++b) {
       for (uint32_t i = 0; i < internal::kSlotsPerBucket; ++i) {
-        char* slot = raw.base() + l.buckets_offset + b * l.bucket_stride +
-                     sizeof(internal::BucketMeta) + uint64_t{i} * l.slot_stride;
+        char* slot = raw.base() + internal::SlotOffset(l, b, i);
         uint64_t seq;
         std::memcpy(&seq, slot, 8);
         char* copy = slot + 8 + ((seq >> 1) & 1) * l.copy_stride;

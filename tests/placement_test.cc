@@ -33,7 +33,7 @@ std::unique_ptr<Table> Create(const std::string& path, uint64_t capacity) {
 // The occupied slots of bucket b, from its tags (bit i: slot i is tagged).
 uint32_t TaggedSlots(const Table& t, uint64_t b) {
   const auto* meta = reinterpret_cast<const BucketMeta*>(
-      t.MappingForTesting() + t.layout().buckets_offset + b * t.layout().bucket_stride);
+      t.MappingForTesting() + BucketOffset(t.layout(), b));
   uint32_t mask = 0;
   for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
     const uint64_t w = meta->tags[i / 8].load();
@@ -105,7 +105,7 @@ TEST(PlacementTest, InsertsFollowThePolicyAndEveryKeyIsFound) {
   for (size_t k = 0; k < keys.size(); ++k) {
     ASSERT_TRUE(t->Write(WriteMode::kPut, keys[k], "updated", 0).ok());
   }
-  EXPECT_EQ(t->Count(), keys.size());
+  EXPECT_EQ(t->Count().entries, keys.size());
   EXPECT_TRUE(t->Verify().clean());
 }
 

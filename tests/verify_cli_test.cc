@@ -101,8 +101,7 @@ TEST(VerifyCliTest, DamageIsReportedAndNotTouched) {
   // Scribble: flip the tag of every occupied slot of the key's buckets.
   for (uint64_t b : {b1, b2}) {
     auto* meta = reinterpret_cast<BucketMeta*>(t->MappingForTesting() +
-                                               t->layout().buckets_offset +
-                                               b * t->layout().bucket_stride);
+                                               internal::BucketOffset(t->layout(), b));
     for (auto& word : meta->tags) {
       uint64_t w = word.load();
       for (int i = 0; i < 8; ++i) {

@@ -86,28 +86,23 @@ namespace model {
 #define ENGINE_ORDER(fn, step, mo) \
   inline constexpr rl::memory_order fn##_##step = rl::mo_##mo;
 
-ENGINE_ORDER(LookupProbed, tag_load, acquire)
-ENGINE_ORDER(LookupProbed, s1_load, acquire)
-ENGINE_ORDER(LookupProbed, s2_load, relaxed)
-ENGINE_ORDER(LookupProbed, s2_load_tsan, acquire)
-ENGINE_ORDER(WriteCopy, seq_load, relaxed)
-ENGINE_ORDER(WriteCopy, begin_store, release)
-ENGINE_ORDER(WriteCopy, commit_store, release)
-ENGINE_ORDER(WriteEmptyCopy, seq_load, relaxed)
-ENGINE_ORDER(WriteEmptyCopy, begin_store, release)
-ENGINE_ORDER(WriteEmptyCopy, commit_store, release)
-ENGINE_ORDER(SetTag, load, relaxed)
-ENGINE_ORDER(SetTag, store, release)
+ENGINE_ORDER(LoadTags, load, acquire)
+ENGINE_ORDER(SlotReadBegin, s1_load, acquire)
+ENGINE_ORDER(SlotReadValid, s2_load, relaxed)
+ENGINE_ORDER(SlotReadValid, s2_load_tsan, acquire)
+ENGINE_ORDER(SlotWriteBegin, seq_load, relaxed)
+ENGINE_ORDER(SlotWriteBegin, begin_store, release)
+ENGINE_ORDER(SlotWriteCommit, commit_store, release)
+ENGINE_ORDER(StoreTag, load, relaxed)
+ENGINE_ORDER(StoreTag, store, release)
 ENGINE_ORDER(LockBucket, cas, acq_rel)
 ENGINE_ORDER(LockBucket, cas_failure, relaxed)
 ENGINE_ORDER(LockBucket, hint_load, relaxed)
 ENGINE_ORDER(UnlockBucket, store, release)
 ENGINE_ORDER(RecoverBucket, seq_load, acquire)
-ENGINE_ORDER(RecoverBucket, rollback_store, release)
-ENGINE_ORDER(RecoverBucket, tag_load, relaxed)
-ENGINE_ORDER(RecoverBucket, tag_seq_load, relaxed)
-ENGINE_ORDER(FindLocked, tag_load, relaxed)
-ENGINE_ORDER(FindLocked, seq_load, relaxed)
+ENGINE_ORDER(RollForwardSlot, store, release)
+ENGINE_ORDER(LoadTagsLocked, load, relaxed)
+ENGINE_ORDER(SlotSeqLocked, load, relaxed)
 ENGINE_ORDER(HolderIsDead, incarnation_load, acquire)
 ENGINE_ORDER(kPayloadLoad, normal, relaxed)  // core/words.h, normal build
 ENGINE_ORDER(kPayloadStore, normal, relaxed)
@@ -118,13 +113,12 @@ ENGINE_ORDER(ReaderAcquireFence, fence, acquire)
 
 // Where the fences are called (ENGINE_FENCE: the function calls the fence function).
 #define ENGINE_FENCE(fn, step, fence_fn) inline constexpr bool fn##_##step = true;
-ENGINE_FENCE(LookupProbed, reader_fence, ReaderAcquireFence)
-ENGINE_FENCE(WriteCopy, begin_fence, WriterReleaseFence)
-ENGINE_FENCE(WriteEmptyCopy, begin_fence, WriterReleaseFence)
+ENGINE_FENCE(SlotReadValid, reader_fence, ReaderAcquireFence)
+ENGINE_FENCE(SlotWriteBegin, begin_fence, WriterReleaseFence)
 
 // RecoverBucket rolls an odd sequence s forward to s + 3.
 #define ENGINE_TEXT(fn, step, value) inline constexpr uint64_t fn##_##step = value;
-ENGINE_TEXT(RecoverBucket, rollback_add, 3)
+ENGINE_TEXT(RollForwardSlot, add, 3)
 
 // ---------------------------------------------------------------------------------
 // Configuration: the engine's orders by default; mutants change one thing.
@@ -138,28 +132,28 @@ struct WriteOrders {
 
 struct Config {
   // Reader (Lookup).
-  rl::memory_order tag_load = LookupProbed_tag_load;
-  rl::memory_order s1_load = LookupProbed_s1_load;
-  bool reader_fence = LookupProbed_reader_fence;
-  rl::memory_order s2_load = LookupProbed_s2_load;
+  rl::memory_order tag_load = LoadTags_load;
+  rl::memory_order s1_load = SlotReadBegin_s1_load;
+  bool reader_fence = SlotReadValid_reader_fence;
+  rl::memory_order s2_load = SlotReadValid_s2_load;
   bool wide_validation = false;  // mutant: accept s2 <= s1 + 3
   // Payload words (core/words.h).
   rl::memory_order payload_load = kPayloadLoad_normal;
   rl::memory_order payload_store = kPayloadStore_normal;
   // Writers.
-  WriteOrders copy{WriteCopy_seq_load, WriteCopy_begin_store, WriteCopy_begin_fence,
-                   WriteCopy_commit_store};
-  WriteOrders empty{WriteEmptyCopy_seq_load, WriteEmptyCopy_begin_store,
-                    WriteEmptyCopy_begin_fence, WriteEmptyCopy_commit_store};
-  rl::memory_order tag_store = SetTag_store;
+  WriteOrders copy{SlotWriteBegin_seq_load, SlotWriteBegin_begin_store, SlotWriteBegin_begin_fence,
+                   SlotWriteCommit_commit_store};
+  WriteOrders empty{SlotWriteBegin_seq_load, SlotWriteBegin_begin_store,
+                    SlotWriteBegin_begin_fence, SlotWriteCommit_commit_store};
+  rl::memory_order tag_store = StoreTag_store;
   bool insert_copy_first = false;  // mutant: insert writes the copy, then the tag
   bool erase_tag_first = false;    // mutant: erase clears the tag, then the copy
   // Locks and recovery.
   rl::memory_order lock_cas = LockBucket_cas;
   rl::memory_order unlock_store = UnlockBucket_store;
   rl::memory_order recover_seq_load = RecoverBucket_seq_load;
-  rl::memory_order recover_store = RecoverBucket_rollback_store;
-  uint64_t rollback_add = RecoverBucket_rollback_add;
+  rl::memory_order recover_store = RollForwardSlot_store;
+  uint64_t rollback_add = RollForwardSlot_add;
   bool kernel_death_sync = true;  // see "A writer's death" above
   bool verify_after_recovery = true;
 };
@@ -345,7 +339,7 @@ struct Bucket {
   // ---- Writers ----
 
   void SetTag(Writer& w, uint64_t tag_byte, uint64_t ghost) {
-    (void)tag($).load(SetTag_load);  // the other slots' bytes (none here)
+    (void)tag($).load(StoreTag_load);  // the other slots' bytes (none here)
     tag($).store(tag_byte | (ghost << 8), g_cfg.tag_store);
     Point(w);
   }
@@ -395,9 +389,9 @@ struct Bucket {
 
   // Under the lock: is K in the slot?
   bool FindLocked() {
-    const uint64_t t = tag($).load(FindLocked_tag_load);
+    const uint64_t t = tag($).load(LoadTagsLocked_load);
     if ((t & 0xFF) != kTag) return false;
-    const uint64_t s = seq($).load(FindLocked_seq_load);
+    const uint64_t s = seq($).load(SlotSeqLocked_load);
     rl::atomic<uint64_t>* c = CopyOf(s);
     if ((LoadWord(c[kLen]) & kLow) != 1) {
       // A tagged empty slot under the lock: the engine's insert would find no free
@@ -450,9 +444,9 @@ struct Bucket {
       ++g_stats.rollbacks;
       Point(w);
     }
-    const uint64_t t = tag($).load(RecoverBucket_tag_load);
+    const uint64_t t = tag($).load(LoadTagsLocked_load);
     if ((t & 0xFF) != 0) {
-      const uint64_t s2 = seq($).load(RecoverBucket_tag_seq_load);
+      const uint64_t s2 = seq($).load(SlotSeqLocked_load);
       const uint64_t len = LoadWord(CopyOf(s2)[kLen]);
       if ((len & kLow) == 0) {  // an orphan tag
         SetTag(w, 0, len >> 32);
@@ -708,7 +702,7 @@ bool CheckWriters() {
   g_cfg.payload_store = kPayloadStore_tsan;
   g_cfg.reader_fence = false;  // the fence functions are empty under TSan
   g_cfg.copy.begin_fence = g_cfg.empty.begin_fence = false;
-  g_cfg.s2_load = LookupProbed_s2_load_tsan;
+  g_cfg.s2_load = SlotReadValid_s2_load_tsan;
   WritersScenario();
   ok &= Expect("writers, TSan-build orders", true, rl::sched_random, Budget(200000));
   ok &= Expect("writers, TSan-build orders", true, rl::sched_bound, 0, 1);
