@@ -26,6 +26,7 @@ enum class CrashPoint : int {
   kRecoverySlotRolledBack, // recovery: one odd slot rolled back
   kRecoveryTagFixed,       // recovery: one tag of an empty slot cleared
   kRecoveryDone,           // recovery: bucket repaired, lock still held
+  kCreateBeforeLink,       // creation: the file complete, not yet given its name
   kCount,
 };
 

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -15,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common.h"
+#include "core/crash_point.h"
 #include "core/table.h"
 
 #define XXH_INLINE_ALL
@@ -30,8 +33,15 @@ absl::StatusOr<std::string> Table::ResolvePath(std::string_view path) {
   if (path.find('\0') != std::string_view::npos) {
     return Err(ErrorCode::kInvalid, "path contains a NUL byte");
   }
-  if (path.size() >= 4096) return Err(ErrorCode::kInvalid, "path too long");
-  if (path.find('/') != std::string_view::npos) return std::string(path);
+  if (path.size() >= PATH_MAX) return Err(ErrorCode::kInvalid, "path too long");
+  const size_t slash = path.rfind('/');
+  const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  if (name.size() > NAME_MAX) {
+    return Err(ErrorCode::kInvalid,
+               absl::StrCat("table name of ", name.size(), " bytes is over the ", NAME_MAX,
+                            "-byte limit of a file name"));
+  }
+  if (slash != std::string_view::npos) return std::string(path);
   if (path == "." || path == "..") {
     return Err(ErrorCode::kInvalid, absl::StrCat("'", AV(path), "' is not a table name"));
   }
@@ -40,9 +50,31 @@ absl::StatusOr<std::string> Table::ResolvePath(std::string_view path) {
 
 namespace {
 
-// Creates the file complete under a temporary name and links it into place, so that
-// no process ever sees a half-initialized table. Returns the open descriptor, or
-// kExists when `path` appeared meanwhile.
+// Reserves the file's blocks with fallocate(2) itself: a full /dev/shm is an error
+// then, not a SIGBUS later. Never posix_fallocate on a file others may have mapped:
+// where the file system lacks fallocate, glibc emulates it by writing a zero byte into
+// every block, racing with (and undoing) other processes' writes. Returns 0 or an
+// errno value (EOPNOTSUPP: the file system cannot reserve).
+int ReserveBlocks(int fd, uint64_t size) {
+  return fallocate(fd, 0, 0, static_cast<off_t>(size)) == 0 ? 0 : errno;
+}
+
+absl::Status CreateError(const std::string& dir, const std::string& what, int err) {
+  if (err == EACCES || err == EPERM || err == EROFS) {
+    return Err(ErrorCode::kPermission,
+               absl::StrCat("cannot create a file in ", dir, ": ", strerror(err)));
+  }
+  if (err == ENOENT || err == ENOTDIR) {
+    return Err(ErrorCode::kNotFound, absl::StrCat("directory ", dir, " does not exist"));
+  }
+  return ErrnoError(absl::StrCat("creating ", what), err);
+}
+
+// Creates the file complete before it gets its name, so that no process ever sees a
+// half-initialized table. Unnamed (O_TMPFILE) where the file system allows it, so
+// that a creator that dies leaves nothing behind; elsewhere under a hidden temporary
+// name that is removed on every error. Returns the open descriptor, or kExists when
+// `path` appeared meanwhile.
 absl::StatusOr<int> CreateTableFile(const std::string& path, const Layout& layout,
                                     uint32_t mode) {
   const size_t slash = path.rfind('/');
@@ -50,29 +82,31 @@ absl::StatusOr<int> CreateTableFile(const std::string& path, const Layout& layou
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   uint64_t nonce = 0;
   if (getrandom(&nonce, sizeof(nonce), 0) != sizeof(nonce)) nonce = NowUnixNs();
-  const std::string tmp =
-      absl::StrCat(dir, ".", base, ".creating.", getpid(), ".", nonce % 1000000007);
-  const int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  std::string tmp;  // empty: the file is unnamed (O_TMPFILE)
+  int fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0) {
     const int err = errno;
-    if (err == EACCES || err == EPERM || err == EROFS) {
-      return Err(ErrorCode::kPermission,
-                 absl::StrCat("cannot create a file in ", dir, ": ", strerror(err)));
-    }
-    if (err == ENOENT || err == ENOTDIR) {
-      return Err(ErrorCode::kNotFound, absl::StrCat("directory ", dir, " does not exist"));
-    }
-    return ErrnoError(absl::StrCat("creating ", tmp), err);
+    if (err != EOPNOTSUPP && err != EISDIR && err != EINVAL) return CreateError(dir, dir, err);
+    // No O_TMPFILE here: a hidden temporary name (and 216-byte names still fit).
+    tmp = absl::StrCat(dir, ".shmdict.", getpid(), ".", nonce % 1000000007);
+    fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return CreateError(dir, tmp, errno);
+  }
+  if (const int err = MoveAboveStdio(&fd); err != 0) {
+    if (!tmp.empty()) unlink(tmp.c_str());
+    return ErrnoError("moving a descriptor above 2", err);
   }
   auto fail = [&](absl::Status s) -> absl::StatusOr<int> {
-    unlink(tmp.c_str());
+    if (!tmp.empty()) unlink(tmp.c_str());
     close(fd);
     return s;
   };
   if (fchmod(fd, mode) != 0) return fail(ErrnoError("fchmod", errno));
-  // Reserve every byte now: a full /dev/shm is an error here, not a SIGBUS later.
-  if (const int err = posix_fallocate(fd, 0, static_cast<off_t>(layout.file_size));
-      err != 0) {
+  // Reserve every byte now: a full /dev/shm is an error here, not a SIGBUS later. The
+  // file is still private, so where fallocate(2) is missing glibc's emulation is safe.
+  int err = ReserveBlocks(fd, layout.file_size);
+  if (err == EOPNOTSUPP) err = posix_fallocate(fd, 0, static_cast<off_t>(layout.file_size));
+  if (err != 0) {
     if (err == ENOSPC) {
       return fail(MakeOsError(absl::StrCat("not enough space in ", dir, " for a table of ",
                                            layout.file_size, " bytes"),
@@ -113,12 +147,22 @@ absl::StatusOr<int> CreateTableFile(const std::string& path, const Layout& layou
   if (written != static_cast<ssize_t>(sizeof(FileHeader))) {
     return fail(ErrnoError("writing the header", written < 0 ? errno : EIO));
   }
-  if (link(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    if (err == EEXIST) return fail(Err(ErrorCode::kExists, absl::StrCat(path, " exists")));
-    return fail(ErrnoError(absl::StrCat("linking ", path), err));
+  SHMDICT_CRASH_POINT(kCreateBeforeLink);
+  int linked;
+  if (tmp.empty()) {
+    // An O_TMPFILE file gets its name through /proc (AT_EMPTY_PATH would need
+    // CAP_DAC_READ_SEARCH).
+    const std::string self = absl::StrCat("/proc/self/fd/", fd);
+    linked = linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW);
+  } else {
+    linked = link(tmp.c_str(), path.c_str());
   }
-  unlink(tmp.c_str());
+  if (linked != 0) {
+    const int link_err = errno;
+    if (link_err == EEXIST) return fail(Err(ErrorCode::kExists, absl::StrCat(path, " exists")));
+    return fail(ErrnoError(absl::StrCat("linking ", path), link_err));
+  }
+  if (!tmp.empty()) unlink(tmp.c_str());
   return fd;
 }
 
@@ -311,6 +355,12 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Open(std::string_view path_arg,
   }
   // Regular files ignore O_NONBLOCK; it only kept us from blocking on a FIFO.
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  // Never 0, 1 or 2 (see MoveAboveStdio): HolderIsDead asks the kernel about locks
+  // through this descriptor, and an application that reopens stdin, stdout or stderr
+  // would otherwise make it ask about another file.
+  if (const int err = MoveAboveStdio(&fd); err != 0) {
+    return ErrnoError("moving a descriptor above 2", err);
+  }
   auto t = std::unique_ptr<Table>(new Table());
   t->fd_ = fd;  // closed by ~Table from here on
   t->path_ = path;
@@ -323,11 +373,13 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Open(std::string_view path_arg,
   // A sparse file (copied with `cp --sparse`, or extended with truncate) would raise
   // SIGBUS on the first write into a hole when the file system is full. Reserve the
   // holes now, so a full /dev/shm is an error here instead. Read-only handles cannot
-  // (and need not: reading a hole gives zeros).
+  // (and need not: reading a hole gives zeros). Other processes may be writing the
+  // table: fallocate(2) only (ReserveBlocks); where the file system lacks it, the
+  // holes stay (as they would on any file system that cannot reserve).
   if (!params.read_only &&
       static_cast<uint64_t>(st.st_blocks) * 512 < t->layout_.file_size) {
-    if (const int err = posix_fallocate(fd, 0, static_cast<off_t>(t->layout_.file_size));
-        err != 0) {
+    if (const int err = ReserveBlocks(fd, t->layout_.file_size);
+        err != 0 && err != EOPNOTSUPP) {
       return MakeOsError(absl::StrCat(path, " is sparse and reserving its ",
                                       t->layout_.file_size, " bytes failed: ",
                                       strerror(err)),

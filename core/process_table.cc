@@ -19,6 +19,15 @@
 
 namespace shmdict::internal {
 
+int MoveAboveStdio(int* fd) {
+  if (*fd > 2) return 0;
+  const int moved = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+  const int err = errno;
+  close(*fd);
+  *fd = moved;
+  return moved < 0 ? err : 0;
+}
+
 // ---------------------------------------------------------------------------------
 // Fork handling. A child inherits its parent's file descriptors, and with them the
 // parent's OFD lock on its process-table entry. The child must neither use its
@@ -84,6 +93,11 @@ absl::Status Table::EnsureRegistered() {
   pfd = open(self.c_str(), O_RDWR | O_CLOEXEC);
   if (pfd < 0) pfd = open(path_.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (pfd < 0) return ErrnoError(absl::StrCat("reopening ", path_), errno);
+  // Never 0, 1 or 2: a program that runs with those closed and later opens or dup2()s
+  // onto them (stdin, stdout, stderr) would replace our descriptor.
+  if (const int err = MoveAboveStdio(&pfd); err != 0) {
+    return ErrnoError("moving a descriptor above 2", err);
+  }
   struct stat st;
   if (fstat(pfd, &st) != 0 || uint64_t(st.st_dev) != file_dev_ ||
       uint64_t(st.st_ino) != file_ino_) {
@@ -165,10 +179,35 @@ bool Table::HolderIsDead(uint64_t word) const {
   // when the holder is gone: the lock's holder is dead.
   if (procs[idx].incarnation.load(std::memory_order_acquire) != inc) return true;
   struct flock fl = ByteLock(F_WRLCK, layout_.proc_table_offset + idx * sizeof(ProcEntry));
-  if (fcntl(fd_, F_OFD_GETLK, &fl) != 0) return false;  // cannot tell: assume alive
+  if (fcntl(fd_, F_OFD_GETLK, &fl) != 0) {
+    // Cannot tell: assume alive. A descriptor closed behind our back is as bad as one
+    // replaced: say so, so that writers give up instead of waiting forever.
+    if (errno == EBADF) NoteDescriptorLost();
+    return false;
+  }
+  if (fl.l_type != F_UNLCK) return false;
   // F_UNLCK: nobody holds the entry's byte, so the process that claimed this
-  // incarnation is gone. (It held the byte from before its claim until its death.)
-  return fl.l_type == F_UNLCK;
+  // incarnation is gone (it held the byte from before its claim until its death) -
+  // provided fd_ still is the table. The application may have closed it and reused
+  // the number (dup2 onto it, a double close elsewhere); then the answer is about
+  // another file, and believing it would steal a live writer's lock.
+  if (!DescriptorIsTable(fd_)) {
+    NoteDescriptorLost();
+    return false;  // fail safe: never take a lock over on an answer about another file
+  }
+  return true;
+}
+
+bool Table::DescriptorIsTable(int fd) const {
+  struct stat st;
+  return fstat(fd, &st) == 0 && uint64_t(st.st_dev) == file_dev_ &&
+         uint64_t(st.st_ino) == file_ino_;
+}
+
+void Table::NoteDescriptorLost() const {
+  // Relaxed: a flag for this handle's writers, who return kBadFile once they see it;
+  // nothing else is published with it.
+  descriptor_lost_.store(true, std::memory_order_relaxed);
 }
 
 uint32_t Table::LiveProcessCount() const {

@@ -28,6 +28,7 @@
 #endif
 
 #include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "core/layout.h"
 #include "core/words.h"
 
@@ -134,11 +135,21 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t SlotSeqLocked(const uint64_t* seq) 
   return SeqWord(seq).load(std::memory_order_relaxed);
 }
 
-// Begins a write of the slot (sequence s, even: see RollForwardSlot) and returns s; the
-// spare copy (SpareCopyAt(seq, s)) may be written after it.
+inline void RollForwardSlot(uint64_t* seq, uint64_t s);
+
+// Begins a write of the slot and returns its (even) sequence s; the spare copy
+// (SpareCopyAt(seq, s)) may be written after it.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t SlotWriteBegin(uint64_t* seq) {
   // Relaxed: under the lock the sequence is ours; the lock's acquire made it visible.
-  const uint64_t s = SeqWord(seq).load(std::memory_order_relaxed);
+  uint64_t s = SeqWord(seq).load(std::memory_order_relaxed);
+  if (ABSL_PREDICT_FALSE((s & 1) != 0)) {
+    // Odd under a lock we hold: no writer is in it, so damage made it (a dead writer's
+    // odd slot is repaired when its lock is taken over). Writing on from s would make
+    // s + 1 even and select the very copy this write fills, which readers would then
+    // read torn. Roll it forward first, as recovery does.
+    RollForwardSlot(seq, s);
+    s += 3;
+  }
   // Begin (odd). Release: a reader that acquires s + 1 reads copy (s >> 1) & 1, which
   // an earlier write (visible to us through the lock) filled; it must see it too.
   SeqWord(seq).store(s + 1, std::memory_order_release);

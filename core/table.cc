@@ -40,6 +40,14 @@ uint64_t MulHi(uint64_t a, uint64_t b) {
   return static_cast<uint64_t>((static_cast<unsigned __int128>(a) * b) >> 64);
 }
 
+// A writer that finds its bucket locked spins (pause, then sched_yield) for this many
+// rounds, then sleeps between checks, from kLockSleepMinNs doubling to kLockSleepMaxNs.
+constexpr uint64_t kLockSpinRounds = 512;
+constexpr uint64_t kLockSleepMinNs = 50 * 1000;
+constexpr uint64_t kLockSleepMaxNs = 4 * 1000 * 1000;
+
+std::atomic<uint64_t> g_lock_sleeps{0};
+
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -53,7 +61,8 @@ inline void CpuRelax() {
 
 struct Table::Location {
   uint64_t bucket = 0;
-  int slot = -1;  // -1: absent (then both candidate buckets are locked)
+  int slot = -1;        // -1: absent (then both candidate buckets are locked)
+  bool locked = true;   // false: no lock could be taken (LockBucket), nothing held
 };
 
 // Holds up to two bucket locks, released (in reverse order) on destruction.
@@ -64,11 +73,14 @@ class Table::BucketLock {
   BucketLock(const BucketLock&) = delete;
   BucketLock& operator=(const BucketLock&) = delete;
 
-  void Lock(uint64_t b) {
-    t_->LockBucket(b);
+  // False (nothing locked) when the table's descriptor was lost (see LockBucket).
+  [[nodiscard]] bool Lock(uint64_t b) {
+    if (ABSL_PREDICT_FALSE(!t_->LockBucket(b))) return false;
     held_[n_++] = b;
+    return true;
   }
   void UnlockAll() {
+    if (n_ == 0) return;
     SHMDICT_CRASH_POINT(kBeforeUnlock);
     while (n_ > 0) t_->UnlockBucket(held_[--n_]);
   }
@@ -247,6 +259,9 @@ absl::Status Table::Get(std::string_view key, std::string* value,
 }
 
 uint64_t ReadRetriesOfThisThread() { return t_read_retries; }
+
+// Relaxed: a statistic.
+uint64_t LockSleepsForTesting() { return g_lock_sleeps.load(std::memory_order_relaxed); }
 
 namespace {
 
@@ -480,7 +495,7 @@ absl::Status Table::WaitForChange(std::string_view key, uint64_t version,
 }
 
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::LockBucket(uint64_t b) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool Table::LockBucket(uint64_t b) {
   std::atomic<uint64_t>& lock = meta(b).lock;
   uint64_t cur = 0;
   // Acquire-release CAS: acquire pairs with the previous holder's release store in
@@ -489,21 +504,30 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::LockBucket(uint64_t b) {
   if (lock.compare_exchange_strong(cur, lock_word_, std::memory_order_acq_rel,
                                    std::memory_order_relaxed)) {
     SHMDICT_CRASH_POINT(kLockTaken);
-    return;
+    return true;
   }
+  return LockBucketSlow(b);
+}
+
+// The contended path: spin a little, yield, then sleep with a growing pause (a stopped
+// holder costs a waiter a few hundred wake-ups a second, not thousands), checking the
+// holder's liveness every 64 spins and at every sleep.
+ABSL_ATTRIBUTE_NOINLINE bool Table::LockBucketSlow(uint64_t b) {
+  std::atomic<uint64_t>& lock = meta(b).lock;
+  uint64_t sleep_ns = kLockSleepMinNs;
   for (uint64_t iter = 1;; ++iter) {
     // Relaxed: only a hint for the CAS below, which does the synchronizing.
-    cur = lock.load(std::memory_order_relaxed);
+    uint64_t cur = lock.load(std::memory_order_relaxed);
     if (cur == 0) {
       if (lock.compare_exchange_weak(cur, lock_word_, std::memory_order_acq_rel,
                                      std::memory_order_relaxed)) {
         SHMDICT_CRASH_POINT(kLockTaken);
-        return;
+        return true;
       }
       continue;
     }
-    // Check the holder's liveness after a short spin, then every 64 rounds.
-    if (iter % 64 == 0 && HolderIsDead(cur)) {
+    const bool sleeping = iter >= kLockSpinRounds;
+    if ((sleeping || iter % 64 == 0) && HolderIsDead(cur)) {
       // Succeeds only if the dead holder's word is still there. The dead holder never
       // released the lock, so this acquire pairs with nothing of its: what makes its
       // stores visible to us is its death: the kernel removed the holder's OFD lock
@@ -516,17 +540,22 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::LockBucket(uint64_t b) {
                                        std::memory_order_relaxed)) {
         SHMDICT_CRASH_POINT(kRecoveryLockTaken);
         RecoverBucket(b);
-        return;
+        return true;
       }
       continue;
     }
+    // Relaxed: a flag of this handle (NoteDescriptorLost); nothing is read through it.
+    if (ABSL_PREDICT_FALSE(descriptor_lost_.load(std::memory_order_relaxed))) return false;
     if (iter < 32) {
       CpuRelax();
-    } else if (iter < 2048) {
+    } else if (!sleeping) {
       sched_yield();
     } else {
-      const timespec ts{0, 100 * 1000};  // a stopped holder: do not burn the CPU
+      // Relaxed: a statistic for tests (LockSleepsForTesting).
+      g_lock_sleeps.fetch_add(1, std::memory_order_relaxed);
+      const timespec ts{0, static_cast<long>(sleep_ns)};
       nanosleep(&ts, nullptr);
+      sleep_ns = std::min(sleep_ns * 2, kLockSleepMaxNs);
     }
   }
 }
@@ -627,7 +656,8 @@ absl::Status Table::CheckWritableSlow(std::string_view key, std::string_view val
 
 // Finds `key` and locks what a write of it needs: the bucket holding it, or, when it
 // is absent, both candidate buckets (left then right: every writer locks in ascending
-// bucket order, so writers cannot deadlock).
+// bucket order, so writers cannot deadlock). where.locked is false (and nothing is
+// locked) when a lock could not be taken (LockBucket).
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline Table::Location Table::LocateAndLock(const Probe& p,
                                                                          std::string_view key,
                                                                          BucketLock& locks) {
@@ -636,15 +666,17 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline Table::Location Table::LocateAndLock(const P
   int hint_slot = -1;
   LookupWhere(key, p, &hint_bucket, &hint_slot);
   if (hint_slot >= 0) {
-    locks.Lock(hint_bucket);
+    if (!locks.Lock(hint_bucket)) return {.locked = false};
     // Keys are unique in a bucket, so checking the hinted slot alone is enough.
     if (HoldsKeyLocked(hint_bucket, static_cast<uint32_t>(hint_slot), key, p.tag)) {
       return {hint_bucket, hint_slot};
     }
     locks.UnlockAll();
   }
-  locks.Lock(p.b1);
-  locks.Lock(p.b2);
+  if (!locks.Lock(p.b1) || !locks.Lock(p.b2)) {
+    locks.UnlockAll();
+    return {.locked = false};
+  }
   for (const uint64_t b : {p.b1, p.b2}) {
     const int i = FindLocked(b, key, p.tag);
     if (i >= 0) return {b, i};
@@ -721,9 +753,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::LookupWhere(std::string_view key
   }
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<uint64_t> Table::WriteLocked(
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline Table::WriteOutcome Table::WriteLocked(
     const Probe& p, Location& where, WriteMode mode, std::string_view key,
     std::string_view value, uint64_t expected_version) {
+  // Under the lock: decide and write, nothing else. Failures are returned as codes and
+  // turned into statuses (which allocate) after the locks are released.
   const bool present = where.slot >= 0;
   uint64_t current = 0;
   if (present) {
@@ -733,16 +767,13 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<uint64_t> Table::WriteLocked(
     case WriteMode::kPut:
       break;
     case WriteMode::kInsert:
-      if (present) return Err(ErrorCode::kExists, "key already exists");
+      if (present) return {ErrorCode::kExists};
       break;
     case WriteMode::kReplace:
-      if (!present) return Err(ErrorCode::kNotFound, "key not found");
+      if (!present) return {ErrorCode::kNotFound};
       break;
     case WriteMode::kCompareAndSwap:
-      if (current != expected_version) {
-        return Err(ErrorCode::kVersion,
-                   absl::StrCat("version is ", current, ", expected ", expected_version));
-      }
+      if (current != expected_version) return {ErrorCode::kVersion, current};
       break;
   }
   if (present) {
@@ -750,11 +781,14 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<uint64_t> Table::WriteLocked(
     // Relaxed: the clock is read and written only under the bucket lock. The store
     // precedes the slot's begin store (a release store) in program order, so a crash
     // never leaves a published version above the clock.
-    const uint64_t v = m.clock.load(std::memory_order_relaxed) + 1;
+    const uint64_t clock = m.clock.load(std::memory_order_relaxed);
+    // An exhausted clock (only damage makes one) would give version 0 next: refuse.
+    if (ABSL_PREDICT_FALSE(clock == UINT64_MAX)) return {ErrorCode::kBadFile, where.bucket};
+    const uint64_t v = clock + 1;
     m.clock.store(v, std::memory_order_relaxed);
     SHMDICT_CRASH_POINT(kClockBumped);
     WriteCopy(where.bucket, static_cast<uint32_t>(where.slot), key, value, v);
-    return v;
+    return {ErrorCode::kOk, v};
   }
   // Absent: both buckets are locked. Take the one with more free slots, the left one
   // on a tie, and in it the key's home slot if it is free, else the next free slot
@@ -766,21 +800,17 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<uint64_t> Table::WriteLocked(
   }
   const int free0 = __builtin_popcount(free_masks[0]);
   const int free1 = __builtin_popcount(free_masks[1]);
-  if (free0 == 0 && free1 == 0) {
-    return Err(ErrorCode::kFull,
-               absl::StrCat("table full: both candidate buckets of the key are full "
-                            "(capacity ",
-                            layout_.capacity, ")"));
-  }
+  if (free0 == 0 && free1 == 0) return {ErrorCode::kFull};
   const int k = free0 >= free1 ? 0 : 1;
   const uint64_t b = buckets[k];
   const uint32_t i = FirstFreeFrom(free_masks[k], p.home);
   // Relaxed: the clocks are read and written only under the bucket locks (see above).
   // The new version is above every version the key ever had: those were given out
   // from these two clocks, which never go back.
-  const uint64_t v = std::max(meta(p.b1).clock.load(std::memory_order_relaxed),
-                              meta(p.b2).clock.load(std::memory_order_relaxed)) +
-                     1;
+  const uint64_t clock = std::max(meta(p.b1).clock.load(std::memory_order_relaxed),
+                                  meta(p.b2).clock.load(std::memory_order_relaxed));
+  if (ABSL_PREDICT_FALSE(clock == UINT64_MAX)) return {ErrorCode::kBadFile, b};
+  const uint64_t v = clock + 1;
   meta(b).clock.store(v, std::memory_order_relaxed);
   SHMDICT_CRASH_POINT(kClockBumped);
   SetTag(b, i, p.tag);  // the slot is still empty: readers find "absent"
@@ -788,30 +818,73 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<uint64_t> Table::WriteLocked(
   WriteCopy(b, i, key, value, v);  // the commit point
   where.bucket = b;
   where.slot = static_cast<int>(i);
-  return v;
+  return {ErrorCode::kOk, v};
+}
+
+absl::Status Table::WriteError(const WriteOutcome& o, uint64_t expected_version) const {
+  switch (o.code) {
+    case ErrorCode::kExists:
+      return Err(ErrorCode::kExists, "key already exists");
+    case ErrorCode::kNotFound:
+      return Err(ErrorCode::kNotFound, "key not found");
+    case ErrorCode::kVersion:
+      return Err(ErrorCode::kVersion,
+                 absl::StrCat("version is ", o.value, ", expected ", expected_version));
+    case ErrorCode::kFull:
+      return Err(ErrorCode::kFull,
+                 absl::StrCat("table full: both candidate buckets of the key are full "
+                              "(capacity ",
+                              layout_.capacity, ")"));
+    case ErrorCode::kBadFile:
+      return Err(ErrorCode::kBadFile,
+                 absl::StrCat("bucket ", o.value, "'s version clock is exhausted (2^64-1): "
+                              "the file is damaged; the write is refused"));
+    default:
+      return Err(o.code, "write failed");
+  }
+}
+
+absl::Status Table::DescriptorLostError() const {
+  return Err(ErrorCode::kBadFile,
+             absl::StrCat("the descriptor shmdict opened for ", path_,
+                          " was closed or replaced by the application (descriptors a "
+                          "shmdict handle opened are its own); reopen the table"));
 }
 
 absl::StatusOr<uint64_t> Table::Write(WriteMode mode, std::string_view key,
                                       std::string_view value, uint64_t expected_version) {
   if (absl::Status s = CheckWritable(key, value); !s.ok()) return s;
   const Probe p = ProbeFor(key);
-  BucketLock locks(this);
-  Location where = LocateAndLock(p, key, locks);
-  absl::StatusOr<uint64_t> v = WriteLocked(p, where, mode, key, value, expected_version);
-  if (v.ok()) NotifyChange(p.b1);
-  return v;
+  WriteOutcome o;
+  {
+    BucketLock locks(this);
+    Location where = LocateAndLock(p, key, locks);
+    if (ABSL_PREDICT_FALSE(!where.locked)) return DescriptorLostError();
+    o = WriteLocked(p, where, mode, key, value, expected_version);
+  }  // unlocked here: the wake and any error status come after
+  if (ABSL_PREDICT_TRUE(o.code == ErrorCode::kOk)) {
+    NotifyChange(p.b1);
+    return o.value;
+  }
+  return WriteError(o, expected_version);
 }
 
 absl::Status Table::Erase(std::string_view key) {
   if (absl::Status s = CheckWritable(key, {}); !s.ok()) return s;
   const Probe p = ProbeFor(key);
-  BucketLock locks(this);
-  Location where = LocateAndLock(p, key, locks);
-  if (where.slot < 0) return Err(ErrorCode::kNotFound, "key not found");
-  const uint32_t i = static_cast<uint32_t>(where.slot);
-  WriteEmptyCopy(where.bucket, i);  // the commit point
-  SetTag(where.bucket, i, 0);
-  SHMDICT_CRASH_POINT(kTagCleared);
+  {
+    BucketLock locks(this);
+    Location where = LocateAndLock(p, key, locks);
+    if (ABSL_PREDICT_FALSE(!where.locked)) return DescriptorLostError();
+    if (where.slot < 0) {
+      locks.UnlockAll();
+      return Err(ErrorCode::kNotFound, "key not found");
+    }
+    const uint32_t i = static_cast<uint32_t>(where.slot);
+    WriteEmptyCopy(where.bucket, i);  // the commit point
+    SetTag(where.bucket, i, 0);
+    SHMDICT_CRASH_POINT(kTagCleared);
+  }
   NotifyChange(p.b1);
   return absl::OkStatus();
 }
@@ -823,29 +896,34 @@ absl::StatusOr<int64_t> Table::FetchAdd(std::string_view key, int64_t delta,
     return Err(ErrorCode::kTooBig, "values of this table are shorter than 8 bytes");
   }
   const Probe p = ProbeFor(key);
-  BucketLock locks(this);
-  Location where = LocateAndLock(p, key, locks);
-  uint64_t old_value = 0;
-  if (where.slot >= 0) {
-    const uint64_t* c = current_copy_locked(where.bucket, static_cast<uint32_t>(where.slot));
-    const uint32_t vlen = CopyValueLength(LoadWord(c + 1));
-    if (vlen != 8) {
-      return Err(ErrorCode::kType,
-                 absl::StrCat("value is ", vlen, " bytes long, not an 8-byte integer"));
+  WriteOutcome o;
+  uint64_t new_value = 0;
+  {
+    BucketLock locks(this);
+    Location where = LocateAndLock(p, key, locks);
+    if (ABSL_PREDICT_FALSE(!where.locked)) return DescriptorLostError();
+    uint64_t old_value = 0;
+    if (where.slot >= 0) {
+      const uint64_t* c = current_copy_locked(where.bucket, static_cast<uint32_t>(where.slot));
+      const uint32_t vlen = CopyValueLength(LoadWord(c + 1));
+      if (vlen != 8) {
+        locks.UnlockAll();
+        return Err(ErrorCode::kType,
+                   absl::StrCat("value is ", vlen, " bytes long, not an 8-byte integer"));
+      }
+      CopyFromWords(reinterpret_cast<char*>(&old_value),
+                    c + kCopyHeaderWords + layout_.key_words, 8);
     }
-    CopyFromWords(reinterpret_cast<char*>(&old_value), c + kCopyHeaderWords + layout_.key_words,
-                  8);
+    // Values are little-endian; this build runs only where that is native (the
+    // header's endianness mark is checked at open).
+    new_value = old_value + static_cast<uint64_t>(delta);
+    char bytes[8];
+    std::memcpy(bytes, &new_value, 8);
+    o = WriteLocked(p, where, WriteMode::kPut, key, std::string_view(bytes, 8), 0);
   }
-  // Values are little-endian; this build runs only where that is native (the
-  // header's endianness mark is checked at open).
-  const uint64_t new_value = old_value + static_cast<uint64_t>(delta);
-  char bytes[8];
-  std::memcpy(bytes, &new_value, 8);
-  absl::StatusOr<uint64_t> v =
-      WriteLocked(p, where, WriteMode::kPut, key, std::string_view(bytes, 8), 0);
-  if (!v.ok()) return v.status();
+  if (o.code != ErrorCode::kOk) return WriteError(o, 0);
   NotifyChange(p.b1);
-  if (version != nullptr) *version = *v;
+  if (version != nullptr) *version = o.value;
   return static_cast<int64_t>(new_value);
 }
 

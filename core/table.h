@@ -117,6 +117,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "api/errors.h"
 #include "api/get_many.h"
 #include "core/layout.h"
 #include "core/slot.h"
@@ -183,9 +184,17 @@ enum class WriteMode {
   kCompareAndSwap,  // only if the current version (0: absent) equals `expected`
 };
 
+// Moves *fd to a number above 2 (closing the original) if it is 0, 1 or 2. Returns 0
+// or an errno value (then *fd is -1).
+int MoveAboveStdio(int* fd);
+
 // Seqlock read retries (a slot's copy changed under a reader) by this thread so far,
 // over all tables: for benchmarks and tests.
 uint64_t ReadRetriesOfThisThread();
+
+// Sleeps taken by writers of this process waiting for a bucket lock, over all tables:
+// for tests.
+uint64_t LockSleepsForTesting();
 
 // What a scan of the whole table (Count, ForEach) found.
 struct ScanResult {
@@ -265,8 +274,11 @@ class Table {
   // never reported as damaged.
   VerifyReport Verify() const;
   // Takes over every bucket lock held by a dead process and repairs the bucket,
-  // exactly as the next writer would. Returns the number of buckets repaired.
-  // Errors: kPermission (read-only handle), kFull (process table full).
+  // exactly as the next writer would; then locks and repairs the same way every
+  // bucket whose lock is free but which holds an odd sequence or a tag on an empty
+  // slot (damage). Returns the number of buckets repaired.
+  // Errors: kPermission (read-only handle), kFull (process table full), kIo and
+  // kBadFile (registration; the table's descriptor lost).
   absl::StatusOr<uint64_t> RepairDeadLocks();
 
   const Layout& layout() const { return layout_; }
@@ -360,9 +372,21 @@ class Table {
   // Checks bucket b into *out; false if a live writer held or changed it meanwhile
   // (then *out means nothing).
   bool CheckBucket(uint64_t b, BucketCheck* out) const;
-  void LockBucket(uint64_t b);
+  // Whether bucket b seems to hold an odd sequence or a tag on an empty slot (read
+  // without the lock: a hint, acted on under it).
+  bool NeedsRepairHint(uint64_t b) const;
+  // Takes bucket b's lock (waiting for a live holder, taking over a dead one's and
+  // repairing the bucket). False only when the table's descriptor was lost and a
+  // holder's liveness cannot be judged (the caller returns kBadFile).
+  bool LockBucket(uint64_t b);
+  bool LockBucketSlow(uint64_t b);
   void UnlockBucket(uint64_t b);
+  // Whether the holder of `lock_word` is dead. False when it cannot tell, and then,
+  // if the reason is that fd_ no longer is the table's file, NoteDescriptorLost.
   bool HolderIsDead(uint64_t lock_word) const;
+  // Whether descriptor fd refers to the table's file (device and inode as opened).
+  bool DescriptorIsTable(int fd) const;
+  void NoteDescriptorLost() const;
   void RecoverBucket(uint64_t b);
   // Whether slot i of bucket b (locked by us) carries `tag` and holds `key`.
   bool HoldsKeyLocked(uint64_t b, uint32_t i, std::string_view key, uint8_t tag) const;
@@ -373,15 +397,24 @@ class Table {
   void WriteEmptyCopy(uint64_t b, uint32_t i);
   void SetTag(uint64_t b, uint32_t i, uint8_t tag);
   void NotifyChange(uint64_t left_bucket);
-  absl::StatusOr<uint64_t> WriteLocked(const Probe& p, Location& where, WriteMode mode,
-                                       std::string_view key, std::string_view value,
-                                       uint64_t expected_version);
+  // What WriteLocked did: kOk and the new version, or the failure's code and its
+  // detail (kVersion: the current version; kBadFile: the bucket with the exhausted
+  // clock), made into a status by WriteError once the locks are released.
+  struct WriteOutcome {
+    ErrorCode code = ErrorCode::kOk;
+    uint64_t value = 0;
+  };
+  WriteOutcome WriteLocked(const Probe& p, Location& where, WriteMode mode,
+                           std::string_view key, std::string_view value,
+                           uint64_t expected_version);
+  absl::Status WriteError(const WriteOutcome& o, uint64_t expected_version) const;
+  absl::Status DescriptorLostError() const;
 
   std::string path_;
   Layout layout_;
   uint64_t seed_ = 0;
   bool read_only_ = false;
-  int fd_ = -1;
+  int fd_ = -1;  // never 0-2 (MoveAboveStdio); owned by this handle
   char* base_ = nullptr;
   size_t map_size_ = 0;
   uint64_t file_dev_ = 0;
@@ -396,6 +429,10 @@ class Table {
   // True once the fields above are set. Release-stored by EnsureRegistered after it
   // set them; acquire-loaded on every write's fast path.
   std::atomic<bool> registered_{false};
+  // Set once fd_ was found closed or referring to another file (the application
+  // reused its number). From then on, a writer that must judge a lock holder's
+  // liveness returns kBadFile instead (it cannot tell, and must not guess).
+  mutable std::atomic<bool> descriptor_lost_{false};
 };
 
 }  // namespace shmdict::internal

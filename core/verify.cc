@@ -112,7 +112,31 @@ absl::StatusOr<uint64_t> Table::RepairDeadLocks() {
     UnlockBucket(b);
     ++repaired;
   }
+  // Buckets whose lock is free but which hold what only an interrupted write or damage
+  // leaves (an odd sequence, a tag on an empty slot): take the lock as a writer would
+  // and repair them the same way.
+  for (uint64_t b = 0; b < layout_.bucket_count; ++b) {
+    if (!NeedsRepairHint(b)) continue;
+    // The contended path takes a free lock as well, and is not inlined into Write.
+    if (!LockBucketSlow(b)) return DescriptorLostError();
+    RecoverBucket(b);
+    UnlockBucket(b);
+    ++repaired;
+  }
   return repaired;
+}
+
+bool Table::NeedsRepairHint(uint64_t b) const {
+  const Tags tags = LoadTags(meta(b));
+  for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
+    const uint64_t* seq = slot_seq(b, i);
+    const uint64_t s = SlotReadBegin(seq);
+    if ((s & 1) != 0) return true;
+    if (tags.At(i) != 0 && (LoadWord(CopyAt(seq, s, copy_stride_words()) + 1) & 0xFFFFFFFFu) == 0) {
+      return true;
+    }
+  }
+  return false;
 }
 
 VerifyReport Table::Verify() const {
