@@ -235,8 +235,14 @@ absl::Status ValidateFile(int fd, const std::string& path, const OpenParams& par
                                                 "header"));
   }
   FileHeader h;
-  if (pread(fd, &h, sizeof(h), 0) != static_cast<ssize_t>(sizeof(h))) {
-    return ErrnoError(absl::StrCat("reading the header of ", path), errno);
+  const ssize_t got = pread(fd, &h, sizeof(h), 0);
+  if (got < 0) return ErrnoError(absl::StrCat("reading the header of ", path), errno);
+  if (got != static_cast<ssize_t>(sizeof(h))) {
+    // fstat said the file was long enough, the read says otherwise (a special file
+    // that claims a size, or a file truncated meanwhile): not a table we can use.
+    return Err(ErrorCode::kBadFile,
+               absl::StrCat(path, ": reading its ", sizeof(h), "-byte header gave ", got,
+                            " bytes"));
   }
   const ImmutableHeader& f = h.fixed;
   if (std::memcmp(f.magic, kMagic, sizeof(kMagic)) != 0) {

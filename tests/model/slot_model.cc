@@ -97,7 +97,7 @@ ENGINE_ORDER(StoreTag, load, relaxed)
 ENGINE_ORDER(StoreTag, store, release)
 ENGINE_ORDER(LockBucket, cas, acq_rel)
 ENGINE_ORDER(LockBucket, cas_failure, relaxed)
-ENGINE_ORDER(LockBucket, hint_load, relaxed)
+ENGINE_ORDER(LockBucketSlow, hint_load, relaxed)
 ENGINE_ORDER(UnlockBucket, store, release)
 ENGINE_ORDER(RecoverBucket, seq_load, acquire)
 ENGINE_ORDER(RollForwardSlot, store, release)
@@ -462,7 +462,7 @@ struct Bucket {
     uint64_t cur = 0;
     if (lock($).compare_exchange_strong(cur, w.lock_word, mo, fail)) return;
     for (;;) {
-      cur = lock($).load(LockBucket_hint_load);
+      cur = lock($).load(LockBucketSlow_hint_load);
       if (cur == 0) {
         if (lock($).compare_exchange_weak(cur, w.lock_word, mo, fail)) return;
         continue;
