@@ -22,11 +22,15 @@
 #include <errno.h>
 
 #include <algorithm>
+#include <atomic>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -34,9 +38,22 @@
 #include "api/get_many.h"
 #include "api/shmdict.h"
 
-// The handle behind `shmdict *`.
+// The handle behind `shmdict *`, and its life:
+//   - shmdict_open allocates it with magic = kOpenMagic and the Dict;
+//   - every call checks magic before anything else: kOpenMagic goes on, kClosedMagic
+//     is "closed handle", anything else "not a shmdict handle" (SHMDICT_EINVAL);
+//   - shmdict_close swaps kOpenMagic for kClosedMagic (one CAS: of racing closes one
+//     wins), destroys the Dict (unmapping the table, closing its descriptors) and hands
+//     the struct to the quarantine below instead of freeing it, so that a stale
+//     pointer keeps finding kClosedMagic rather than memory malloc gave to someone else.
+// Why a quarantine and not never freeing: a program that opens and closes tables all
+// day would leak 16 bytes per open forever; the quarantine bounds that at kQuarantine
+// structs (about 32 KiB with malloc's overhead) and still catches the usual mistakes
+// (a second close, a use shortly after close). Not reusing closed structs for new
+// handles matters as much: a stale pointer must never reach another table.
 struct shmdict_handle {
-  ::shmdict::Dict dict;
+  std::atomic<uint64_t> magic;
+  std::optional<::shmdict::Dict> dict;  // empty once closed
 };
 
 namespace {
@@ -57,6 +74,31 @@ static_assert(SHMDICT_EBADFILE == static_cast<int>(ErrorCode::kBadFile));
 static_assert(SHMDICT_EPERM == static_cast<int>(ErrorCode::kPermission));
 static_assert(SHMDICT_ETIMEOUT == static_cast<int>(ErrorCode::kTimeout));
 static_assert(SHMDICT_EIO == static_cast<int>(ErrorCode::kIo));
+
+// Arbitrary, and unlikely in memory that is not a handle: the bytes "SHMDICTo" and
+// "SHMDICTc" on a little-endian machine.
+constexpr uint64_t kOpenMagic = 0x6f544349444d4853ull;
+constexpr uint64_t kClosedMagic = 0x63544349444d4853ull;
+
+// The number of closed handles whose memory is kept (documented in api/shmdict_c.h).
+constexpr uint64_t kQuarantine = 1024;
+
+// A ring of the last kQuarantine closed handles; each close frees the one it displaces.
+// Lock-free, so that a child of a multi-threaded fork() can close too.
+std::atomic<shmdict_handle*> quarantine[kQuarantine];
+std::atomic<uint64_t> quarantine_next{0};
+
+void Quarantine(shmdict_handle* h) {
+  // Relaxed: only picks a ring position; the exchange below orders the handles.
+  const uint64_t i = quarantine_next.fetch_add(1, std::memory_order_relaxed) % kQuarantine;
+  // Acq_rel: release publishes our closing of h (its magic and emptied Dict) to the
+  // thread that later displaces and frees it; acquire pairs with the release of the
+  // thread that put `old` here, so its stores to `old` happen before our delete.
+  // Racing closes that land on one position each get a different `old` (exchanges on
+  // one atomic are totally ordered), so none is freed twice.
+  shmdict_handle* const old = quarantine[i].exchange(h, std::memory_order_acq_rel);
+  delete old;
+}
 
 thread_local std::string last_error;
 
@@ -95,10 +137,33 @@ std::string_view View(const void* p, size_t n) {
   return n == 0 ? std::string_view() : std::string_view(static_cast<const char*>(p), n);
 }
 
-// The checks every write makes of its arguments; SHMDICT_OK or the error.
-int CheckWriteArgs(const shmdict_handle* d, const void* key, size_t key_len,
-                   const void* value, size_t value_len) {
-  if (d == nullptr) return Fail(SHMDICT_EINVAL, "null handle");
+// Records why `d` is not an open handle; returns null.
+ABSL_ATTRIBUTE_NOINLINE sd::Dict* NotOpen(const shmdict_handle* d, uint64_t magic) {
+  if (d == nullptr) {
+    Fail(SHMDICT_EINVAL, "null handle");
+  } else if (magic == kClosedMagic) {
+    Fail(SHMDICT_EINVAL, "closed handle");
+  } else {
+    Fail(SHMDICT_EINVAL, "not a shmdict handle");
+  }
+  return nullptr;
+}
+
+// The Dict of the open handle `d`; null (with the reason as the last error) if `d` is
+// null, closed, or not a handle.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline sd::Dict* DictOf(shmdict_handle* d) {
+  if (ABSL_PREDICT_FALSE(d == nullptr)) return NotOpen(d, 0);
+  // Relaxed: the caller's own synchronization orders this call after the open that
+  // made the handle (it passed the pointer to us) and after its close, if that
+  // happened (calls racing with close are excluded by the header's REQUIRES), and a
+  // load sees the latest store that happens before it.
+  const uint64_t magic = d->magic.load(std::memory_order_relaxed);
+  if (ABSL_PREDICT_FALSE(magic != kOpenMagic)) return NotOpen(d, magic);
+  return &*d->dict;
+}
+
+// The checks of a key and a value; SHMDICT_OK or the error.
+int CheckKeyValue(const void* key, size_t key_len, const void* value, size_t value_len) {
   if (BadBytes(key, key_len)) return Fail(SHMDICT_EINVAL, "null key");
   if (BadBytes(value, value_len)) return Fail(SHMDICT_EINVAL, "null value");
   return SHMDICT_OK;
@@ -129,7 +194,7 @@ int shmdict_open(const char* path, int flags, const shmdict_options* opts,
   }
   absl::StatusOr<sd::Dict> dict = sd::Dict::Open(path, o);
   if (!dict.ok()) return FromStatus(dict.status());
-  shmdict_handle* handle = new (std::nothrow) shmdict_handle{std::move(*dict)};
+  shmdict_handle* handle = new (std::nothrow) shmdict_handle{{kOpenMagic}, std::move(*dict)};
   if (handle == nullptr) {
     errno = ENOMEM;
     return Fail(SHMDICT_EIO, "out of memory");
@@ -139,7 +204,21 @@ int shmdict_open(const char* path, int flags, const shmdict_options* opts,
 }
 
 int shmdict_close(shmdict_handle* d) {
-  delete d;
+  if (d == nullptr) return SHMDICT_OK;
+  // Checked with a load first: memory that is not a handle is only read, never
+  // written (a CAS stores even when it fails, on x86 at least).
+  if (DictOf(d) == nullptr) return SHMDICT_EINVAL;
+  uint64_t magic = kOpenMagic;
+  // Relaxed: only the RMW's atomicity matters: of closes racing on one handle exactly
+  // one reads kOpenMagic and goes on; the others, and every later call, read
+  // kClosedMagic. The Dict this thread destroys below was made visible to it by
+  // whatever passed it the handle, as in DictOf.
+  if (!d->magic.compare_exchange_strong(magic, kClosedMagic, std::memory_order_relaxed)) {
+    NotOpen(d, magic);
+    return SHMDICT_EINVAL;
+  }
+  d->dict.reset();
+  Quarantine(d);
   return SHMDICT_OK;
 }
 
@@ -150,17 +229,19 @@ int shmdict_unlink(const char* path) {
 
 int shmdict_get(shmdict_handle* d, const void* key, size_t key_len, void* value,
                 size_t value_cap, size_t* value_len, uint64_t* version) {
-  if (d == nullptr) return Fail(SHMDICT_EINVAL, "null handle");
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
   if (BadBytes(key, key_len)) return Fail(SHMDICT_EINVAL, "null key");
   if (BadBytes(value, value_cap)) return Fail(SHMDICT_EINVAL, "null value buffer");
-  return FromStatus(d->dict.GetInto(View(key, key_len), static_cast<char*>(value),
+  return FromStatus(dict->GetInto(View(key, key_len), static_cast<char*>(value),
                                     value_cap, value_len, version));
 }
 
 int shmdict_get_many(shmdict_handle* d, size_t n, const void* const* keys,
                      const size_t* key_lens, void* const* values, const size_t* value_caps,
                      size_t* value_lens, uint64_t* versions, int* results) {
-  if (d == nullptr) return Fail(SHMDICT_EINVAL, "null handle");
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
   if (n == 0) return SHMDICT_OK;
   if (keys == nullptr || key_lens == nullptr || values == nullptr ||
       value_caps == nullptr || results == nullptr) {
@@ -182,7 +263,7 @@ int shmdict_get_many(shmdict_handle* d, size_t n, const void* const* keys,
                  ? absl::Span<char>()
                  : absl::Span<char>(static_cast<char*>(values[j]), value_caps[j]);
     }
-    const absl::StatusOr<size_t> found = d->dict.GetMany(
+    const absl::StatusOr<size_t> found = dict->GetMany(
         absl::MakeConstSpan(k, m), absl::MakeConstSpan(v, m), absl::MakeSpan(r, m));
     if (!found.ok()) return FromStatus(found.status());
     for (size_t i = 0; i < m; ++i) {
@@ -202,42 +283,52 @@ int shmdict_get_many(shmdict_handle* d, size_t n, const void* const* keys,
 
 int shmdict_put(shmdict_handle* d, const void* key, size_t key_len, const void* value,
                 size_t value_len, uint64_t* version) {
-  if (int rc = CheckWriteArgs(d, key, key_len, value, value_len); rc != SHMDICT_OK) return rc;
-  return WriteResult(d->dict.Put(View(key, key_len), View(value, value_len)), version);
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (int rc = CheckKeyValue(key, key_len, value, value_len); rc != SHMDICT_OK) return rc;
+  return WriteResult(dict->Put(View(key, key_len), View(value, value_len)), version);
 }
 
 int shmdict_insert(shmdict_handle* d, const void* key, size_t key_len, const void* value,
                    size_t value_len, uint64_t* version) {
-  if (int rc = CheckWriteArgs(d, key, key_len, value, value_len); rc != SHMDICT_OK) return rc;
-  return WriteResult(d->dict.Insert(View(key, key_len), View(value, value_len)), version);
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (int rc = CheckKeyValue(key, key_len, value, value_len); rc != SHMDICT_OK) return rc;
+  return WriteResult(dict->Insert(View(key, key_len), View(value, value_len)), version);
 }
 
 int shmdict_replace(shmdict_handle* d, const void* key, size_t key_len, const void* value,
                     size_t value_len, uint64_t* version) {
-  if (int rc = CheckWriteArgs(d, key, key_len, value, value_len); rc != SHMDICT_OK) return rc;
-  return WriteResult(d->dict.Replace(View(key, key_len), View(value, value_len)), version);
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (int rc = CheckKeyValue(key, key_len, value, value_len); rc != SHMDICT_OK) return rc;
+  return WriteResult(dict->Replace(View(key, key_len), View(value, value_len)), version);
 }
 
 int shmdict_erase(shmdict_handle* d, const void* key, size_t key_len) {
-  if (d == nullptr) return Fail(SHMDICT_EINVAL, "null handle");
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
   if (BadBytes(key, key_len)) return Fail(SHMDICT_EINVAL, "null key");
-  return FromStatus(d->dict.Erase(View(key, key_len)));
+  return FromStatus(dict->Erase(View(key, key_len)));
 }
 
 int shmdict_compare_and_swap(shmdict_handle* d, const void* key, size_t key_len,
                              uint64_t expected_version, const void* value,
                              size_t value_len, uint64_t* new_version) {
-  if (int rc = CheckWriteArgs(d, key, key_len, value, value_len); rc != SHMDICT_OK) return rc;
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (int rc = CheckKeyValue(key, key_len, value, value_len); rc != SHMDICT_OK) return rc;
   return WriteResult(
-      d->dict.CompareAndSwap(View(key, key_len), expected_version, View(value, value_len)),
+      dict->CompareAndSwap(View(key, key_len), expected_version, View(value, value_len)),
       new_version);
 }
 
 int shmdict_fetch_add(shmdict_handle* d, const void* key, size_t key_len, int64_t delta,
                       int64_t* new_value) {
-  if (d == nullptr) return Fail(SHMDICT_EINVAL, "null handle");
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
   if (BadBytes(key, key_len)) return Fail(SHMDICT_EINVAL, "null key");
-  const absl::StatusOr<int64_t> v = d->dict.FetchAdd(View(key, key_len), delta);
+  const absl::StatusOr<int64_t> v = dict->FetchAdd(View(key, key_len), delta);
   if (!v.ok()) return FromStatus(v.status());
   if (new_value != nullptr) *new_value = *v;
   return SHMDICT_OK;
@@ -245,23 +336,26 @@ int shmdict_fetch_add(shmdict_handle* d, const void* key, size_t key_len, int64_
 
 int shmdict_wait(shmdict_handle* d, const void* key, size_t key_len, uint64_t version,
                  int64_t timeout_ms) {
-  if (d == nullptr) return Fail(SHMDICT_EINVAL, "null handle");
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
   if (BadBytes(key, key_len)) return Fail(SHMDICT_EINVAL, "null key");
-  return FromStatus(d->dict.WaitForChange(View(key, key_len), version, timeout_ms));
+  return FromStatus(dict->WaitForChange(View(key, key_len), version, timeout_ms));
 }
 
 int shmdict_foreach(shmdict_handle* d, shmdict_foreach_fn fn, void* ctx) {
-  if (d == nullptr) return Fail(SHMDICT_EINVAL, "null handle");
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
   if (fn == nullptr) return Fail(SHMDICT_EINVAL, "null callback");
-  d->dict.ForEach([&](std::string_view key, std::string_view value, uint64_t version) {
+  dict->ForEach([&](std::string_view key, std::string_view value, uint64_t version) {
     return fn(ctx, key.data(), key.size(), value.data(), value.size(), version) == 0;
   });
   return SHMDICT_OK;
 }
 
 int shmdict_count(shmdict_handle* d, uint64_t* count) {
-  if (d == nullptr) return Fail(SHMDICT_EINVAL, "null handle");
-  const uint64_t n = d->dict.Count();
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  const uint64_t n = dict->Count();
   if (count != nullptr) *count = n;
   return SHMDICT_OK;
 }

@@ -11,6 +11,26 @@
  *     caller's buffers.
  *   - Thread safety: a handle may be used by any number of threads at once, but must
  *     not be closed while in use. After fork(), the child may use inherited handles.
+ *   - Handles. Every function that takes a handle checks it before anything else and
+ *     gives SHMDICT_EINVAL, writing nothing to its out-parameters, the table or the
+ *     handle, for:
+ *       - NULL (last error "null handle"; shmdict_close(NULL) is a no-op and OK);
+ *       - a handle already closed: "closed handle". Closing twice is so detected, and
+ *         of two closes racing on one handle exactly one closes. This holds until 1024
+ *         other handles of the process have been closed after it: shmdict_close
+ *         unmaps the table at once, but keeps the handle's own small struct, marked
+ *         closed, aside for the next 1024 closes before freeing it, and never gives it
+ *         to a new handle, so a stale pointer finds the mark and never another table.
+ *         (Chosen over never freeing the struct, which would make a program that opens
+ *         and closes tables all day grow without bound; the aside costs at most about
+ *         40 KiB.)
+ *       - a pointer to readable, 8-byte aligned memory whose first 8 bytes are not a
+ *         handle's 64-bit magic word: "not a shmdict handle" (nothing is written).
+ *     Not detected, and undefined behaviour: a closed handle used after 1024 later
+ *     closes (its memory may then be anyone's); a call on a handle that another thread
+ *     closes meanwhile, or a close from inside a shmdict_foreach callback on the same
+ *     handle (the table is unmapped under the running call); a pointer to memory that
+ *     is not readable.
  *   - Versions: every successful write gives the key's new version; versions strictly
  *     increase per key while it exists, are never 0, and are never reused across erase
  *     and re-insert.
@@ -68,7 +88,12 @@ typedef struct shmdict_options {
  * SHMDICT_EPERM, SHMDICT_EIO. */
 int shmdict_open(const char *path, int flags, const shmdict_options *opts, shmdict **out);
 
-/* Closes the handle and frees it. NULL is accepted and does nothing. Returns SHMDICT_OK. */
+/* Closes the handle: unmaps the table and closes the handle's file descriptors (other
+ * handles, in this process or others, are not affected). NULL is accepted and does
+ * nothing. Returns SHMDICT_OK; SHMDICT_EINVAL for a handle already closed or not a
+ * handle (see "Handles" above), which is left as it was.
+ * REQUIRES: no call on d but another shmdict_close is running in another thread (or
+ * further up this thread's stack, as in a shmdict_foreach callback). */
 int shmdict_close(shmdict *d);
 
 /* Removes the table file at `path` (checked to be a shmdict file first).
