@@ -32,8 +32,9 @@
 //     (checked at open). Values of FetchAdd are 8-byte little-endian integers.
 //   - The file must not be truncated or unmapped behind shmdict's back while open: the
 //     kernel then delivers SIGBUS on access, which no library can intercept safely.
-//   - A process may hold the table open for writing at most once per process-table
-//     entry: at most 1024 processes write to one table at a time (readers are free).
+//   - Each handle that has written holds one of the table's 1024 process-table entries
+//     until it is closed or its process dies: at most 1024 such handles at a time, in
+//     all processes together (read-only handles and handles that only read take none).
 //   - After fork(), the child may keep using a Dict it inherited: its first write
 //     claims its own process-table entry. Threads: a Dict may be used from any number
 //     of threads at once.
@@ -41,6 +42,19 @@
 // Errors: every function returns absl::Status / absl::StatusOr; the codes are tabled in
 // api/errors.h (ErrorCodeOf gives the exact shmdict code). Nothing returned points into
 // the mapping: values are copied out before a call returns.
+//
+// Corrupt slots: a slot whose key or value length is impossible (over the table's
+// maxima) can only come from damage to the file (`shmdict verify` reports it). Get,
+// GetInto and GetMany return kBadFile for such a slot holding the looked-up key;
+// Contains, Version and WaitForChange see that key as absent; Count, ForEach and
+// GetStats skip such slots; a write to the key overwrites its slot.
+//
+// Registration: the first write through a handle (Put, Insert, Replace,
+// CompareAndSwap, Erase or FetchAdd; again in a forked child) claims an entry of the
+// table's process table for it. That can fail, and the write with it: kFull (all 1024
+// entries are held by other handles of live processes), kIo (reopening the file or
+// locking the entry failed; the message names the OS error), kBadFile (the file could
+// not be reopened as the same file: it was replaced, and /proc is not mounted).
 #ifndef SHMDICT_API_SHMDICT_H_
 #define SHMDICT_API_SHMDICT_H_
 
@@ -96,8 +110,9 @@ struct Stats {
 };
 
 // A handle on one table. Movable, not copyable. Thread-safe: any number of threads may
-// call any method at once (except that the handle must not be moved or destroyed while
-// in use).
+// call any method at once.
+// REQUIRES (every method): the Dict is not moved from, and is not moved or destroyed
+// while a call on it runs (in any thread, or up the stack, as in a ForEach callback).
 class Dict {
  public:
   // Opens the table at `path`, a file path; a name without '/' is a file in /dev/shm.
@@ -121,45 +136,54 @@ class Dict {
   ~Dict();
 
   // The value of `key` (a copy) and, if `version` is not null, its version.
-  // Errors: kNotFound. kBadFile if the slot holding the key is corrupt.
+  // Errors: kNotFound (also for a key longer than the maximum: it cannot be present);
+  // kBadFile if the slot holding the key is corrupt (see "Corrupt slots" above).
   [[nodiscard]] absl::StatusOr<std::string> Get(std::string_view key,
                                                 uint64_t* version = nullptr) const;
   // Zero-allocation read: copies the value into buf[0, capacity), sets *value_len to
   // its length and *version to its version (either may be null).
-  // Errors: kNotFound; kBuffer when the value is longer than `capacity` (then
-  // *value_len holds the length needed and buf is unspecified); kInvalid for a null
-  // buffer with nonzero capacity.
+  // Errors: kNotFound (as Get); kBuffer when the value is longer than `capacity` (then
+  // *value_len and *version are set, and buf is unspecified); kBadFile (as Get);
+  // kInvalid for a null buffer with nonzero capacity.
+  // REQUIRES: buf points to `capacity` writable bytes (or capacity is 0).
   [[nodiscard]] absl::Status GetInto(std::string_view key, char* buf, size_t capacity,
                                      size_t* value_len, uint64_t* version = nullptr) const;
   // Looks up keys[i] into buffers[i] for every i, as GetInto would, with the outcome
-  // in results[i] (status OK, kNotFound, kBuffer with value_len the size needed, or
-  // kBadFile; value_len; version). Faster per key than GetInto one key at a time on
-  // tables larger than the CPU caches: it overlaps the keys' memory misses (hashes a
-  // group of keys and prefetches their buckets and candidate slots before reading
-  // them). Each key is read atomically; the batch as a whole is not a snapshot.
+  // in results[i] (status OK, kNotFound, kBuffer with value_len the size needed,
+  // kBadFile as Get, or kInvalid for a null buffer with nonzero size; value_len;
+  // version). Faster per key than GetInto one key at a time on tables larger than the
+  // CPU caches: it overlaps the keys' memory misses (hashes a group of keys and
+  // prefetches their buckets and candidate slots before reading them). Each key is
+  // read atomically; the batch as a whole is not a snapshot.
   // Returns the number of keys found (OK or kBuffer).
   // Errors: kInvalid when the three spans differ in length.
+  // REQUIRES: each buffers[i] is writable.
   [[nodiscard]] absl::StatusOr<size_t> GetMany(absl::Span<const std::string_view> keys,
                                                absl::Span<const absl::Span<char>> buffers,
                                                absl::Span<GetManyResult> results) const;
-  // Whether `key` is present.
+  // Whether `key` is present. No errors: false for a key longer than the maximum, and
+  // for one whose slot is corrupt (where Get says kBadFile).
   [[nodiscard]] bool Contains(std::string_view key) const;
-  // The version of `key`, 0 if absent.
+  // The version of `key`; 0 if absent, longer than the maximum, or in a corrupt slot
+  // (where Get says kBadFile). No errors.
   [[nodiscard]] uint64_t Version(std::string_view key) const;
   // Blocks until the version of `key` differs from `version` (0 meaning absent: so a
   // waiter with version 0 wakes when the key appears), or until `timeout_ms` passes
-  // (negative: no timeout). Returns OK at once if it already differs. Wakes within
-  // microseconds of a write from any process (a futex in the shared file, woken only
+  // (negative: no timeout). Returns OK at once if it already differs. Wakes within a
+  // millisecond of a write from any process (a futex in the shared file, woken only
   // when someone waits: writers make no system call otherwise). On a read_only handle,
-  // which cannot announce its waiting, it polls every millisecond instead.
+  // which cannot announce its waiting, it polls every millisecond instead. A writer
+  // killed between its commit and its wake delays the wake-up to at most a second
+  // (the waiter re-checks that often). The key's version is read as Version reads it:
+  // a corrupt slot counts as absent.
   // Errors: kTimeout; kTooBig (key over the maximum size).
   [[nodiscard]] absl::Status WaitForChange(std::string_view key, uint64_t version,
                                            int64_t timeout_ms = -1) const;
 
   // Sets `key` to `value`, inserting it if absent. Returns the new version.
-  // Errors: kTooBig (key or value over the maxima), kFull (inserting, both buckets
-  // full), kPermission (read-only handle), kFull also when 1024 other live processes
-  // hold the table open for writing (the first write of a process registers it).
+  // Errors: kTooBig (key or value over the maxima); kFull (inserting, both of the
+  // key's buckets full); kPermission (read-only handle); from the handle's first
+  // write (see "Registration" above): kFull (process table full), kIo, kBadFile.
   [[nodiscard]] absl::StatusOr<uint64_t> Put(std::string_view key, std::string_view value);
   // Inserts only if absent. Errors: as Put, plus kExists.
   [[nodiscard]] absl::StatusOr<uint64_t> Insert(std::string_view key, std::string_view value);
@@ -172,26 +196,33 @@ class Dict {
   [[nodiscard]] absl::StatusOr<uint64_t> CompareAndSwap(std::string_view key,
                                                         uint64_t expected_version,
                                                         std::string_view value);
-  // Removes `key`. Errors: kNotFound, kTooBig, kPermission.
+  // Removes `key`.
+  // Errors: kNotFound; kTooBig (key over the maximum); kPermission (read-only handle);
+  // from the handle's first write (see "Registration" above): kFull (process table
+  // full), kIo, kBadFile.
   [[nodiscard]] absl::Status Erase(std::string_view key);
   // Adds `delta` to the key's value, an 8-byte little-endian signed integer (an absent
   // key starts at 0), wrapping around on overflow. Returns the new value; *version (if
   // not null) gets the new version.
-  // Errors: kType (the value is not 8 bytes long), kTooBig (the table's values are
-  // shorter than 8 bytes, or the key is too long), kFull, kPermission.
+  // Errors: kType (the value is not 8 bytes long); kTooBig (the table's values are
+  // shorter than 8 bytes, or the key is too long); kFull (inserting, both buckets
+  // full); kPermission (read-only handle); from the handle's first write (see
+  // "Registration" above): kFull (process table full), kIo, kBadFile.
   [[nodiscard]] absl::StatusOr<int64_t> FetchAdd(std::string_view key, int64_t delta,
                                                  uint64_t* version = nullptr);
 
   // The number of entries, counted by scanning the table (O(capacity)); weakly
-  // consistent while writers run.
+  // consistent while writers run. No errors: corrupt slots are skipped, not counted.
   [[nodiscard]] uint64_t Count() const;
   // Calls fn(key, value, version) for each entry, each a snapshot (the views are valid
   // during the call only); stops early when fn returns false. Weakly consistent: an
   // entry present for the whole iteration is visited exactly once; one inserted or
-  // erased meanwhile may or may not be.
+  // erased meanwhile may or may not be. No errors: corrupt slots are skipped. Takes no
+  // lock: fn may call any method of this Dict, writes included.
   void ForEach(absl::FunctionRef<bool(std::string_view key, std::string_view value,
                                       uint64_t version)>
                    fn) const;
+  // The table's shape and counters (see Stats); `count` as Count gives it. No errors.
   [[nodiscard]] Stats GetStats() const;
 
   // The file path the table was opened at.

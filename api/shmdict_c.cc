@@ -1,109 +1,370 @@
-// The C ABI: argument checks that need the C names, then api/c_bridge.cc.
+// The C API (api/shmdict_c.h): argument checks, then shmdict::Dict (api/shmdict.h).
+//
+// One name, two meanings. The C handle type is `struct shmdict`, and C++ code has
+// `namespace shmdict`; a class and a namespace cannot share a name in one scope, so no
+// translation unit can see both. This one reads the C header with the handle's tag
+// renamed to `shmdict_handle` (the macro below, undefined at once), and defines that
+// struct as the real handle. Sound because:
+//   - every definition below is still checked against the header's declaration: a C
+//     function defined with another signature than the one declared does not compile;
+//   - symbols of C functions carry no parameter types, so the exported names are the
+//     header's (tests/libshmdict_symbols_test.py);
+//   - callers only ever hold the handle as a pointer to an incomplete struct, which the
+//     C ABI passes as it passes any object pointer; no object is accessed through a
+//     type other than its own.
+#include <stddef.h>
+#include <stdint.h>
+
+#define shmdict shmdict_handle
 #include "api/shmdict_c.h"
+#undef shmdict
 
-#include <type_traits>
+#include <errno.h>
 
-#include "api/c_bridge.h"
+#include <algorithm>
+#include <atomic>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
 
-namespace b = shmdict_c_bridge;
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "api/errors.h"
+#include "api/get_many.h"
+#include "api/shmdict.h"
 
-// The C handle is the bridge's handle under its C name.
-static b::Handle* H(shmdict* d) { return reinterpret_cast<b::Handle*>(d); }
+// The handle behind `shmdict *`, and its life:
+//   - shmdict_open allocates it with magic = kOpenMagic and the Dict;
+//   - every call checks magic before anything else: kOpenMagic goes on, kClosedMagic
+//     is "closed handle", anything else "not a shmdict handle" (SHMDICT_EINVAL);
+//   - shmdict_close swaps kOpenMagic for kClosedMagic (one CAS: of racing closes one
+//     wins), destroys the Dict (unmapping the table, closing its descriptors) and hands
+//     the struct to the quarantine below instead of freeing it, so that a stale
+//     pointer keeps finding kClosedMagic rather than memory malloc gave to someone else.
+// Why a quarantine and not never freeing: a program that opens and closes tables all
+// day would leak 16 bytes per open forever; the quarantine bounds that at kQuarantine
+// structs (about 32 KiB with malloc's overhead) and still catches the usual mistakes
+// (a second close, a use shortly after close). Not reusing closed structs for new
+// handles matters as much: a stale pointer must never reach another table.
+struct shmdict_handle {
+  std::atomic<uint64_t> magic;
+  std::optional<::shmdict::Dict> dict;  // empty once closed
+};
 
-static_assert(sizeof(shmdict_options) == sizeof(b::Options), "layouts must agree");
-static_assert(std::is_same_v<shmdict_foreach_fn, b::ForEachFn>, "callback types must agree");
+namespace {
 
-// The codes are shmdict::ErrorCode's values (api/errors.h), which this translation unit
-// cannot include (its `namespace shmdict` would clash with the C type); the C API test
-// checks each code's name against ErrorCodeName.
-static_assert(SHMDICT_ENOTFOUND == -1 && SHMDICT_EEXISTS == -2 && SHMDICT_EFULL == -3 &&
-              SHMDICT_ETOOBIG == -4 && SHMDICT_EBUFFER == -5 && SHMDICT_EVERSION == -6 &&
-              SHMDICT_ETYPE == -7 && SHMDICT_EINVAL == -8 && SHMDICT_EBADFILE == -9 &&
-              SHMDICT_EPERM == -10 && SHMDICT_ETIMEOUT == -11 && SHMDICT_EIO == -12);
+namespace sd = ::shmdict;
+using sd::ErrorCode;
+
+static_assert(SHMDICT_OK == static_cast<int>(ErrorCode::kOk));
+static_assert(SHMDICT_ENOTFOUND == static_cast<int>(ErrorCode::kNotFound));
+static_assert(SHMDICT_EEXISTS == static_cast<int>(ErrorCode::kExists));
+static_assert(SHMDICT_EFULL == static_cast<int>(ErrorCode::kFull));
+static_assert(SHMDICT_ETOOBIG == static_cast<int>(ErrorCode::kTooBig));
+static_assert(SHMDICT_EBUFFER == static_cast<int>(ErrorCode::kBuffer));
+static_assert(SHMDICT_EVERSION == static_cast<int>(ErrorCode::kVersion));
+static_assert(SHMDICT_ETYPE == static_cast<int>(ErrorCode::kType));
+static_assert(SHMDICT_EINVAL == static_cast<int>(ErrorCode::kInvalid));
+static_assert(SHMDICT_EBADFILE == static_cast<int>(ErrorCode::kBadFile));
+static_assert(SHMDICT_EPERM == static_cast<int>(ErrorCode::kPermission));
+static_assert(SHMDICT_ETIMEOUT == static_cast<int>(ErrorCode::kTimeout));
+static_assert(SHMDICT_EIO == static_cast<int>(ErrorCode::kIo));
+
+// Arbitrary, and unlikely in memory that is not a handle: the bytes "SHMDICTo" and
+// "SHMDICTc" on a little-endian machine.
+constexpr uint64_t kOpenMagic = 0x6f544349444d4853ull;
+constexpr uint64_t kClosedMagic = 0x63544349444d4853ull;
+
+// The number of closed handles whose memory is kept (documented in api/shmdict_c.h).
+constexpr uint64_t kQuarantine = 1024;
+
+// A ring of the last kQuarantine closed handles; each close frees the one it displaces.
+// Lock-free, so that a child of a multi-threaded fork() can close too.
+std::atomic<shmdict_handle*> quarantine[kQuarantine];
+std::atomic<uint64_t> quarantine_next{0};
+
+void Quarantine(shmdict_handle* h) {
+  // Relaxed: only picks a ring position; the exchange below orders the handles.
+  const uint64_t i = quarantine_next.fetch_add(1, std::memory_order_relaxed) % kQuarantine;
+  // Acq_rel: release publishes our closing of h (its magic and emptied Dict) to the
+  // thread that later displaces and frees it; acquire pairs with the release of the
+  // thread that put `old` here, so its stores to `old` happen before our delete.
+  // Racing closes that land on one position each get a different `old` (exchanges on
+  // one atomic are totally ordered), so none is freed twice.
+  shmdict_handle* const old = quarantine[i].exchange(h, std::memory_order_acq_rel);
+  delete old;
+}
+
+thread_local std::string last_error;
+
+// Records `message` as this thread's last error and returns `code`.
+int Fail(int code, std::string_view message) {
+  last_error.assign(message.data(), message.size());
+  return code;
+}
+
+int FromStatus(const absl::Status& status) {
+  if (status.ok()) return SHMDICT_OK;
+  const ErrorCode code = sd::ErrorCodeOf(status);
+  if (status.message().empty()) {
+    // Hot-path misses carry no message (no allocation): describe the code instead.
+    last_error.assign(sd::ErrorCodeDescription(code));
+  } else {
+    last_error.assign(status.message().data(), status.message().size());
+  }
+  if (code == ErrorCode::kIo) {
+    const int err = sd::OsErrnoOf(status);
+    if (err != 0) errno = err;
+  }
+  return static_cast<int>(code);
+}
+
+int WriteResult(const absl::StatusOr<uint64_t>& v, uint64_t* version) {
+  if (!v.ok()) return FromStatus(v.status());
+  if (version != nullptr) *version = *v;
+  return SHMDICT_OK;
+}
+
+// A null pointer with a nonzero length.
+bool BadBytes(const void* p, size_t n) { return p == nullptr && n != 0; }
+
+std::string_view View(const void* p, size_t n) {
+  return n == 0 ? std::string_view() : std::string_view(static_cast<const char*>(p), n);
+}
+
+// Records why `d` is not an open handle; returns null.
+ABSL_ATTRIBUTE_NOINLINE sd::Dict* NotOpen(const shmdict_handle* d, uint64_t magic) {
+  if (d == nullptr) {
+    Fail(SHMDICT_EINVAL, "null handle");
+  } else if (magic == kClosedMagic) {
+    Fail(SHMDICT_EINVAL, "closed handle");
+  } else {
+    Fail(SHMDICT_EINVAL, "not a shmdict handle");
+  }
+  return nullptr;
+}
+
+// The Dict of the open handle `d`; null (with the reason as the last error) if `d` is
+// null, closed, or not a handle.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline sd::Dict* DictOf(shmdict_handle* d) {
+  if (ABSL_PREDICT_FALSE(d == nullptr)) return NotOpen(d, 0);
+  // Relaxed: the caller's own synchronization orders this call after the open that
+  // made the handle (it passed the pointer to us) and after its close, if that
+  // happened (calls racing with close are excluded by the header's REQUIRES), and a
+  // load sees the latest store that happens before it.
+  const uint64_t magic = d->magic.load(std::memory_order_relaxed);
+  if (ABSL_PREDICT_FALSE(magic != kOpenMagic)) return NotOpen(d, magic);
+  return &*d->dict;
+}
+
+// The checks of a key and a value; SHMDICT_OK or the error.
+int CheckKeyValue(const void* key, size_t key_len, const void* value, size_t value_len) {
+  if (BadBytes(key, key_len)) return Fail(SHMDICT_EINVAL, "null key");
+  if (BadBytes(value, value_len)) return Fail(SHMDICT_EINVAL, "null value");
+  return SHMDICT_OK;
+}
+
+}  // namespace
 
 extern "C" {
 
-int shmdict_open(const char* path, int flags, const shmdict_options* opts, shmdict** out) {
+int shmdict_open(const char* path, int flags, const shmdict_options* opts,
+                 shmdict_handle** out) {
+  if (out == nullptr) return Fail(SHMDICT_EINVAL, "null out pointer");
+  *out = nullptr;
   constexpr int kKnown = SHMDICT_CREATE | SHMDICT_EXCL | SHMDICT_READONLY | SHMDICT_ALLOW_GROUP;
-  if ((flags & ~kKnown) != 0) {
-    if (out != nullptr) *out = nullptr;
-    return b::Fail(SHMDICT_EINVAL, "unknown flags");
-  }
-  b::Options o{};
-  if (opts != nullptr) {
+  if ((flags & ~kKnown) != 0) return Fail(SHMDICT_EINVAL, "unknown flags");
+  if (path == nullptr) return Fail(SHMDICT_EINVAL, "null path");
+  sd::OpenOptions o;
+  o.create = (flags & SHMDICT_CREATE) != 0;
+  o.exclusive = (flags & SHMDICT_EXCL) != 0;
+  o.read_only = (flags & SHMDICT_READONLY) != 0;
+  o.allow_group = (flags & SHMDICT_ALLOW_GROUP) != 0;
+  if (o.create) {
+    if (opts == nullptr) return Fail(SHMDICT_EINVAL, "SHMDICT_CREATE needs options");
     o.capacity = opts->capacity;
     o.max_key_size = opts->max_key_size;
     o.max_value_size = opts->max_value_size;
-    o.mode = opts->mode;
+    o.mode = opts->mode == 0 ? 0600 : opts->mode;
   }
-  b::Handle* h = nullptr;
-  const int rc = b::Open(path, (flags & SHMDICT_CREATE) != 0, (flags & SHMDICT_EXCL) != 0,
-                         (flags & SHMDICT_READONLY) != 0, (flags & SHMDICT_ALLOW_GROUP) != 0,
-                         opts != nullptr ? &o : nullptr, out != nullptr ? &h : nullptr);
-  if (out != nullptr) *out = reinterpret_cast<shmdict*>(h);
-  return rc;
+  absl::StatusOr<sd::Dict> dict = sd::Dict::Open(path, o);
+  if (!dict.ok()) return FromStatus(dict.status());
+  shmdict_handle* handle = new (std::nothrow) shmdict_handle{{kOpenMagic}, std::move(*dict)};
+  if (handle == nullptr) {
+    errno = ENOMEM;
+    return Fail(SHMDICT_EIO, "out of memory");
+  }
+  *out = handle;
+  return SHMDICT_OK;
 }
 
-int shmdict_close(shmdict* d) { return b::Close(H(d)); }
-
-int shmdict_unlink(const char* path) { return b::Unlink(path); }
-
-int shmdict_get(shmdict* d, const void* key, size_t key_len, void* value, size_t value_cap,
-                size_t* value_len, uint64_t* version) {
-  return b::Get(H(d), key, key_len, value, value_cap, value_len, version);
+int shmdict_close(shmdict_handle* d) {
+  if (d == nullptr) return SHMDICT_OK;
+  // Checked with a load first: memory that is not a handle is only read, never
+  // written (a CAS stores even when it fails, on x86 at least).
+  if (DictOf(d) == nullptr) return SHMDICT_EINVAL;
+  uint64_t magic = kOpenMagic;
+  // Relaxed: only the RMW's atomicity matters: of closes racing on one handle exactly
+  // one reads kOpenMagic and goes on; the others, and every later call, read
+  // kClosedMagic. The Dict this thread destroys below was made visible to it by
+  // whatever passed it the handle, as in DictOf.
+  if (!d->magic.compare_exchange_strong(magic, kClosedMagic, std::memory_order_relaxed)) {
+    NotOpen(d, magic);
+    return SHMDICT_EINVAL;
+  }
+  d->dict.reset();
+  Quarantine(d);
+  return SHMDICT_OK;
 }
 
-int shmdict_get_many(shmdict* d, size_t n, const void* const* keys, const size_t* key_lens,
-                     void* const* values, const size_t* value_caps, size_t* value_lens,
-                     uint64_t* versions, int* results) {
-  return b::GetMany(H(d), n, keys, key_lens, values, value_caps, value_lens, versions,
-                    results);
+int shmdict_unlink(const char* path) {
+  if (path == nullptr) return Fail(SHMDICT_EINVAL, "null path");
+  return FromStatus(sd::Dict::Unlink(path));
 }
 
-int shmdict_put(shmdict* d, const void* key, size_t key_len, const void* value,
+int shmdict_get(shmdict_handle* d, const void* key, size_t key_len, void* value,
+                size_t value_cap, size_t* value_len, uint64_t* version) {
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (BadBytes(key, key_len)) return Fail(SHMDICT_EINVAL, "null key");
+  if (BadBytes(value, value_cap)) return Fail(SHMDICT_EINVAL, "null value buffer");
+  return FromStatus(dict->GetInto(View(key, key_len), static_cast<char*>(value),
+                                    value_cap, value_len, version));
+}
+
+int shmdict_get_many(shmdict_handle* d, size_t n, const void* const* keys,
+                     const size_t* key_lens, void* const* values, const size_t* value_caps,
+                     size_t* value_lens, uint64_t* versions, int* results) {
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (n == 0) return SHMDICT_OK;
+  if (keys == nullptr || key_lens == nullptr || values == nullptr ||
+      value_caps == nullptr || results == nullptr) {
+    return Fail(SHMDICT_EINVAL, "null keys, key_lens, values, value_caps or results array");
+  }
+  // In chunks on the stack: no allocation.
+  constexpr size_t kChunk = 64;
+  std::string_view k[kChunk];
+  absl::Span<char> v[kChunk];
+  sd::GetManyResult r[kChunk];
+  for (size_t base = 0; base < n; base += kChunk) {
+    const size_t m = std::min(kChunk, n - base);
+    for (size_t i = 0; i < m; ++i) {
+      const size_t j = base + i;
+      // A null key or buffer with nonzero length: that key fails with EINVAL, looked
+      // up as an empty key / buffer meanwhile (harmless) so the batch stays uniform.
+      k[i] = BadBytes(keys[j], key_lens[j]) ? std::string_view() : View(keys[j], key_lens[j]);
+      v[i] = BadBytes(values[j], value_caps[j])
+                 ? absl::Span<char>()
+                 : absl::Span<char>(static_cast<char*>(values[j]), value_caps[j]);
+    }
+    const absl::StatusOr<size_t> found = dict->GetMany(
+        absl::MakeConstSpan(k, m), absl::MakeConstSpan(v, m), absl::MakeSpan(r, m));
+    if (!found.ok()) return FromStatus(found.status());
+    for (size_t i = 0; i < m; ++i) {
+      const size_t j = base + i;
+      if (BadBytes(keys[j], key_lens[j]) || BadBytes(values[j], value_caps[j])) {
+        results[j] = SHMDICT_EINVAL;
+        continue;
+      }
+      results[j] =
+          r[i].status.ok() ? SHMDICT_OK : static_cast<int>(sd::ErrorCodeOf(r[i].status));
+      if (value_lens != nullptr) value_lens[j] = r[i].value_len;
+      if (versions != nullptr) versions[j] = r[i].version;
+    }
+  }
+  return SHMDICT_OK;
+}
+
+int shmdict_put(shmdict_handle* d, const void* key, size_t key_len, const void* value,
                 size_t value_len, uint64_t* version) {
-  return b::Put(H(d), key, key_len, value, value_len, version);
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (int rc = CheckKeyValue(key, key_len, value, value_len); rc != SHMDICT_OK) return rc;
+  return WriteResult(dict->Put(View(key, key_len), View(value, value_len)), version);
 }
 
-int shmdict_insert(shmdict* d, const void* key, size_t key_len, const void* value,
+int shmdict_insert(shmdict_handle* d, const void* key, size_t key_len, const void* value,
                    size_t value_len, uint64_t* version) {
-  return b::Insert(H(d), key, key_len, value, value_len, version);
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (int rc = CheckKeyValue(key, key_len, value, value_len); rc != SHMDICT_OK) return rc;
+  return WriteResult(dict->Insert(View(key, key_len), View(value, value_len)), version);
 }
 
-int shmdict_replace(shmdict* d, const void* key, size_t key_len, const void* value,
+int shmdict_replace(shmdict_handle* d, const void* key, size_t key_len, const void* value,
                     size_t value_len, uint64_t* version) {
-  return b::Replace(H(d), key, key_len, value, value_len, version);
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (int rc = CheckKeyValue(key, key_len, value, value_len); rc != SHMDICT_OK) return rc;
+  return WriteResult(dict->Replace(View(key, key_len), View(value, value_len)), version);
 }
 
-int shmdict_erase(shmdict* d, const void* key, size_t key_len) {
-  return b::Erase(H(d), key, key_len);
+int shmdict_erase(shmdict_handle* d, const void* key, size_t key_len) {
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (BadBytes(key, key_len)) return Fail(SHMDICT_EINVAL, "null key");
+  return FromStatus(dict->Erase(View(key, key_len)));
 }
 
-int shmdict_compare_and_swap(shmdict* d, const void* key, size_t key_len,
+int shmdict_compare_and_swap(shmdict_handle* d, const void* key, size_t key_len,
                              uint64_t expected_version, const void* value,
                              size_t value_len, uint64_t* new_version) {
-  return b::CompareAndSwap(H(d), key, key_len, expected_version, value, value_len,
-                           new_version);
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (int rc = CheckKeyValue(key, key_len, value, value_len); rc != SHMDICT_OK) return rc;
+  return WriteResult(
+      dict->CompareAndSwap(View(key, key_len), expected_version, View(value, value_len)),
+      new_version);
 }
 
-int shmdict_fetch_add(shmdict* d, const void* key, size_t key_len, int64_t delta,
+int shmdict_fetch_add(shmdict_handle* d, const void* key, size_t key_len, int64_t delta,
                       int64_t* new_value) {
-  return b::FetchAdd(H(d), key, key_len, delta, new_value);
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (BadBytes(key, key_len)) return Fail(SHMDICT_EINVAL, "null key");
+  const absl::StatusOr<int64_t> v = dict->FetchAdd(View(key, key_len), delta);
+  if (!v.ok()) return FromStatus(v.status());
+  if (new_value != nullptr) *new_value = *v;
+  return SHMDICT_OK;
 }
 
-int shmdict_wait(shmdict* d, const void* key, size_t key_len, uint64_t version,
+int shmdict_wait(shmdict_handle* d, const void* key, size_t key_len, uint64_t version,
                  int64_t timeout_ms) {
-  return b::Wait(H(d), key, key_len, version, timeout_ms);
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (BadBytes(key, key_len)) return Fail(SHMDICT_EINVAL, "null key");
+  return FromStatus(dict->WaitForChange(View(key, key_len), version, timeout_ms));
 }
 
-int shmdict_foreach(shmdict* d, shmdict_foreach_fn fn, void* ctx) {
-  return b::ForEach(H(d), fn, ctx);
+int shmdict_foreach(shmdict_handle* d, shmdict_foreach_fn fn, void* ctx) {
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (fn == nullptr) return Fail(SHMDICT_EINVAL, "null callback");
+  dict->ForEach([&](std::string_view key, std::string_view value, uint64_t version) {
+    return fn(ctx, key.data(), key.size(), value.data(), value.size(), version) == 0;
+  });
+  return SHMDICT_OK;
 }
 
-int shmdict_count(shmdict* d, uint64_t* count) { return b::Count(H(d), count); }
+int shmdict_count(shmdict_handle* d, uint64_t* count) {
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  const uint64_t n = dict->Count();
+  if (count != nullptr) *count = n;
+  return SHMDICT_OK;
+}
 
-const char* shmdict_strerror(int code) { return b::StrError(code); }
+const char* shmdict_strerror(int code) {
+  // The table's descriptions are NUL-terminated literals.
+  return sd::ErrorCodeDescription(static_cast<ErrorCode>(code)).data();
+}
 
-const char* shmdict_last_error(void) { return b::LastError(); }
+const char* shmdict_last_error(void) { return last_error.c_str(); }
 
 }  // extern "C"

@@ -5,12 +5,37 @@
  * Conventions
  *   - Every function returns SHMDICT_OK (0) or a negative SHMDICT_E* code, except
  *     shmdict_strerror and shmdict_last_error.
- *   - Optional out-pointers may be NULL. A NULL handle, or a NULL key/value pointer
- *     with a nonzero length, gives SHMDICT_EINVAL.
+ *   - Optional out-pointers may be NULL. A NULL key/value pointer with a nonzero
+ *     length gives SHMDICT_EINVAL; so does a bad handle (see "Handles" below): that
+ *     SHMDICT_EINVAL is not repeated in each function's list of errors.
+ *   - REQUIRES, of every function: each (pointer, length) pair points to that many
+ *     readable bytes (writable ones for output buffers), each array to as many
+ *     elements as the call says.
  *   - Nothing returned points into the shared mapping; values are copied into the
  *     caller's buffers.
  *   - Thread safety: a handle may be used by any number of threads at once, but must
- *     not be closed while in use. After fork(), the child may use inherited handles.
+ *     not be closed while in use (REQUIRES of every function that takes a handle).
+ *     After fork(), the child may use inherited handles.
+ *   - Handles. Every function that takes a handle checks it before anything else and
+ *     gives SHMDICT_EINVAL, writing nothing to its out-parameters, the table or the
+ *     handle, for:
+ *       - NULL (last error "null handle"; shmdict_close(NULL) is a no-op and OK);
+ *       - a handle already closed: "closed handle". Closing twice is so detected, and
+ *         of two closes racing on one handle exactly one closes. This holds until 1024
+ *         other handles of the process have been closed after it: shmdict_close
+ *         unmaps the table at once, but keeps the handle's own small struct, marked
+ *         closed, aside for the next 1024 closes before freeing it, and never gives it
+ *         to a new handle, so a stale pointer finds the mark and never another table.
+ *         (Chosen over never freeing the struct, which would make a program that opens
+ *         and closes tables all day grow without bound; the aside costs at most about
+ *         40 KiB.)
+ *       - a pointer to readable, 8-byte aligned memory whose first 8 bytes are not a
+ *         handle's 64-bit magic word: "not a shmdict handle" (nothing is written).
+ *     Not detected, and undefined behaviour: a closed handle used after 1024 later
+ *     closes (its memory may then be anyone's); a call on a handle that another thread
+ *     closes meanwhile, or a close from inside a shmdict_foreach callback on the same
+ *     handle (the table is unmapped under the running call); a pointer to memory that
+ *     is not readable.
  *   - Versions: every successful write gives the key's new version; versions strictly
  *     increase per key while it exists, are never 0, and are never reused across erase
  *     and re-insert.
@@ -18,6 +43,19 @@
  *     starts at 0; overflow wraps around.
  *   - Readers take no lock and never wait; see api/shmdict.h for the full guarantees
  *     and caveats.
+ *   - Corrupt slots (impossible key or value lengths: only damage to the file makes
+ *     them; `shmdict verify` reports them): shmdict_get and shmdict_get_many give
+ *     SHMDICT_EBADFILE for such a slot holding the key; shmdict_wait sees that key as
+ *     absent; shmdict_foreach and shmdict_count skip such slots; writes overwrite them.
+ *   - Registration: the first write through a handle (put, insert, replace,
+ *     compare_and_swap, erase, fetch_add; again in a forked child) claims one of the
+ *     table's 1024 process-table entries for the handle, which can fail, and the write
+ *     with it: SHMDICT_EFULL (every entry is held by other handles of live
+ *     processes), SHMDICT_EIO (reopening the file or locking the entry failed; errno
+ *     is set), SHMDICT_EBADFILE (the file could not be reopened as the same file: it
+ *     was replaced, and /proc is not mounted).
+ *   - C++: the type name `shmdict` cannot coexist with api/shmdict.h's namespace
+ *     shmdict in one translation unit; C++ programs use api/shmdict.h.
  */
 #ifndef SHMDICT_API_SHMDICT_C_H_
 #define SHMDICT_API_SHMDICT_C_H_
@@ -33,7 +71,8 @@ extern "C" {
 #define SHMDICT_OK 0
 #define SHMDICT_ENOTFOUND (-1) /* key absent; open: no file and no SHMDICT_CREATE */
 #define SHMDICT_EEXISTS (-2)   /* insert: key present; open: SHMDICT_EXCL and file exists */
-#define SHMDICT_EFULL (-3)     /* both candidate buckets full; or 1024 writer processes */
+#define SHMDICT_EFULL (-3)     /* both candidate buckets full; or the process table is
+                                  full (1024 writing handles) */
 #define SHMDICT_ETOOBIG (-4)   /* key or value over the table's maxima */
 #define SHMDICT_EBUFFER (-5)   /* value longer than value_cap; *value_len = size needed */
 #define SHMDICT_EVERSION (-6)  /* compare_and_swap: the current version differs */
@@ -68,7 +107,12 @@ typedef struct shmdict_options {
  * SHMDICT_EPERM, SHMDICT_EIO. */
 int shmdict_open(const char *path, int flags, const shmdict_options *opts, shmdict **out);
 
-/* Closes the handle and frees it. NULL is accepted and does nothing. Returns SHMDICT_OK. */
+/* Closes the handle: unmaps the table and closes the handle's file descriptors (other
+ * handles, in this process or others, are not affected). NULL is accepted and does
+ * nothing. Returns SHMDICT_OK; SHMDICT_EINVAL for a handle already closed or not a
+ * handle (see "Handles" above), which is left as it was.
+ * REQUIRES: no call on d but another shmdict_close is running in another thread (or
+ * further up this thread's stack, as in a shmdict_foreach callback). */
 int shmdict_close(shmdict *d);
 
 /* Removes the table file at `path` (checked to be a shmdict file first).
@@ -76,8 +120,11 @@ int shmdict_close(shmdict *d);
 int shmdict_unlink(const char *path);
 
 /* Copies the value of the key into value[0, value_cap), and sets *value_len and
- * *version. Errors: SHMDICT_ENOTFOUND; SHMDICT_EBUFFER (value longer than value_cap:
- * *value_len holds the size needed; call again with a larger buffer). */
+ * *version. Errors: SHMDICT_ENOTFOUND (also for a key over the maximum size: it
+ * cannot be present); SHMDICT_EBUFFER (value longer than value_cap: *value_len holds
+ * the size needed, *version the version; call again with a larger buffer);
+ * SHMDICT_EBADFILE (the slot holding the key is corrupt); SHMDICT_EINVAL (NULL key or
+ * value with a nonzero length). */
 int shmdict_get(shmdict *d, const void *key, size_t key_len, void *value, size_t value_cap,
                 size_t *value_len, uint64_t *version);
 
@@ -86,15 +133,22 @@ int shmdict_get(shmdict *d, const void *key, size_t key_len, void *value, size_t
  * keys[i][0, key_lens[i]); its value goes to values[i][0, value_caps[i]), its length
  * to value_lens[i] and its version to versions[i] (value_lens and versions may be
  * NULL); results[i] gets the code shmdict_get would return for it (SHMDICT_OK,
- * SHMDICT_ENOTFOUND, SHMDICT_EBUFFER, ...). Each key is read atomically; the batch is
- * not one snapshot. Returns SHMDICT_OK when the batch was processed (then see
- * results), SHMDICT_EINVAL for a null handle or a null array with n > 0. */
+ * SHMDICT_ENOTFOUND, SHMDICT_EBUFFER, SHMDICT_EBADFILE, or SHMDICT_EINVAL for a NULL
+ * key or value buffer with a nonzero length). Each key is read atomically; the batch
+ * is not one snapshot. Returns SHMDICT_OK when the batch was processed (then see
+ * results), SHMDICT_EINVAL for a bad handle or a NULL array (keys, key_lens, values,
+ * value_caps, results) with n > 0.
+ * REQUIRES: each array holds n elements; keys[i] points to key_lens[i] readable
+ * bytes, values[i] to value_caps[i] writable ones. */
 int shmdict_get_many(shmdict *d, size_t n, const void *const *keys, const size_t *key_lens,
                      void *const *values, const size_t *value_caps, size_t *value_lens,
                      uint64_t *versions, int *results);
 
 /* Sets the key to the value (insert or update); *version gets the new version.
- * Errors: SHMDICT_ETOOBIG, SHMDICT_EFULL, SHMDICT_EPERM. */
+ * Errors: SHMDICT_ETOOBIG (key or value over the maxima); SHMDICT_EFULL (inserting,
+ * both of the key's buckets full); SHMDICT_EPERM (SHMDICT_READONLY handle);
+ * SHMDICT_EINVAL (NULL key or value with a nonzero length); from the handle's first
+ * write (see "Registration" above): SHMDICT_EFULL, SHMDICT_EIO, SHMDICT_EBADFILE. */
 int shmdict_put(shmdict *d, const void *key, size_t key_len, const void *value,
                 size_t value_len, uint64_t *version);
 /* As shmdict_put, only if absent: SHMDICT_EEXISTS if present. */
@@ -104,7 +158,10 @@ int shmdict_insert(shmdict *d, const void *key, size_t key_len, const void *valu
 int shmdict_replace(shmdict *d, const void *key, size_t key_len, const void *value,
                     size_t value_len, uint64_t *version);
 
-/* Removes the key. Errors: SHMDICT_ENOTFOUND, SHMDICT_ETOOBIG, SHMDICT_EPERM. */
+/* Removes the key. Errors: SHMDICT_ENOTFOUND; SHMDICT_ETOOBIG (key over the maximum);
+ * SHMDICT_EPERM (SHMDICT_READONLY handle); SHMDICT_EINVAL (NULL key with a nonzero
+ * length); from the handle's first write (see "Registration" above): SHMDICT_EFULL,
+ * SHMDICT_EIO, SHMDICT_EBADFILE. */
 int shmdict_erase(shmdict *d, const void *key, size_t key_len);
 
 /* Writes the value only if the key's version is expected_version (0: only if absent);
@@ -114,14 +171,21 @@ int shmdict_compare_and_swap(shmdict *d, const void *key, size_t key_len,
                              size_t value_len, uint64_t *new_version);
 
 /* Adds delta to the key's 8-byte integer value (absent: 0); *new_value gets the sum.
- * Errors: SHMDICT_ETYPE, SHMDICT_ETOOBIG, SHMDICT_EFULL, SHMDICT_EPERM. */
+ * Errors: SHMDICT_ETYPE (the value is not 8 bytes long); SHMDICT_ETOOBIG (key over the
+ * maximum, or the table's values are shorter than 8 bytes); SHMDICT_EFULL (inserting,
+ * both of the key's buckets full); SHMDICT_EPERM (SHMDICT_READONLY handle);
+ * SHMDICT_EINVAL (NULL key with a nonzero length); from the handle's first write (see
+ * "Registration" above): SHMDICT_EFULL, SHMDICT_EIO, SHMDICT_EBADFILE. */
 int shmdict_fetch_add(shmdict *d, const void *key, size_t key_len, int64_t delta,
                       int64_t *new_value);
 
 /* Returns SHMDICT_OK as soon as the key's version differs from `version` (0 meaning
- * absent), SHMDICT_ETIMEOUT after timeout_ms milliseconds; a negative timeout waits
- * forever. Woken by writes from any process; a SHMDICT_READONLY handle polls every
- * millisecond. Errors: SHMDICT_ETIMEOUT, SHMDICT_ETOOBIG. */
+ * absent; a corrupt slot counts as absent), SHMDICT_ETIMEOUT after timeout_ms
+ * milliseconds; a negative timeout waits forever. Wakes within a millisecond of a
+ * write from any process (a SHMDICT_READONLY handle polls every millisecond); a writer
+ * killed between its commit and its wake delays that to at most a second.
+ * Errors: SHMDICT_ETIMEOUT; SHMDICT_ETOOBIG (key over the maximum); SHMDICT_EINVAL
+ * (NULL key with a nonzero length). */
 int shmdict_wait(shmdict *d, const void *key, size_t key_len, uint64_t version,
                  int64_t timeout_ms);
 
@@ -134,11 +198,15 @@ typedef int (*shmdict_foreach_fn)(void *ctx, const void *key, size_t key_len,
 /* Calls fn(ctx, ...) once for each entry, each a snapshot of one committed write. Weakly
  * consistent: an entry present for the whole iteration is visited exactly once; one
  * inserted or erased meanwhile may or may not be. Takes no lock: fn may call any
- * shmdict function, writes to this table included (but must not close the handle).
- * Returns SHMDICT_OK, also when fn stopped early; SHMDICT_EINVAL for a null handle or fn. */
+ * shmdict function, writes to this table included. Corrupt slots are skipped.
+ * Returns SHMDICT_OK, also when fn stopped early; SHMDICT_EINVAL for a bad handle or a
+ * NULL fn.
+ * REQUIRES: fn does not close d. */
 int shmdict_foreach(shmdict *d, shmdict_foreach_fn fn, void *ctx);
 
-/* Counts the entries (a scan; weakly consistent while writers run). */
+/* Sets *count (if not NULL) to the number of entries (a scan; weakly consistent while
+ * writers run; corrupt slots are skipped). Returns SHMDICT_OK; SHMDICT_EINVAL for a
+ * bad handle. */
 int shmdict_count(shmdict *d, uint64_t *count);
 
 /* A static English description of a code ("key not found", ...); never NULL. */

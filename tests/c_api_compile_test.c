@@ -60,6 +60,7 @@ int main(void) {
   CHECK(shmdict_put(NULL, "k", 1, "v", 1, NULL) == SHMDICT_EINVAL);
   CHECK(shmdict_strerror(SHMDICT_EBADFILE) != NULL);
   CHECK(shmdict_close(d) == SHMDICT_OK);
+  CHECK(shmdict_close(d) == SHMDICT_EINVAL); /* a closed handle is recognised */
   CHECK(shmdict_close(NULL) == SHMDICT_OK);
   CHECK(shmdict_unlink(name) == SHMDICT_OK);
   CHECK(shmdict_unlink(name) == SHMDICT_ENOTFOUND);

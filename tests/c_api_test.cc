@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -540,6 +542,188 @@ TEST(CApiTest, CloseNullIsOk) {
   shmdict* d = nullptr;
   ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &d), SHMDICT_OK);
   EXPECT_EQ(shmdict_close(d), SHMDICT_OK);
+}
+
+// ---------------------------------------------------------------------------------
+// Closed and foreign handles
+
+// Calls every function that takes a handle on `d`, with valid other arguments; returns
+// their codes. Checks that none touched its out-parameters or called back.
+std::vector<int> CallEveryFunction(shmdict* d) {
+  char buf[8] = "unset";
+  size_t len = 77;
+  uint64_t version = 77, count = 77;
+  int64_t sum = 77;
+  const void* keys[1] = {"k"};
+  const size_t key_lens[1] = {1};
+  void* values[1] = {buf};
+  const size_t caps[1] = {sizeof(buf)};
+  size_t lens[1] = {77};
+  uint64_t versions[1] = {77};
+  int results[1] = {77};
+  int calls = 0;
+  auto count_calls = [](void* ctx, const void*, size_t, const void*, size_t, uint64_t) {
+    ++*static_cast<int*>(ctx);
+    return 0;
+  };
+  std::vector<int> rcs = {
+      shmdict_get(d, "k", 1, buf, sizeof(buf), &len, &version),
+      shmdict_get_many(d, 1, keys, key_lens, values, caps, lens, versions, results),
+      shmdict_put(d, "k", 1, "new", 3, &version),
+      shmdict_insert(d, "n", 1, "new", 3, &version),
+      shmdict_replace(d, "k", 1, "new", 3, &version),
+      shmdict_erase(d, "k", 1),
+      shmdict_compare_and_swap(d, "n", 1, 0, "new", 3, &version),
+      shmdict_fetch_add(d, "c", 1, 1, &sum),
+      shmdict_wait(d, "k", 1, 0, 0),
+      shmdict_foreach(d, count_calls, &calls),
+      shmdict_count(d, &count),
+  };
+  EXPECT_STREQ(buf, "unset");
+  EXPECT_EQ(len, 77u);
+  EXPECT_EQ(version, 77u);
+  EXPECT_EQ(count, 77u);
+  EXPECT_EQ(sum, 77);
+  EXPECT_EQ(lens[0], 77u);
+  EXPECT_EQ(versions[0], 77u);
+  EXPECT_EQ(results[0], 77);
+  EXPECT_EQ(calls, 0);
+  return rcs;
+}
+
+// Expects the table at `t` to hold exactly k = "v".
+void ExpectOnlyKV(const TempPath& t) {
+  Handle h = Open(t.path(), 0, nullptr);
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(Get(h.get(), "k"), "v");
+  EXPECT_EQ(Count(h.get()), 1u);
+}
+
+TEST(CApiClosedHandleTest, DoubleCloseIsInvalid) {
+  TempPath t;
+  const shmdict_options o = Options();
+  shmdict* d = nullptr;
+  ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &d), SHMDICT_OK);
+  ASSERT_EQ(shmdict_close(d), SHMDICT_OK);
+  EXPECT_EQ(shmdict_close(d), SHMDICT_EINVAL);
+  EXPECT_STREQ(shmdict_last_error(), "closed handle");
+  EXPECT_EQ(shmdict_close(d), SHMDICT_EINVAL);
+}
+
+TEST(CApiClosedHandleTest, GetAndPutAfterCloseAreInvalid) {
+  TempPath t;
+  const shmdict_options o = Options();
+  shmdict* d = nullptr;
+  ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &d), SHMDICT_OK);
+  ASSERT_EQ(Put(d, "k", "v"), SHMDICT_OK);
+  ASSERT_EQ(shmdict_close(d), SHMDICT_OK);
+  EXPECT_EQ(Get(d, "k"), "<" + std::to_string(SHMDICT_EINVAL) + ">");
+  EXPECT_STREQ(shmdict_last_error(), "closed handle");
+  EXPECT_EQ(Put(d, "k", "new"), SHMDICT_EINVAL);
+  EXPECT_STREQ(shmdict_last_error(), "closed handle");
+  ExpectOnlyKV(t);
+}
+
+TEST(CApiClosedHandleTest, EveryCallOnAClosedHandleIsInvalidAndChangesNothing) {
+  TempPath t;
+  const shmdict_options o = Options();
+  shmdict* d = nullptr;
+  ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &d), SHMDICT_OK);
+  ASSERT_EQ(Put(d, "k", "v"), SHMDICT_OK);
+  ASSERT_EQ(shmdict_close(d), SHMDICT_OK);
+  const std::vector<int> rcs = CallEveryFunction(d);
+  for (size_t i = 0; i < rcs.size(); ++i) {
+    EXPECT_EQ(rcs[i], SHMDICT_EINVAL) << "function " << i;
+  }
+  EXPECT_STREQ(shmdict_last_error(), "closed handle");
+  ExpectOnlyKV(t);
+}
+
+// The memory of a closed handle is set aside, not reused for new handles, for the
+// next 1024 closes (api/shmdict_c.h): a stale handle is recognised all that while.
+TEST(CApiClosedHandleTest, StaysRecognisedWhileOtherHandlesOpenAndClose) {
+  TempPath t;
+  const shmdict_options o = Options();
+  shmdict* stale = nullptr;
+  ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &stale), SHMDICT_OK);
+  ASSERT_EQ(Put(stale, "k", "v"), SHMDICT_OK);
+  ASSERT_EQ(shmdict_close(stale), SHMDICT_OK);
+  for (int i = 0; i < 1023; ++i) {
+    shmdict* d = nullptr;
+    ASSERT_EQ(shmdict_open(t.path(), 0, nullptr, &d), SHMDICT_OK) << i;
+    ASSERT_NE(d, stale) << "a new handle reuses a closed one's memory after " << i
+                        << " closes";
+    ASSERT_EQ(shmdict_close(d), SHMDICT_OK);
+  }
+  EXPECT_EQ(Put(stale, "k", "new"), SHMDICT_EINVAL);
+  EXPECT_STREQ(shmdict_last_error(), "closed handle");
+  EXPECT_EQ(shmdict_close(stale), SHMDICT_EINVAL);
+  ExpectOnlyKV(t);
+}
+
+// What closed handles keep aside is bounded: thousands of opens and closes do not
+// accumulate memory.
+TEST(CApiClosedHandleTest, ClosedHandlesDoNotAccumulate) {
+  TempPath t;
+  const shmdict_options o = Options();
+  auto open_and_close = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      shmdict* d = nullptr;
+      ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &d), SHMDICT_OK);
+      ASSERT_EQ(shmdict_close(d), SHMDICT_OK);
+    }
+  };
+  open_and_close(2000);  // fills what is kept aside
+  const size_t before = mallinfo2().uordblks;
+  open_and_close(4000);
+  const size_t after = mallinfo2().uordblks;
+  // Kept without bound, 4000 handles would hold at least 4000 * 24 bytes more.
+  EXPECT_LT(after, before + 4000 * 24 / 4) << "before " << before << ", after " << after;
+}
+
+TEST(CApiClosedHandleTest, RacingClosesCloseOnce) {
+  TempPath t;
+  const shmdict_options o = Options();
+  for (int round = 0; round < 50; ++round) {
+    shmdict* d = nullptr;
+    ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &d), SHMDICT_OK);
+    std::atomic<bool> go{false};
+    std::atomic<int> ok{0}, invalid{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i) {
+      threads.emplace_back([&] {
+        while (!go.load()) std::this_thread::yield();
+        const int rc = shmdict_close(d);
+        (rc == SHMDICT_OK ? ok : invalid).fetch_add(1);
+      });
+    }
+    go.store(true);
+    for (std::thread& th : threads) th.join();
+    EXPECT_EQ(ok.load(), 1) << "round " << round;
+    EXPECT_EQ(invalid.load(), 3) << "round " << round;
+  }
+}
+
+TEST(CApiClosedHandleTest, AForeignPointerIsNotAHandle) {
+  alignas(64) uint64_t memory[16] = {};
+  shmdict* d = reinterpret_cast<shmdict*>(memory);
+  const std::vector<int> rcs = CallEveryFunction(d);
+  for (size_t i = 0; i < rcs.size(); ++i) {
+    EXPECT_EQ(rcs[i], SHMDICT_EINVAL) << "function " << i;
+  }
+  EXPECT_STREQ(shmdict_last_error(), "not a shmdict handle");
+  EXPECT_EQ(shmdict_close(d), SHMDICT_EINVAL);
+  EXPECT_STREQ(shmdict_last_error(), "not a shmdict handle");
+  for (const uint64_t word : memory) EXPECT_EQ(word, 0u);  // nothing was written to it
+
+  // Memory the caller may read but not write: only read (a store would fault).
+  void* page = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(page, MAP_FAILED);
+  shmdict* read_only = static_cast<shmdict*>(page);
+  EXPECT_EQ(shmdict_close(read_only), SHMDICT_EINVAL);
+  EXPECT_STREQ(shmdict_last_error(), "not a shmdict handle");
+  for (const int rc : CallEveryFunction(read_only)) EXPECT_EQ(rc, SHMDICT_EINVAL);
+  munmap(page, 4096);
 }
 
 TEST(CApiTest, Unlink) {

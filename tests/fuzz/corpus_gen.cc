@@ -18,6 +18,7 @@
 #include "api/shmdict.h"
 #include "core/layout.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "tests/fuzz/ops.h"
 
 namespace shmdict::fuzz {
 namespace {
@@ -189,25 +190,8 @@ void ScribbleCorpus() {
 }
 
 // ---------------------------------------------------------------------------------
-// ops_fuzz: a shape byte, then operations (opcode mod 15 and operands).
-
-enum OpCode : uint8_t {
-  kPut,
-  kInsert,
-  kReplace,
-  kErase,
-  kCompareAndSwap,
-  kFetchAdd,
-  kGet,
-  kGetReadOnly,
-  kGetInto,
-  kGetMany,
-  kVersion,
-  kCount,
-  kForEach,
-  kVerify,
-  kStats,
-};
+// ops_fuzz: a shape byte, then operations (opcode mod kNumOps, tests/fuzz/ops.h, and
+// operands).
 
 class OpsWriter {
  public:
@@ -263,6 +247,8 @@ std::string RandomOps(uint8_t shape, uint32_t seed, int n, const std::vector<uin
     } else if (r < 95) {
       w.Read(kVersion, pick());
     } else {
+      static_assert(kForEach == kCount + 1 && kVerify == kCount + 2 && kStats == kCount + 3,
+                    "the four scans are consecutive");
       w.Scan(static_cast<OpCode>(kCount + rng() % 4));
     }
   }

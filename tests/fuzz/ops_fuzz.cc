@@ -18,7 +18,8 @@
 // Tables are tiny (2 to 16 buckets) so that full buckets are common.
 //
 // Input format: byte 0 picks the shape (mod 4); then operations, each an opcode byte
-// (mod 15) followed by its operand bytes (key byte, value byte, a parameter byte).
+// (mod kNumOps; the numbers are in tests/fuzz/ops.h) followed by its operand bytes (key
+// byte, value byte, a parameter byte).
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,6 +41,7 @@
 #include "core/layout.h"
 #include "core/table.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "tests/fuzz/ops.h"
 
 namespace shmdict::fuzz {
 namespace {
@@ -71,44 +73,6 @@ const std::string& ShapeHeader(size_t shape, uint64_t* file_size) {
   return (*headers)[shape].first;
 }
 
-enum Op : uint8_t {
-  kPut,
-  kInsert,
-  kReplace,
-  kErase,
-  kCompareAndSwap,
-  kFetchAdd,
-  kGet,
-  kGetReadOnly,
-  kGetInto,
-  kGetMany,
-  kVersion,
-  kCount,
-  kForEach,
-  kVerify,
-  kStats,
-  kNumOps,
-};
-
-const char* OpName(uint8_t op) {
-  static const char* const names[kNumOps] = {"Put",
-                                             "Insert",
-                                             "Replace",
-                                             "Erase",
-                                             "CompareAndSwap",
-                                             "FetchAdd",
-                                             "Get",
-                                             "Get (read-only handle)",
-                                             "GetInto",
-                                             "GetMany",
-                                             "Version",
-                                             "Count",
-                                             "ForEach",
-                                             "Verify",
-                                             "GetStats"};
-  return op < kNumOps ? names[op] : "?";
-}
-
 struct ModelEntry {
   std::string value;
   uint64_t version = 0;
@@ -133,7 +97,7 @@ class Checker {
         case kCompareAndSwap: {
           const std::string key = Key(in.Byte());
           const std::string value = Value(in.Byte());
-          Write(static_cast<Op>(op), key, value, in.Byte());
+          Write(static_cast<OpCode>(op), key, value, in.Byte());
           CheckKey(key);
           break;
         }
@@ -175,9 +139,11 @@ class Checker {
         case kVerify:
           CheckVerify();
           break;
-        default:
+        case kStats:
           CheckStats();
           break;
+        default:  // op < kNumOps, and every opcode has its case above
+          FUZZ_CHECK(false, "opcode without a case: " + std::to_string(op));
       }
     }
     op_ = kNumOps;
@@ -282,7 +248,7 @@ class Checker {
     }
   }
 
-  void Write(Op op, const std::string& key, const std::string& value, uint8_t param) {
+  void Write(OpCode op, const std::string& key, const std::string& value, uint8_t param) {
     const ModelEntry* e = Find(key);
     const uint64_t current = e != nullptr ? e->version : 0;
     uint64_t expected = 0;
