@@ -86,11 +86,15 @@ absl::StatusOr<int64_t> Dict::FetchAdd(std::string_view key, int64_t delta,
   return table_->FetchAdd(key, delta, version);
 }
 
-uint64_t Dict::Count() const { return table_->Count().entries; }
+uint64_t Dict::Count(uint64_t* corrupt) const {
+  const internal::ScanResult r = table_->Count();
+  if (corrupt != nullptr) *corrupt = r.corrupt;
+  return r.entries;
+}
 
-void Dict::ForEach(
+uint64_t Dict::ForEach(
     absl::FunctionRef<bool(std::string_view, std::string_view, uint64_t)> fn) const {
-  table_->ForEach(fn);
+  return table_->ForEach(fn).corrupt;
 }
 
 Stats Dict::GetStats() const {

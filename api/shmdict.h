@@ -47,7 +47,8 @@
 // maxima) can only come from damage to the file (`shmdict verify` reports it). Get,
 // GetInto and GetMany return kBadFile for such a slot holding the looked-up key;
 // Contains, Version and WaitForChange see that key as absent; Count, ForEach and
-// GetStats skip such slots; a write to the key overwrites its slot.
+// GetStats skip such slots and say how many they skipped (Count's out-parameter,
+// ForEach's result); a write to the key overwrites its slot.
 //
 // Registration: the first write through a handle (Put, Insert, Replace,
 // CompareAndSwap, Erase or FetchAdd; again in a forked child) claims an entry of the
@@ -212,16 +213,20 @@ class Dict {
                                                  uint64_t* version = nullptr);
 
   // The number of entries, counted by scanning the table (O(capacity)); weakly
-  // consistent while writers run. No errors: corrupt slots are skipped, not counted.
-  [[nodiscard]] uint64_t Count() const;
+  // consistent while writers run. Corrupt slots are not counted; *corrupt (if not
+  // null) gets how many were skipped (0 on a sound table; see "Corrupt slots").
+  [[nodiscard]] uint64_t Count(uint64_t* corrupt = nullptr) const;
   // Calls fn(key, value, version) for each entry, each a snapshot (the views are valid
   // during the call only); stops early when fn returns false. Weakly consistent: an
   // entry present for the whole iteration is visited exactly once; one inserted or
-  // erased meanwhile may or may not be. No errors: corrupt slots are skipped. Takes no
-  // lock: fn may call any method of this Dict, writes included.
-  void ForEach(absl::FunctionRef<bool(std::string_view key, std::string_view value,
-                                      uint64_t version)>
-                   fn) const;
+  // erased meanwhile may or may not be, and one erased and re-inserted meanwhile may
+  // be visited twice. Takes no lock: fn may call any method of this Dict, writes
+  // included. Returns the number of corrupt slots skipped (0 on a sound table; see
+  // "Corrupt slots"): callers that must not miss entries silently (dump, iteration)
+  // report a nonzero count.
+  uint64_t ForEach(absl::FunctionRef<bool(std::string_view key, std::string_view value,
+                                          uint64_t version)>
+                       fn) const;
   // The table's shape and counters (see Stats); `count` as Count gives it. No errors.
   [[nodiscard]] Stats GetStats() const;
 

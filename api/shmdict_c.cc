@@ -33,6 +33,7 @@
 #include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "api/errors.h"
 #include "api/get_many.h"
@@ -342,22 +343,32 @@ int shmdict_wait(shmdict_handle* d, const void* key, size_t key_len, uint64_t ve
   return FromStatus(dict->WaitForChange(View(key, key_len), version, timeout_ms));
 }
 
+// A scan that skipped corrupt slots: it visited or counted every other entry, and
+// says how many it could not read.
+static int CorruptSlotsSkipped(uint64_t corrupt) {
+  const std::string message = absl::StrCat(corrupt, " corrupt slot(s) skipped: the table is "
+                                           "damaged (shmdict verify lists them)");
+  return Fail(SHMDICT_EBADFILE, message);
+}
+
 int shmdict_foreach(shmdict_handle* d, shmdict_foreach_fn fn, void* ctx) {
   sd::Dict* const dict = DictOf(d);
   if (dict == nullptr) return SHMDICT_EINVAL;
   if (fn == nullptr) return Fail(SHMDICT_EINVAL, "null callback");
-  dict->ForEach([&](std::string_view key, std::string_view value, uint64_t version) {
-    return fn(ctx, key.data(), key.size(), value.data(), value.size(), version) == 0;
-  });
-  return SHMDICT_OK;
+  const uint64_t corrupt =
+      dict->ForEach([&](std::string_view key, std::string_view value, uint64_t version) {
+        return fn(ctx, key.data(), key.size(), value.data(), value.size(), version) == 0;
+      });
+  return corrupt == 0 ? SHMDICT_OK : CorruptSlotsSkipped(corrupt);
 }
 
 int shmdict_count(shmdict_handle* d, uint64_t* count) {
   sd::Dict* const dict = DictOf(d);
   if (dict == nullptr) return SHMDICT_EINVAL;
-  const uint64_t n = dict->Count();
+  uint64_t corrupt = 0;
+  const uint64_t n = dict->Count(&corrupt);
   if (count != nullptr) *count = n;
-  return SHMDICT_OK;
+  return corrupt == 0 ? SHMDICT_OK : CorruptSlotsSkipped(corrupt);
 }
 
 const char* shmdict_strerror(int code) {

@@ -46,7 +46,8 @@
  *   - Corrupt slots (impossible key or value lengths: only damage to the file makes
  *     them; `shmdict verify` reports them): shmdict_get and shmdict_get_many give
  *     SHMDICT_EBADFILE for such a slot holding the key; shmdict_wait sees that key as
- *     absent; shmdict_foreach and shmdict_count skip such slots; writes overwrite them.
+ *     absent; shmdict_foreach and shmdict_count skip such slots and then return
+ *     SHMDICT_EBADFILE; writes overwrite them.
  *   - Registration: the first write through a handle (put, insert, replace,
  *     compare_and_swap, erase, fetch_add; again in a forked child) claims one of the
  *     table's 1024 process-table entries for the handle, which can fail, and the write
@@ -197,16 +198,19 @@ typedef int (*shmdict_foreach_fn)(void *ctx, const void *key, size_t key_len,
 
 /* Calls fn(ctx, ...) once for each entry, each a snapshot of one committed write. Weakly
  * consistent: an entry present for the whole iteration is visited exactly once; one
- * inserted or erased meanwhile may or may not be. Takes no lock: fn may call any
- * shmdict function, writes to this table included. Corrupt slots are skipped.
- * Returns SHMDICT_OK, also when fn stopped early; SHMDICT_EINVAL for a bad handle or a
- * NULL fn.
+ * inserted or erased meanwhile may or may not be, and one erased and re-inserted
+ * meanwhile may be visited twice. Takes no lock: fn may call any shmdict function,
+ * writes to this table included.
+ * Returns SHMDICT_OK, also when fn stopped early; SHMDICT_EBADFILE when corrupt slots
+ * were skipped (after visiting every other entry; shmdict_last_error says how many);
+ * SHMDICT_EINVAL for a bad handle or a NULL fn.
  * REQUIRES: fn does not close d. */
 int shmdict_foreach(shmdict *d, shmdict_foreach_fn fn, void *ctx);
 
 /* Sets *count (if not NULL) to the number of entries (a scan; weakly consistent while
- * writers run; corrupt slots are skipped). Returns SHMDICT_OK; SHMDICT_EINVAL for a
- * bad handle. */
+ * writers run). Returns SHMDICT_OK; SHMDICT_EBADFILE when corrupt slots were skipped
+ * (*count is still set, without them; shmdict_last_error says how many);
+ * SHMDICT_EINVAL for a bad handle. */
 int shmdict_count(shmdict *d, uint64_t *count);
 
 /* A static English description of a code ("key not found", ...); never NULL. */
