@@ -519,6 +519,22 @@ TEST(CliDumpLoadTest, BadInputStopsTheLoadAtItsLine) {
   EXPECT_NE(access(fresh.path().c_str(), F_OK), 0);
 }
 
+TEST(CliDumpLoadTest, ALineOfManyMembersIsCheckedForRepeats) {
+  TempPath t;
+  CreateTable(t.path());
+  std::string line = "{";
+  for (int i = 0; i < 20000; ++i) {
+    line += (i > 0 ? ",\"m" : "\"m") + std::to_string(i) + "\":0";
+  }
+  // 20,000 different names parse; the first is then refused as not a record's.
+  ExpectError(Cli({"load", t.path()}, line + "}\n"), "load",
+              "stdin: line 1: unknown member \"m0\"");
+  // One name repeated, the last of 20,001.
+  ExpectError(Cli({"load", t.path()}, line + ",\"m19999\":1}\n"), "load",
+              "stdin: line 1: at byte " + std::to_string(line.size() + 1) +
+                  ": member \"m19999\" appears twice");
+}
+
 TEST(CliVerifyRmTest, VerifyThenRemove) {
   TempPath t;
   CreateTable(t.path());
