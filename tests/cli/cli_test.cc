@@ -170,6 +170,17 @@ TEST(CliCreateTest, BadOptionsAreRefused) {
   EXPECT_EQ(s.st_mode & 0777, 0660u);
 }
 
+TEST(CliCreateTest, ModesInMessagesAreOctal) {
+  TempPath t;
+  ExpectError(Cli({"create", t.path(), "--capacity=10", "--max_key_size=8",
+                   "--max_value_size=8", "--mode=1777"}),
+              "create", "--mode: 01777 has bits outside 0777");
+  ExpectError(Cli({"load", "--create", "--mode=4600", t.path()},
+                  "{\"key\":\"k\",\"value\":\"v\"}\n"),
+              "load", "--mode: 04600 has bits outside 0777");
+  EXPECT_NE(access(t.path().c_str(), F_OK), 0);  // nothing was created
+}
+
 TEST(CliKeyValueTest, PutGetDel) {
   TempPath t;
   CreateTable(t.path());

@@ -80,7 +80,7 @@ absl::StatusOr<Dict> OpenTable(const std::string& table, bool writable);
 
 // Options to create a table from --capacity, --max_key_size, --max_value_size, --mode,
 // --allow_group and --exclusive (create set; sizes not given are 0). Returns false
-// with *error set for a --mode that is not an octal number.
+// with *error set for a --mode that is not an octal number or has bits outside 0777.
 bool CreateOptionsFromFlags(OpenOptions* o, std::string* error);
 
 // Positional argument i as a key: decoded from base64 with --key_b64. Returns false
