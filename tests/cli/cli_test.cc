@@ -38,15 +38,17 @@ void CreateTable(const std::string& path, uint64_t capacity = 100, uint32_t max_
   ASSERT_EQ(r.exit_code, 0) << r.err;
 }
 
-Dict OpenDict(const std::string& path) {
-  absl::StatusOr<Dict> d = Dict::Open(path, {});
+Dict OpenDict(const std::string& path, bool allow_group = false) {
+  OpenOptions o;
+  o.allow_group = allow_group;
+  absl::StatusOr<Dict> d = Dict::Open(path, o);
   EXPECT_TRUE(d.ok()) << d.status();
   return std::move(*d);
 }
 
-std::map<std::string, std::string> Contents(const std::string& path) {
+std::map<std::string, std::string> Contents(const std::string& path, bool allow_group = false) {
   std::map<std::string, std::string> m;
-  OpenDict(path).ForEach([&](std::string_view k, std::string_view v, uint64_t) {
+  OpenDict(path, allow_group).ForEach([&](std::string_view k, std::string_view v, uint64_t) {
     m.emplace(std::string(k), std::string(v));
     return true;
   });
@@ -179,6 +181,72 @@ TEST(CliCreateTest, ModesInMessagesAreOctal) {
                   "{\"key\":\"k\",\"value\":\"v\"}\n"),
               "load", "--mode: 04600 has bits outside 0777");
   EXPECT_NE(access(t.path().c_str(), F_OK), 0);  // nothing was created
+}
+
+// A table shared by a group (mode 0660): every command that opens a table refuses it
+// without --allow_group, with a message that names the option, and opens it with it.
+TEST(CliGroupTest, EveryCommandOpensAGroupWritableTableWithAllowGroup) {
+  TempPath t;
+  CliResult r = Cli({"create", t.path(), "--capacity=10", "--max_key_size=8",
+                     "--max_value_size=8", "--mode=0660", "--allow_group"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string line = "{\"key\":\"k2\",\"value\":\"v2\"}\n";
+  const std::string refusal =
+      "is group-writable; refusing to use it without the allow-group option";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"put", t.path(), "k", "v"}, ""},
+      {{"get", t.path(), "k"}, ""},
+      {{"del", t.path(), "k"}, ""},
+      {{"ls", t.path()}, ""},
+      {{"stats", t.path()}, ""},
+      {{"watch", "--timeout_ms=0", t.path(), "k"}, ""},
+      {{"dump", t.path()}, ""},
+      {{"load", t.path()}, line},
+      {{"load", "--create", t.path()}, line},
+      {{"verify", t.path()}, ""},
+      {{"verify", "--repair", t.path()}, ""},
+  };
+  for (const auto& [args, input] : refused) {
+    ExpectError(Cli(args, input), args[0], t.path() + " " + refusal);
+    EXPECT_NE(Cli({args[0], "--help"}).out.find("\n  --allow_group "), std::string::npos)
+        << args[0];
+  }
+  EXPECT_TRUE(Contents(t.path(), /*allow_group=*/true).empty());
+
+  r = Cli({"put", "--allow_group", t.path(), "k", "v"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = Cli({"get", "--allow_group", t.path(), "k"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "v");
+  r = Cli({"ls", "--allow_group", "--values", t.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "k\tv\n");
+  r = Cli({"stats", "--allow_group", t.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("entries: 1,"), std::string::npos) << r.out;
+  r = Cli({"watch", "--allow_group", "--timeout_ms=0", t.path(), "k"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // it ran: printed the value, then timed out
+  EXPECT_EQ(r.out, "v\n");
+  r = Cli({"dump", "--allow_group", t.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("{\"key\":\"k\",\"value\":\"v\",", 0), 0u) << r.out;
+  r = Cli({"load", "--allow_group", t.path()}, line);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = Cli({"load", "--create", "--allow_group", t.path()},
+          "{\"key\":\"k3\",\"value\":\"v3\"}\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "loaded 1 entry into " + t.path() + "\n");
+  r = Cli({"verify", "--allow_group", t.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = Cli({"verify", "--repair", "--allow_group", t.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = Cli({"del", "--allow_group", t.path(), "k"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Contents(t.path(), /*allow_group=*/true),
+            (std::map<std::string, std::string>{{"k2", "v2"}, {"k3", "v3"}}));
+  struct stat s;
+  ASSERT_EQ(stat(t.path().c_str(), &s), 0);
+  EXPECT_EQ(s.st_mode & 0777, 0660u);  // opening never changes the mode
 }
 
 TEST(CliKeyValueTest, PutGetDel) {

@@ -75,7 +75,8 @@ int UsageFail(const Invocation& inv, std::string_view message);
 std::string Message(const absl::Status& status);
 
 // Opens TABLE for reading only (needs read permission only, registers nothing in the
-// table) or for writing.
+// table) or for writing; a table shared by a group only with --allow_group (false for
+// the commands that do not accept it).
 absl::StatusOr<Dict> OpenTable(const std::string& table, bool writable);
 
 // Options to create a table from --capacity, --max_key_size, --max_value_size, --mode,

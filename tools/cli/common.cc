@@ -51,6 +51,7 @@ std::string Message(const absl::Status& status) {
 absl::StatusOr<Dict> OpenTable(const std::string& table, bool writable) {
   OpenOptions o;
   o.read_only = !writable;
+  o.allow_group = absl::GetFlag(FLAGS_allow_group);
   return Dict::Open(table, o);
 }
 
