@@ -2,6 +2,7 @@
 // the exit codes, binary-safe dump and load, watch seeing another process's writes,
 // and no progress output when stderr is a pipe. What the tool wrote is checked through
 // the C++ API, independently of the tool's own encodings.
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,6 +69,20 @@ void ExpectError(const CliResult& r, const std::string& command, const std::stri
   EXPECT_EQ(r.err.rfind("shmdict: " + command + ": ", 0), 0u) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_NE(r.err.find(fragment), std::string::npos) << "wanted '" << fragment << "' in " << r.err;
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// For a child that might read without end: at most 1 GiB of address space, so that
+// it fails (std::bad_alloc) before it takes the machine's memory. Not under the
+// sanitizers, whose shadow memory reserves terabytes of address space.
+void LimitAddressSpace() {
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  const rlimit limit = {rlim_t{1} << 30, rlim_t{1} << 30};
+  setrlimit(RLIMIT_AS, &limit);
+#endif
 }
 
 TEST(CliHelpTest, EveryCommandHasHelpAndUnknownOnesFail) {
@@ -312,6 +327,31 @@ TEST(CliKeyValueTest, BinaryValuesAndKeys) {
   ExpectError(Cli({"put", t.path(), "k"}), "put", "expected TABLE KEY VALUE, or --value_file");
   ExpectError(Cli({"put", t.path(), "k", "--value_file=/nonexistent/v"}), "put",
               "/nonexistent/v: No such file or directory");
+}
+
+TEST(CliKeyValueTest, ValueFileIsReadOnlyUpToTheTablesMaximum) {
+  TempPath t;
+  CreateTable(t.path(), /*capacity=*/10, /*max_key=*/8, /*max_value=*/64);
+  // An endless input: put reads one byte more than the maximum, then gives up.
+  CliProcess endless({"put", t.path(), "k", "--value_file=/dev/zero"}, LimitAddressSpace);
+  CliResult r = endless.Finish("", /*timeout_ms=*/60000);
+  EXPECT_FALSE(r.timed_out);
+  ExpectError(r, "put",
+              "key \"k\": the value in /dev/zero is too big: over the table's maximum of 64 "
+              "bytes");
+  ExpectError(Cli({"put", t.path(), "k", "--value_file=-"}, std::string(1 << 20, 'x')), "put",
+              "key \"k\": the value on stdin is too big: over the table's maximum of 64 bytes");
+  // One byte over the maximum, and exactly the maximum.
+  const std::string file = t.path() + ".value";
+  WriteFile(file, std::string(65, 'v'));
+  ExpectError(Cli({"put", t.path(), "k", "--value_file", file}), "put",
+              "the value in " + file + " is too big");
+  WriteFile(file, std::string(64, 'v'));
+  r = Cli({"put", t.path(), "k", "--value_file", file});
+  unlink(file.c_str());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Contents(t.path()),
+            (std::map<std::string, std::string>{{"k", std::string(64, 'v')}}));
 }
 
 TEST(CliKeyValueTest, RefusedWrites) {

@@ -103,8 +103,10 @@ const std::vector<Command>& Commands() {
       {"put", "put [--value_file FILE] [--key_b64] [--json] [--allow_group] TABLE KEY [VALUE]",
        "TABLE KEY VALUE", "set KEY to VALUE (or to a file's or stdin's bytes)",
        "Sets KEY to VALUE, inserting it if absent. With --value_file the value is the\n"
-       "file's bytes ('-': stdin), for binary values; VALUE is then not given. Prints\n"
-       "nothing; --json prints {\"key\":...,\"version\":N} with the new version.\n",
+       "file's bytes ('-': stdin), for binary values; VALUE is then not given. Reads\n"
+       "at most one byte more than the table's maximum value size: a longer input is\n"
+       "an error. Prints nothing; --json prints {\"key\":...,\"version\":N} with the\n"
+       "new version.\n",
        {{"value_file", "read the value from FILE ('-': stdin) instead of VALUE"},
         {"key_b64", "KEY is given in base64 (for keys with NUL or other bytes)"},
         kJson, kAllowGroup},
