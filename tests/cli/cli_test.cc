@@ -2,6 +2,7 @@
 // the exit codes, binary-safe dump and load, watch seeing another process's writes,
 // and no progress output when stderr is a pipe. What the tool wrote is checked through
 // the C++ API, independently of the tool's own encodings.
+#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -71,9 +72,54 @@ void ExpectError(const CliResult& r, const std::string& command, const std::stri
   EXPECT_NE(r.err.find(fragment), std::string::npos) << "wanted '" << fragment << "' in " << r.err;
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
+
+// The names in a directory, sorted, without "." and "..".
+std::vector<std::string> DirEntries(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = opendir(dir.c_str()); d != nullptr) {
+    while (const dirent* e = readdir(d)) {
+      if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+        names.push_back(e->d_name);
+      }
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// A directory, removed with everything in it at the end.
+class TempDir {
+ public:
+  TempDir() { EXPECT_EQ(mkdir(path().c_str(), 0700), 0) << path(); }
+  ~TempDir() { RemoveTree(path()); }
+  const std::string& path() const { return temp_.path(); }
+
+ private:
+  static void RemoveTree(const std::string& path) {
+    for (const std::string& name : DirEntries(path)) {
+      const std::string child = path + "/" + name;
+      struct stat s;
+      if (lstat(child.c_str(), &s) == 0 && S_ISDIR(s.st_mode)) {
+        RemoveTree(child);
+      } else {
+        unlink(child.c_str());
+      }
+    }
+    rmdir(path.c_str());
+  }
+  TempPath temp_;
+};
 
 // For a child that might read without end: at most 1 GiB of address space, so that
 // it fails (std::bad_alloc) before it takes the machine's memory. Not under the
@@ -83,6 +129,14 @@ void LimitAddressSpace() {
   const rlimit limit = {rlim_t{1} << 30, rlim_t{1} << 30};
   setrlimit(RLIMIT_AS, &limit);
 #endif
+}
+
+// Files the child writes may not grow past 4 KiB; a write past that fails with EFBIG
+// (SIGXFSZ is ignored, instead of killing the child).
+void LimitFileSize() {
+  signal(SIGXFSZ, SIG_IGN);
+  const rlimit limit = {4096, 4096};
+  setrlimit(RLIMIT_FSIZE, &limit);
 }
 
 TEST(CliHelpTest, EveryCommandHasHelpAndUnknownOnesFail) {
@@ -636,6 +690,72 @@ TEST(CliDumpLoadTest, BadInputStopsTheLoadAtItsLine) {
   TempPath fresh;
   ExpectError(Cli({"load", "--create", fresh.path()}, good + "not json\n"), "load", "line 2");
   EXPECT_NE(access(fresh.path().c_str(), F_OK), 0);
+}
+
+TEST(CliDumpLoadTest, OutputReplacesASymlinkInsteadOfFollowingIt) {
+  TempPath t;
+  CreateTable(t.path());
+  ASSERT_TRUE(OpenDict(t.path()).Put("k", "v").ok());
+  TempDir dir;
+  const std::string target = dir.path() + "/target";
+  const std::string out = dir.path() + "/out.jsonl";
+  WriteFile(target, "precious\n");
+  ASSERT_EQ(symlink(target.c_str(), out.c_str()), 0);
+  CliResult r = Cli({"dump", "--output", out, t.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(target), "precious\n");
+  struct stat s;
+  ASSERT_EQ(lstat(out.c_str(), &s), 0);
+  EXPECT_TRUE(S_ISREG(s.st_mode));
+  EXPECT_EQ(s.st_mode & 07777, 0600u);
+  EXPECT_EQ(ReadFile(out), Cli({"dump", t.path()}).out);
+  EXPECT_EQ(DirEntries(dir.path()), (std::vector<std::string>{"out.jsonl", "target"}));
+}
+
+TEST(CliDumpLoadTest, OutputReplacesAnExistingFileWithOneOfMode0600) {
+  TempPath t;
+  CreateTable(t.path());
+  ASSERT_TRUE(OpenDict(t.path()).Put("k", "v").ok());
+  TempDir dir;
+  const std::string out = dir.path() + "/out.jsonl";
+  WriteFile(out, "an older dump, readable by all\n");
+  ASSERT_EQ(chmod(out.c_str(), 0644), 0);
+  CliResult r = Cli({"dump", "--output", out, t.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  struct stat s;
+  ASSERT_EQ(lstat(out.c_str(), &s), 0);
+  EXPECT_EQ(s.st_mode & 07777, 0600u);
+  EXPECT_EQ(ReadFile(out), Cli({"dump", t.path()}).out);
+  EXPECT_EQ(DirEntries(dir.path()), (std::vector<std::string>{"out.jsonl"}));
+}
+
+TEST(CliDumpLoadTest, AFailedDumpLeavesTheOutputAsItWasAndNoTemporaryFile) {
+  TempPath t;
+  CreateTable(t.path(), 1000, 16, 64);
+  {
+    Dict d = OpenDict(t.path());
+    for (int i = 0; i < 200; ++i) {
+      ASSERT_TRUE(d.Put("key" + std::to_string(i), std::string(64, 'v')).ok());
+    }
+  }
+  TempDir dir;
+  const std::string out = dir.path() + "/out.jsonl";
+  WriteFile(out, "the previous dump\n");
+  // A write fails (the dump is over 4 KiB, and so is not allowed to be).
+  CliProcess too_big({"dump", "--output", out, t.path()}, LimitFileSize);
+  ExpectError(too_big.Finish(), "dump", "writing " + out + ": File too large");
+  EXPECT_EQ(ReadFile(out), "the previous dump\n");
+  EXPECT_EQ(DirEntries(dir.path()), (std::vector<std::string>{"out.jsonl"}));
+  // The rename fails: a directory is where FILE would go.
+  const std::string sub = dir.path() + "/sub";
+  ASSERT_EQ(mkdir(sub.c_str(), 0700), 0);
+  WriteFile(sub + "/inside", "x");
+  ExpectError(Cli({"dump", "--output", sub, t.path()}), "dump", sub + ": Is a directory");
+  EXPECT_EQ(DirEntries(dir.path()), (std::vector<std::string>{"out.jsonl", "sub"}));
+  EXPECT_EQ(DirEntries(sub), (std::vector<std::string>{"inside"}));
+  // FILE's directory does not exist.
+  ExpectError(Cli({"dump", "--output", dir.path() + "/missing/out.jsonl", t.path()}), "dump",
+              "No such file or directory");
 }
 
 TEST(CliDumpLoadTest, ALineOfManyMembersIsCheckedForRepeats) {

@@ -172,8 +172,10 @@ const std::vector<Command>& Commands() {
        "A key or value that is not text (NUL or other control bytes, invalid UTF-8)\n"
        "comes as \"key_b64\"/\"value_b64\", standard base64. 'shmdict load' reads it back.\n"
        "Weakly consistent while writers run (as ls). Shows a progress bar on stderr\n"
-       "when stderr is a terminal.\n",
-       {{"output", "write to FILE (created with mode 0600) instead of stdout"}, kAllowGroup},
+       "when stderr is a terminal. --output FILE writes a new file (mode 0600) beside\n"
+       "FILE and renames it over FILE when complete: FILE is never half a dump, and a\n"
+       "symbolic link there is replaced, not followed.\n",
+       {{"output", "write to FILE instead of stdout"}, kAllowGroup},
        1, 1, RunDump},
       {"load",
        "load [--input FILE] [--create [--capacity N] [--max_key_size B]\n"
