@@ -460,6 +460,39 @@ TEST(CliKeyValueTest, MissingTablesAndFilesThatAreNotTables) {
   ExpectError(Cli({"stats", dir.path()}), "stats", "is not a regular file");
 }
 
+// A file whose size says more than a read of it gives is not a valid table (kBadFile),
+// not an OS error with errno 0 ("Success"). A sysfs attribute is such a file (4096
+// bytes by stat, a few by read); a table truncated between the open's fstat and its
+// read of the header is another.
+// DISABLED_ until core/table.cc's ValidateFile treats a short pread of the header as
+// kBadFile; run it with --gtest_also_run_disabled_tests.
+TEST(CliOpenTest, DISABLED_AShortHeaderReadIsABadFile) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: the sysfs files it opens are root's";
+  std::string file;
+  for (const char* f : {"/sys/kernel/profiling", "/sys/kernel/mm/transparent_hugepage/enabled",
+                        "/sys/power/state", "/sys/kernel/uevent_seqnum"}) {
+    struct stat s;
+    if (stat(f, &s) != 0 || !S_ISREG(s.st_mode) || s.st_size < 4096 || s.st_uid != 0 ||
+        (s.st_mode & 022) != 0) {
+      continue;
+    }
+    const std::string contents = ReadFile(f);
+    if (!contents.empty() && contents.size() < 4096) {
+      file = f;
+      break;
+    }
+  }
+  if (file.empty()) GTEST_SKIP() << "no sysfs attribute file to read here";
+  CliResult r = Cli({"verify", file});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;  // not a valid table: damage, not an error
+  EXPECT_EQ(r.out.rfind(file + ": NOT A VALID TABLE: ", 0), 0u) << r.out;
+  EXPECT_EQ(r.out.find("Success"), std::string::npos) << r.out;
+  r = Cli({"stats", file});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(file), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("Success"), std::string::npos) << r.err;
+}
+
 TEST(CliLsTest, ListsWithPrefixValuesLimitAndEscapes) {
   TempPath t;
   CreateTable(t.path());
