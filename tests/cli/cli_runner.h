@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,6 +29,7 @@ inline std::string ShmdictBinary() {
 
 struct CliResult {
   int exit_code = -1;  // -1: killed by a signal
+  bool timed_out = false;  // Finish's deadline passed: the process was killed
   std::string out;
   std::string err;
 };
@@ -35,7 +37,10 @@ struct CliResult {
 // A running shmdict process with pipes to its stdin, stdout and stderr.
 class CliProcess {
  public:
-  explicit CliProcess(const std::vector<std::string>& args) {
+  // `child_setup`, if given, runs in the child between fork and exec (so it may make
+  // only async-signal-safe calls: setrlimit, signal, ...).
+  explicit CliProcess(const std::vector<std::string>& args,
+                      void (*child_setup)() = nullptr) {
     int in[2], out[2], err[2];
     if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
       ADD_FAILURE() << "pipe2 failed";
@@ -54,6 +59,7 @@ class CliProcess {
       dup2(in[0], 0);
       dup2(out[1], 1);
       dup2(err[1], 2);
+      if (child_setup != nullptr) child_setup();
       execv(argv[0], argv.data());
       _exit(127);
     }
@@ -99,15 +105,31 @@ class CliProcess {
   }
 
   // Writes `input` to stdin and closes it, collects stdout and stderr until both
-  // close, and waits for the exit.
-  CliResult Finish(const std::string& input = "") {
+  // close, and waits for the exit. With `timeout_ms` >= 0, a process still running
+  // that long after the call is killed (SIGKILL) and the result says timed_out.
+  CliResult Finish(const std::string& input = "", int timeout_ms = -1) {
     CliResult r;
     r.out.swap(pending_);
     size_t written = 0;
     if (input.empty()) CloseFd(&in_);
+    timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     while (out_ >= 0 || err_ >= 0) {
+      int wait_ms = -1;
+      if (timeout_ms >= 0 && !r.timed_out) {
+        timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        const long elapsed_ms =
+            (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (elapsed_ms >= timeout_ms) {
+          r.timed_out = true;
+          kill(pid_, SIGKILL);  // its pipes close, and the loop ends
+          continue;
+        }
+        wait_ms = int(timeout_ms - elapsed_ms);
+      }
       pollfd p[3] = {{out_, POLLIN, 0}, {err_, POLLIN, 0}, {in_, POLLOUT, 0}};
-      if (poll(p, 3, -1) < 0 && errno != EINTR) break;
+      if (poll(p, 3, wait_ms) < 0 && errno != EINTR) break;
       for (int i = 0; i < 2; ++i) {
         if (p[i].revents == 0) continue;
         char buf[65536];

@@ -2,6 +2,8 @@
 // the exit codes, binary-safe dump and load, watch seeing another process's writes,
 // and no progress output when stderr is a pipe. What the tool wrote is checked through
 // the C++ API, independently of the tool's own encodings.
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,15 +40,17 @@ void CreateTable(const std::string& path, uint64_t capacity = 100, uint32_t max_
   ASSERT_EQ(r.exit_code, 0) << r.err;
 }
 
-Dict OpenDict(const std::string& path) {
-  absl::StatusOr<Dict> d = Dict::Open(path, {});
+Dict OpenDict(const std::string& path, bool allow_group = false) {
+  OpenOptions o;
+  o.allow_group = allow_group;
+  absl::StatusOr<Dict> d = Dict::Open(path, o);
   EXPECT_TRUE(d.ok()) << d.status();
   return std::move(*d);
 }
 
-std::map<std::string, std::string> Contents(const std::string& path) {
+std::map<std::string, std::string> Contents(const std::string& path, bool allow_group = false) {
   std::map<std::string, std::string> m;
-  OpenDict(path).ForEach([&](std::string_view k, std::string_view v, uint64_t) {
+  OpenDict(path, allow_group).ForEach([&](std::string_view k, std::string_view v, uint64_t) {
     m.emplace(std::string(k), std::string(v));
     return true;
   });
@@ -66,6 +70,73 @@ void ExpectError(const CliResult& r, const std::string& command, const std::stri
   EXPECT_EQ(r.err.rfind("shmdict: " + command + ": ", 0), 0u) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_NE(r.err.find(fragment), std::string::npos) << "wanted '" << fragment << "' in " << r.err;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// The names in a directory, sorted, without "." and "..".
+std::vector<std::string> DirEntries(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = opendir(dir.c_str()); d != nullptr) {
+    while (const dirent* e = readdir(d)) {
+      if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+        names.push_back(e->d_name);
+      }
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// A directory, removed with everything in it at the end.
+class TempDir {
+ public:
+  TempDir() { EXPECT_EQ(mkdir(path().c_str(), 0700), 0) << path(); }
+  ~TempDir() { RemoveTree(path()); }
+  const std::string& path() const { return temp_.path(); }
+
+ private:
+  static void RemoveTree(const std::string& path) {
+    for (const std::string& name : DirEntries(path)) {
+      const std::string child = path + "/" + name;
+      struct stat s;
+      if (lstat(child.c_str(), &s) == 0 && S_ISDIR(s.st_mode)) {
+        RemoveTree(child);
+      } else {
+        unlink(child.c_str());
+      }
+    }
+    rmdir(path.c_str());
+  }
+  TempPath temp_;
+};
+
+// For a child that might read without end: at most 1 GiB of address space, so that
+// it fails (std::bad_alloc) before it takes the machine's memory. Not under the
+// sanitizers, whose shadow memory reserves terabytes of address space.
+void LimitAddressSpace() {
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  const rlimit limit = {rlim_t{1} << 30, rlim_t{1} << 30};
+  setrlimit(RLIMIT_AS, &limit);
+#endif
+}
+
+// Files the child writes may not grow past 4 KiB; a write past that fails with EFBIG
+// (SIGXFSZ is ignored, instead of killing the child).
+void LimitFileSize() {
+  signal(SIGXFSZ, SIG_IGN);
+  const rlimit limit = {4096, 4096};
+  setrlimit(RLIMIT_FSIZE, &limit);
 }
 
 TEST(CliHelpTest, EveryCommandHasHelpAndUnknownOnesFail) {
@@ -170,6 +241,83 @@ TEST(CliCreateTest, BadOptionsAreRefused) {
   EXPECT_EQ(s.st_mode & 0777, 0660u);
 }
 
+TEST(CliCreateTest, ModesInMessagesAreOctal) {
+  TempPath t;
+  ExpectError(Cli({"create", t.path(), "--capacity=10", "--max_key_size=8",
+                   "--max_value_size=8", "--mode=1777"}),
+              "create", "--mode: 01777 has bits outside 0777");
+  ExpectError(Cli({"load", "--create", "--mode=4600", t.path()},
+                  "{\"key\":\"k\",\"value\":\"v\"}\n"),
+              "load", "--mode: 04600 has bits outside 0777");
+  EXPECT_NE(access(t.path().c_str(), F_OK), 0);  // nothing was created
+}
+
+// A table shared by a group (mode 0660): every command that opens a table refuses it
+// without --allow_group, with a message that names the option, and opens it with it.
+TEST(CliGroupTest, EveryCommandOpensAGroupWritableTableWithAllowGroup) {
+  TempPath t;
+  CliResult r = Cli({"create", t.path(), "--capacity=10", "--max_key_size=8",
+                     "--max_value_size=8", "--mode=0660", "--allow_group"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string line = "{\"key\":\"k2\",\"value\":\"v2\"}\n";
+  const std::string refusal =
+      "is group-writable; refusing to use it without the allow-group option";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"put", t.path(), "k", "v"}, ""},
+      {{"get", t.path(), "k"}, ""},
+      {{"del", t.path(), "k"}, ""},
+      {{"ls", t.path()}, ""},
+      {{"stats", t.path()}, ""},
+      {{"watch", "--timeout_ms=0", t.path(), "k"}, ""},
+      {{"dump", t.path()}, ""},
+      {{"load", t.path()}, line},
+      {{"load", "--create", t.path()}, line},
+      {{"verify", t.path()}, ""},
+      {{"verify", "--repair", t.path()}, ""},
+  };
+  for (const auto& [args, input] : refused) {
+    ExpectError(Cli(args, input), args[0], t.path() + " " + refusal);
+    EXPECT_NE(Cli({args[0], "--help"}).out.find("\n  --allow_group "), std::string::npos)
+        << args[0];
+  }
+  EXPECT_TRUE(Contents(t.path(), /*allow_group=*/true).empty());
+
+  r = Cli({"put", "--allow_group", t.path(), "k", "v"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = Cli({"get", "--allow_group", t.path(), "k"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "v");
+  r = Cli({"ls", "--allow_group", "--values", t.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "k\tv\n");
+  r = Cli({"stats", "--allow_group", t.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("entries: 1,"), std::string::npos) << r.out;
+  r = Cli({"watch", "--allow_group", "--timeout_ms=0", t.path(), "k"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // it ran: printed the value, then timed out
+  EXPECT_EQ(r.out, "v\n");
+  r = Cli({"dump", "--allow_group", t.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("{\"key\":\"k\",\"value\":\"v\",", 0), 0u) << r.out;
+  r = Cli({"load", "--allow_group", t.path()}, line);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = Cli({"load", "--create", "--allow_group", t.path()},
+          "{\"key\":\"k3\",\"value\":\"v3\"}\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "loaded 1 entry into " + t.path() + "\n");
+  r = Cli({"verify", "--allow_group", t.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = Cli({"verify", "--repair", "--allow_group", t.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = Cli({"del", "--allow_group", t.path(), "k"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Contents(t.path(), /*allow_group=*/true),
+            (std::map<std::string, std::string>{{"k2", "v2"}, {"k3", "v3"}}));
+  struct stat s;
+  ASSERT_EQ(stat(t.path().c_str(), &s), 0);
+  EXPECT_EQ(s.st_mode & 0777, 0660u);  // opening never changes the mode
+}
+
 TEST(CliKeyValueTest, PutGetDel) {
   TempPath t;
   CreateTable(t.path());
@@ -235,6 +383,31 @@ TEST(CliKeyValueTest, BinaryValuesAndKeys) {
               "/nonexistent/v: No such file or directory");
 }
 
+TEST(CliKeyValueTest, ValueFileIsReadOnlyUpToTheTablesMaximum) {
+  TempPath t;
+  CreateTable(t.path(), /*capacity=*/10, /*max_key=*/8, /*max_value=*/64);
+  // An endless input: put reads one byte more than the maximum, then gives up.
+  CliProcess endless({"put", t.path(), "k", "--value_file=/dev/zero"}, LimitAddressSpace);
+  CliResult r = endless.Finish("", /*timeout_ms=*/60000);
+  EXPECT_FALSE(r.timed_out);
+  ExpectError(r, "put",
+              "key \"k\": the value in /dev/zero is too big: over the table's maximum of 64 "
+              "bytes");
+  ExpectError(Cli({"put", t.path(), "k", "--value_file=-"}, std::string(1 << 20, 'x')), "put",
+              "key \"k\": the value on stdin is too big: over the table's maximum of 64 bytes");
+  // One byte over the maximum, and exactly the maximum.
+  const std::string file = t.path() + ".value";
+  WriteFile(file, std::string(65, 'v'));
+  ExpectError(Cli({"put", t.path(), "k", "--value_file", file}), "put",
+              "the value in " + file + " is too big");
+  WriteFile(file, std::string(64, 'v'));
+  r = Cli({"put", t.path(), "k", "--value_file", file});
+  unlink(file.c_str());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Contents(t.path()),
+            (std::map<std::string, std::string>{{"k", std::string(64, 'v')}}));
+}
+
 TEST(CliKeyValueTest, RefusedWrites) {
   TempPath t;
   CreateTable(t.path(), /*capacity=*/1, /*max_key=*/8, /*max_value=*/8);
@@ -285,6 +458,39 @@ TEST(CliKeyValueTest, MissingTablesAndFilesThatAreNotTables) {
   TempPath dir;
   ASSERT_EQ(mkdir(dir.path().c_str(), 0700), 0);
   ExpectError(Cli({"stats", dir.path()}), "stats", "is not a regular file");
+}
+
+// A file whose size says more than a read of it gives is not a valid table (kBadFile),
+// not an OS error with errno 0 ("Success"). A sysfs attribute is such a file (4096
+// bytes by stat, a few by read); a table truncated between the open's fstat and its
+// read of the header is another.
+// DISABLED_ until core/table.cc's ValidateFile treats a short pread of the header as
+// kBadFile; run it with --gtest_also_run_disabled_tests.
+TEST(CliOpenTest, DISABLED_AShortHeaderReadIsABadFile) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: the sysfs files it opens are root's";
+  std::string file;
+  for (const char* f : {"/sys/kernel/profiling", "/sys/kernel/mm/transparent_hugepage/enabled",
+                        "/sys/power/state", "/sys/kernel/uevent_seqnum"}) {
+    struct stat s;
+    if (stat(f, &s) != 0 || !S_ISREG(s.st_mode) || s.st_size < 4096 || s.st_uid != 0 ||
+        (s.st_mode & 022) != 0) {
+      continue;
+    }
+    const std::string contents = ReadFile(f);
+    if (!contents.empty() && contents.size() < 4096) {
+      file = f;
+      break;
+    }
+  }
+  if (file.empty()) GTEST_SKIP() << "no sysfs attribute file to read here";
+  CliResult r = Cli({"verify", file});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;  // not a valid table: damage, not an error
+  EXPECT_EQ(r.out.rfind(file + ": NOT A VALID TABLE: ", 0), 0u) << r.out;
+  EXPECT_EQ(r.out.find("Success"), std::string::npos) << r.out;
+  r = Cli({"stats", file});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(file), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("Success"), std::string::npos) << r.err;
 }
 
 TEST(CliLsTest, ListsWithPrefixValuesLimitAndEscapes) {
@@ -517,6 +723,88 @@ TEST(CliDumpLoadTest, BadInputStopsTheLoadAtItsLine) {
   TempPath fresh;
   ExpectError(Cli({"load", "--create", fresh.path()}, good + "not json\n"), "load", "line 2");
   EXPECT_NE(access(fresh.path().c_str(), F_OK), 0);
+}
+
+TEST(CliDumpLoadTest, OutputReplacesASymlinkInsteadOfFollowingIt) {
+  TempPath t;
+  CreateTable(t.path());
+  ASSERT_TRUE(OpenDict(t.path()).Put("k", "v").ok());
+  TempDir dir;
+  const std::string target = dir.path() + "/target";
+  const std::string out = dir.path() + "/out.jsonl";
+  WriteFile(target, "precious\n");
+  ASSERT_EQ(symlink(target.c_str(), out.c_str()), 0);
+  CliResult r = Cli({"dump", "--output", out, t.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(target), "precious\n");
+  struct stat s;
+  ASSERT_EQ(lstat(out.c_str(), &s), 0);
+  EXPECT_TRUE(S_ISREG(s.st_mode));
+  EXPECT_EQ(s.st_mode & 07777, 0600u);
+  EXPECT_EQ(ReadFile(out), Cli({"dump", t.path()}).out);
+  EXPECT_EQ(DirEntries(dir.path()), (std::vector<std::string>{"out.jsonl", "target"}));
+}
+
+TEST(CliDumpLoadTest, OutputReplacesAnExistingFileWithOneOfMode0600) {
+  TempPath t;
+  CreateTable(t.path());
+  ASSERT_TRUE(OpenDict(t.path()).Put("k", "v").ok());
+  TempDir dir;
+  const std::string out = dir.path() + "/out.jsonl";
+  WriteFile(out, "an older dump, readable by all\n");
+  ASSERT_EQ(chmod(out.c_str(), 0644), 0);
+  CliResult r = Cli({"dump", "--output", out, t.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  struct stat s;
+  ASSERT_EQ(lstat(out.c_str(), &s), 0);
+  EXPECT_EQ(s.st_mode & 07777, 0600u);
+  EXPECT_EQ(ReadFile(out), Cli({"dump", t.path()}).out);
+  EXPECT_EQ(DirEntries(dir.path()), (std::vector<std::string>{"out.jsonl"}));
+}
+
+TEST(CliDumpLoadTest, AFailedDumpLeavesTheOutputAsItWasAndNoTemporaryFile) {
+  TempPath t;
+  CreateTable(t.path(), 1000, 16, 64);
+  {
+    Dict d = OpenDict(t.path());
+    for (int i = 0; i < 200; ++i) {
+      ASSERT_TRUE(d.Put("key" + std::to_string(i), std::string(64, 'v')).ok());
+    }
+  }
+  TempDir dir;
+  const std::string out = dir.path() + "/out.jsonl";
+  WriteFile(out, "the previous dump\n");
+  // A write fails (the dump is over 4 KiB, and so is not allowed to be).
+  CliProcess too_big({"dump", "--output", out, t.path()}, LimitFileSize);
+  ExpectError(too_big.Finish(), "dump", "writing " + out + ": File too large");
+  EXPECT_EQ(ReadFile(out), "the previous dump\n");
+  EXPECT_EQ(DirEntries(dir.path()), (std::vector<std::string>{"out.jsonl"}));
+  // The rename fails: a directory is where FILE would go.
+  const std::string sub = dir.path() + "/sub";
+  ASSERT_EQ(mkdir(sub.c_str(), 0700), 0);
+  WriteFile(sub + "/inside", "x");
+  ExpectError(Cli({"dump", "--output", sub, t.path()}), "dump", sub + ": Is a directory");
+  EXPECT_EQ(DirEntries(dir.path()), (std::vector<std::string>{"out.jsonl", "sub"}));
+  EXPECT_EQ(DirEntries(sub), (std::vector<std::string>{"inside"}));
+  // FILE's directory does not exist.
+  ExpectError(Cli({"dump", "--output", dir.path() + "/missing/out.jsonl", t.path()}), "dump",
+              "No such file or directory");
+}
+
+TEST(CliDumpLoadTest, ALineOfManyMembersIsCheckedForRepeats) {
+  TempPath t;
+  CreateTable(t.path());
+  std::string line = "{";
+  for (int i = 0; i < 20000; ++i) {
+    line += (i > 0 ? ",\"m" : "\"m") + std::to_string(i) + "\":0";
+  }
+  // 20,000 different names parse; the first is then refused as not a record's.
+  ExpectError(Cli({"load", t.path()}, line + "}\n"), "load",
+              "stdin: line 1: unknown member \"m0\"");
+  // One name repeated, the last of 20,001.
+  ExpectError(Cli({"load", t.path()}, line + ",\"m19999\":1}\n"), "load",
+              "stdin: line 1: at byte " + std::to_string(line.size() + 1) +
+                  ": member \"m19999\" appears twice");
 }
 
 TEST(CliVerifyRmTest, VerifyThenRemove) {

@@ -91,6 +91,26 @@ TEST(JsonParseTest, RejectsMalformedTextWithAnOffset) {
   EXPECT_NE(error.find("nested deeper"), std::string::npos) << error;
 }
 
+TEST(JsonParseTest, RepeatedNamesAreFoundAmongManyMembers) {
+  std::string text = "{";
+  for (int i = 0; i < 20000; ++i) {
+    text += (i > 0 ? ",\"m" : "\"m") + std::to_string(i) + "\":" + std::to_string(i);
+  }
+  JsonValue v;
+  std::string error;
+  ASSERT_TRUE(ParseJson(text + "}", &v, &error)) << error;
+  ASSERT_EQ(v.names.size(), 20000u);
+  ASSERT_NE(v.Find("m12345"), nullptr);
+  EXPECT_EQ(v.Find("m12345")->text, "12345");
+  // A repeat of the first name, after all the others: refused, at the repeat.
+  EXPECT_FALSE(ParseJson(text + ",\"m0\":1}", &v, &error));
+  EXPECT_EQ(error,
+            "at byte " + std::to_string(text.size() + 1) + ": member \"m0\" appears twice");
+  // Names are compared as decoded: "\u006d0" is "m0".
+  EXPECT_FALSE(ParseJson(text + ",\"\\u006d0\":1}", &v, &error));
+  EXPECT_NE(error.find("member \"m0\" appears twice"), std::string::npos) << error;
+}
+
 TEST(JsonParseTest, Uint64OnlyForNonnegativeIntegersThatFit) {
   JsonValue v;
   std::string error;

@@ -14,6 +14,10 @@ namespace shmdict::cli {
 namespace {
 
 constexpr FlagDoc kJson = {"json", "print JSON on stdout"};
+// Every command that opens a table accepts it (rm only checks the magic number).
+constexpr FlagDoc kAllowGroup = {"allow_group",
+                                 "open a table shared by a group (group-writable, or\n"
+                                 "another user's file of one of your groups)"};
 
 constexpr char kTableNote[] =
     "TABLE: a file path, or a name without '/' for a file in /dev/shm.\n";
@@ -91,32 +95,36 @@ const std::vector<Command>& Commands() {
         {"max_key_size", "largest key, in bytes (required)"},
         {"max_value_size", "largest value, in bytes (required)"},
         {"mode", "file mode, octal; the owner needs rw; never world-writable"},
-        {"allow_group", "allow a group-writable --mode (tables shared by a group)"},
+        {"allow_group", "allow a group-writable --mode (a table shared by a group), and\n"
+                        "open an existing TABLE shared by a group"},
         {"exclusive", "fail if TABLE exists"},
         {"json", "print {\"path\":...,\"created\":true|false,...} on stdout"}},
        1, 1, RunCreate},
-      {"put", "put [--value_file FILE] [--key_b64] [--json] TABLE KEY [VALUE]",
+      {"put", "put [--value_file FILE] [--key_b64] [--json] [--allow_group] TABLE KEY [VALUE]",
        "TABLE KEY VALUE", "set KEY to VALUE (or to a file's or stdin's bytes)",
        "Sets KEY to VALUE, inserting it if absent. With --value_file the value is the\n"
-       "file's bytes ('-': stdin), for binary values; VALUE is then not given. Prints\n"
-       "nothing; --json prints {\"key\":...,\"version\":N} with the new version.\n",
+       "file's bytes ('-': stdin), for binary values; VALUE is then not given. Reads\n"
+       "at most one byte more than the table's maximum value size: a longer input is\n"
+       "an error. Prints nothing; --json prints {\"key\":...,\"version\":N} with the\n"
+       "new version.\n",
        {{"value_file", "read the value from FILE ('-': stdin) instead of VALUE"},
         {"key_b64", "KEY is given in base64 (for keys with NUL or other bytes)"},
-        kJson},
+        kJson, kAllowGroup},
        2, 3, RunPut},
-      {"get", "get [--json] [--key_b64] TABLE KEY", "TABLE KEY",
+      {"get", "get [--json] [--key_b64] [--allow_group] TABLE KEY", "TABLE KEY",
        "print KEY's value",
        "Prints KEY's value byte for byte. Nothing is added, except a newline when stdout\n"
        "is a terminal and the value does not end with one. Exit 1 if KEY is absent.\n",
        {{"json", "print {\"key\":...,\"value\":...,\"version\":N}; bytes that are not\n"
                  "text come as \"key_b64\"/\"value_b64\" (base64)"},
-        {"key_b64", "KEY is given in base64"}},
+        {"key_b64", "KEY is given in base64"},
+        kAllowGroup},
        2, 2, RunGet},
-      {"del", "del [--key_b64] TABLE KEY", "TABLE KEY", "remove KEY",
+      {"del", "del [--key_b64] [--allow_group] TABLE KEY", "TABLE KEY", "remove KEY",
        "Removes KEY. Exit 1 if it is absent.\n",
-       {{"key_b64", "KEY is given in base64"}},
+       {{"key_b64", "KEY is given in base64"}, kAllowGroup},
        2, 2, RunDel},
-      {"ls", "ls [--prefix P] [--values] [--limit N] [--json] TABLE", "TABLE",
+      {"ls", "ls [--prefix P] [--values] [--limit N] [--json] [--allow_group] TABLE", "TABLE",
        "list keys (and values)",
        "Lists the keys, one per line (with --values: key, tab, value), in table order,\n"
        "which is no order at all (pipe to sort). Bytes that are not printable text are\n"
@@ -127,9 +135,10 @@ const std::vector<Command>& Commands() {
         {"values", "print the values too"},
         {"limit", "stop after N entries (0: all)"},
         {"json", "print one JSON array of {\"key\":...,\"version\":N} objects (with\n"
-                 "\"value\" under --values; \"key_b64\"/\"value_b64\" for non-text bytes)"}},
+                 "\"value\" under --values; \"key_b64\"/\"value_b64\" for non-text bytes)"},
+        kAllowGroup},
        1, 1, RunLs},
-      {"stats", "stats [--json] TABLE", "TABLE",
+      {"stats", "stats [--json] [--allow_group] TABLE", "TABLE",
        "layout, load, bucket fill, processes, recoveries",
        "Shows the layout (capacity, buckets, slots, maximum key and value sizes, file\n"
        "size), the number of entries and the load factor (entries / slots), how full\n"
@@ -137,9 +146,10 @@ const std::vector<Command>& Commands() {
        "process table (every process that has written to the table: pid, incarnation,\n"
        "when it registered, live or dead) and the number of recoveries from writers\n"
        "that died holding a lock. Needs read access only.\n",
-       {kJson},
+       {kJson, kAllowGroup},
        1, 1, RunStats},
-      {"watch", "watch [--count N] [--timeout_ms T] [--json] [--key_b64] TABLE KEY",
+      {"watch",
+       "watch [--count N] [--timeout_ms T] [--json] [--key_b64] [--allow_group] TABLE KEY",
        "TABLE KEY", "print KEY's value, then each new value",
        "Prints KEY's current value, then each new value as it changes, one per line,\n"
        "escaped as ls escapes them; \"(absent)\" when the key is absent or erased.\n"
@@ -152,21 +162,25 @@ const std::vector<Command>& Commands() {
         {"timeout_ms", "stop after T milliseconds in all (-1: never)"},
         {"json", "one object per line: {\"key\":...,\"value\":...,\"version\":N},\n"
                  "\"value\":null and \"version\":0 when absent"},
-        {"key_b64", "KEY is given in base64"}},
+        {"key_b64", "KEY is given in base64"},
+        kAllowGroup},
        2, 2, RunWatch},
-      {"dump", "dump [--output FILE] TABLE", "TABLE", "write every entry as JSON lines",
+      {"dump", "dump [--output FILE] [--allow_group] TABLE", "TABLE",
+       "write every entry as JSON lines",
        "Writes every entry, one JSON object per line:\n"
        "  {\"key\":\"user:1\",\"value\":\"Ada\",\"version\":3}\n"
        "A key or value that is not text (NUL or other control bytes, invalid UTF-8)\n"
        "comes as \"key_b64\"/\"value_b64\", standard base64. 'shmdict load' reads it back.\n"
        "Weakly consistent while writers run (as ls). Shows a progress bar on stderr\n"
-       "when stderr is a terminal.\n",
-       {{"output", "write to FILE (created with mode 0600) instead of stdout"}},
+       "when stderr is a terminal. --output FILE writes a new file (mode 0600) beside\n"
+       "FILE and renames it over FILE when complete: FILE is never half a dump, and a\n"
+       "symbolic link there is replaced, not followed.\n",
+       {{"output", "write to FILE instead of stdout"}, kAllowGroup},
        1, 1, RunDump},
       {"load",
        "load [--input FILE] [--create [--capacity N] [--max_key_size B]\n"
-       "                    [--max_value_size B] [--mode M] [--allow_group] [--exclusive]]\n"
-       "                    [--json] TABLE",
+       "                    [--max_value_size B] [--mode M] [--exclusive]]\n"
+       "                    [--allow_group] [--json] TABLE",
        "TABLE", "put every entry of a dump",
        "Reads JSON lines as dump writes them and puts each entry, replacing existing\n"
        "values. Versions in the input are ignored: the table assigns its own. Blank lines\n"
@@ -181,11 +195,12 @@ const std::vector<Command>& Commands() {
         {"max_key_size", "with --create: largest key (0: from the input)"},
         {"max_value_size", "with --create: largest value (0: from the input)"},
         {"mode", "with --create: file mode, octal"},
-        {"allow_group", "with --create: allow a group-writable --mode"},
+        {"allow_group", "open a table shared by a group (as other commands), and with\n"
+                        "--create allow a group-writable --mode"},
         {"exclusive", "with --create: fail if TABLE exists"},
         {"json", "print {\"path\":...,\"loaded\":N,\"created\":true|false}"}},
        1, 1, RunLoad},
-      {"verify", "verify [--repair] [--json] TABLE", "TABLE",
+      {"verify", "verify [--repair] [--json] [--allow_group] TABLE", "TABLE",
        "check the whole table; repair what dead writers left",
        "Scans the whole table: header and checksum, process table, every bucket and\n"
        "slot (interrupted writes of dead writers, tags that disagree with keys,\n"
@@ -196,7 +211,8 @@ const std::vector<Command>& Commands() {
        "next writer would; it never touches anything else.\n",
        {{"repair", "take over locks held by dead writers and repair their buckets, as\n"
                    "the next writer would (needs write access); never touches damage"},
-        {"json", "one JSON object on stdout"}},
+        {"json", "one JSON object on stdout"},
+        kAllowGroup},
        1, 1, RunVerify},
       {"rm", "rm TABLE...", "TABLE...", "remove tables",
        "Removes each TABLE after checking that it is a shmdict file (anything else is\n"

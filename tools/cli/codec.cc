@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <set>
 
 namespace shmdict::cli {
 namespace {
@@ -159,13 +160,15 @@ class Parser {
       ++pos_;
       return true;
     }
+    // The names so far, to refuse a repeat in O(log n) (JsonValue::Find is linear).
+    std::set<std::string> seen;
     for (;;) {
       SkipSpace();
       if (AtEnd() || Peek() != '"') return Fail("expected a member name in double quotes");
       std::string name;
       const size_t name_pos = pos_;
       if (!ParseString(&name)) return false;
-      if (v->Find(name) != nullptr) {
+      if (!seen.insert(name).second) {
         pos_ = name_pos;
         return Fail("member " + Quoted(name) + " appears twice");
       }

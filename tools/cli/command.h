@@ -75,12 +75,13 @@ int UsageFail(const Invocation& inv, std::string_view message);
 std::string Message(const absl::Status& status);
 
 // Opens TABLE for reading only (needs read permission only, registers nothing in the
-// table) or for writing.
+// table) or for writing; a table shared by a group only with --allow_group (false for
+// the commands that do not accept it).
 absl::StatusOr<Dict> OpenTable(const std::string& table, bool writable);
 
 // Options to create a table from --capacity, --max_key_size, --max_value_size, --mode,
 // --allow_group and --exclusive (create set; sizes not given are 0). Returns false
-// with *error set for a --mode that is not an octal number.
+// with *error set for a --mode that is not an octal number or has bits outside 0777.
 bool CreateOptionsFromFlags(OpenOptions* o, std::string* error);
 
 // Positional argument i as a key: decoded from base64 with --key_b64. Returns false

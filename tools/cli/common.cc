@@ -19,6 +19,13 @@ void Print(const Invocation& inv, std::string_view message, std::string_view suf
   std::fputs(line.c_str(), stderr);
 }
 
+// A file mode as people write it, in octal with a leading 0: "0600", "01777".
+std::string OctalMode(uint32_t mode) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "0%o", mode);
+  return buf;
+}
+
 }  // namespace
 
 int Fail(const Invocation& inv, std::string_view message) {
@@ -44,6 +51,7 @@ std::string Message(const absl::Status& status) {
 absl::StatusOr<Dict> OpenTable(const std::string& table, bool writable) {
   OpenOptions o;
   o.read_only = !writable;
+  o.allow_group = absl::GetFlag(FLAGS_allow_group);
   return Dict::Open(table, o);
 }
 
@@ -57,6 +65,11 @@ bool CreateOptionsFromFlags(OpenOptions* o, std::string* error) {
   }
   if (!ok) {
     *error = "--mode: '" + mode + "' is not an octal file mode such as 0600";
+    return false;
+  }
+  if ((m & ~0777u) != 0) {
+    // Checked here, to name the mode in octal as it was given.
+    *error = "--mode: " + OctalMode(m) + " has bits outside 0777 (setuid, setgid, sticky)";
     return false;
   }
   o->create = true;

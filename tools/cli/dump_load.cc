@@ -1,5 +1,7 @@
 // dump and load: the table as JSON lines (codec.h, docs/cli.md), and back.
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <utility>
 #include <vector>
@@ -76,6 +79,97 @@ absl::StatusOr<Dict> OpenOrCreate(const std::string& table, OpenOptions o, bool*
   return d;
 }
 
+// dump --output FILE: the dump goes to a new file beside FILE, which then replaces FILE
+// (rename), so that FILE is never a half-written dump, a symbolic link at FILE is
+// replaced rather than followed, and FILE ends up with the new file's mode (0600)
+// whatever an older FILE had. The new file goes away unless committed.
+class OutputFile {
+ public:
+  OutputFile() = default;
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+  ~OutputFile() { Discard(); }
+
+  // Creates the new file in FILE's directory: O_CREAT | O_EXCL | O_NOFOLLOW, mode
+  // 0600 (less what the umask takes away), named ".FILE.<random>.tmp". Returns
+  // false with *error set.
+  bool Create(const std::string& path, std::string* error) {
+    const size_t slash = path.rfind('/');
+    const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    if (base.empty() || base == "." || base == "..") {
+      *error = path + ": " + std::strerror(EISDIR);
+      return false;
+    }
+    const std::string dir_prefix = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+    // ".FILE.0123456789ab.tmp", FILE cut short if the name would be over NAME_MAX.
+    const std::string stem = base.substr(0, std::min<size_t>(base.size(), NAME_MAX - 18));
+    for (int attempt = 0;; ++attempt) {
+      uint64_t nonce = 0;
+      if (getrandom(&nonce, sizeof(nonce), 0) != sizeof(nonce)) {
+        nonce = (uint64_t(getpid()) << 20) ^ (uint64_t(time(nullptr)) << 4) ^ uint64_t(attempt);
+      }
+      char suffix[32];
+      std::snprintf(suffix, sizeof(suffix), ".%012llx.tmp",
+                    static_cast<unsigned long long>(nonce & 0xffffffffffffull));
+      std::string temp = dir_prefix + "." + stem + suffix;
+      const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                          0600);
+      const int err = errno;
+      if (fd >= 0) {
+        path_ = path;
+        temp_ = std::move(temp);
+        f_ = fdopen(fd, "w");
+        if (f_ != nullptr) return true;
+        *error = path + ": " + std::strerror(errno);
+        close(fd);
+        Discard();
+        return false;
+      }
+      if (err != EEXIST || attempt >= 8) {
+        *error = path + ": creating a new file in its directory: " + std::strerror(err);
+        return false;
+      }
+    }
+  }
+
+  FILE* stream() const { return f_; }
+
+  // Flushes and syncs the new file and renames it over FILE; `err` is an earlier
+  // write's errno (0: none). On any error removes the new file, leaves FILE as it was
+  // and returns false with *error set ("writing FILE: ...", or "FILE: ..." when the
+  // rename fails).
+  bool Commit(int err, std::string* error) {
+    if (err == 0 && std::fflush(f_) != 0) err = errno;
+    if (err == 0 && fsync(fileno(f_)) != 0) err = errno;
+    const int close_rc = std::fclose(std::exchange(f_, nullptr));
+    if (err == 0 && close_rc != 0) err = errno;
+    if (err == 0 && rename(temp_.c_str(), path_.c_str()) != 0) {
+      err = errno;
+      *error = path_ + ": " + std::strerror(err);
+      Discard();
+      return false;
+    }
+    if (err != 0) {
+      *error = "writing " + path_ + ": " + std::strerror(err);
+      Discard();
+      return false;
+    }
+    temp_.clear();  // renamed: nothing to remove
+    return true;
+  }
+
+ private:
+  void Discard() {
+    if (f_ != nullptr) std::fclose(std::exchange(f_, nullptr));
+    if (!temp_.empty()) unlink(temp_.c_str());
+    temp_.clear();
+  }
+
+  std::string path_;
+  std::string temp_;  // empty once renamed or removed
+  FILE* f_ = nullptr;
+};
+
 }  // namespace
 
 int RunDump(const Invocation& inv) {
@@ -84,14 +178,11 @@ int RunDump(const Invocation& inv) {
   const std::string output = absl::GetFlag(FLAGS_output);
   const bool to_file = !output.empty() && output != "-";
   FILE* out = stdout;
+  OutputFile file;
   if (to_file) {
-    const int fd = open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    out = fd < 0 ? nullptr : fdopen(fd, "w");
-    if (out == nullptr) {
-      const int err = errno;
-      if (fd >= 0) close(fd);
-      return Fail(inv, output + ": " + std::strerror(err));
-    }
+    std::string error;
+    if (!file.Create(output, &error)) return Fail(inv, error);
+    out = file.stream();
   }
   static char buffer[1 << 20];
   setvbuf(out, buffer, _IOFBF, sizeof(buffer));
@@ -109,17 +200,16 @@ int RunDump(const Invocation& inv) {
     return ok;
   });
   bar.Finish();
-  int err = ok ? 0 : errno;
-  if (std::fflush(out) != 0 && err == 0) err = errno;
-  if (to_file && std::fclose(out) != 0 && err == 0) err = errno;
-  if (err != 0) {
-    return Fail(inv, "writing " + (to_file ? output : std::string("stdout")) + ": " +
-                         std::strerror(err));
-  }
   if (to_file) {
+    std::string error;
+    if (!file.Commit(ok ? 0 : errno, &error)) return Fail(inv, error);
     std::printf("dumped %llu entr%s of %s to %s\n", static_cast<unsigned long long>(dumped),
                 dumped == 1 ? "y" : "ies", d->path().c_str(), output.c_str());
+    return kExitOk;
   }
+  int err = ok ? 0 : errno;
+  if (std::fflush(out) != 0 && err == 0) err = errno;
+  if (err != 0) return Fail(inv, std::string("writing stdout: ") + std::strerror(err));
   return kExitOk;
 }
 

@@ -1,6 +1,7 @@
 // create, put, get, del, ls and rm.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -15,8 +16,9 @@
 namespace shmdict::cli {
 namespace {
 
-// Reads all of `path` ('-': stdin) into *out. Returns false with *error set.
-bool ReadWholeFile(const std::string& path, std::string* out, std::string* error) {
+// Reads `path` ('-': stdin) into *out, but at most `limit` bytes: *out holds `limit`
+// bytes when the input has that many or more. Returns false with *error set.
+bool ReadAtMost(const std::string& path, size_t limit, std::string* out, std::string* error) {
   FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
     *error = path + ": " + std::strerror(errno);
@@ -25,7 +27,10 @@ bool ReadWholeFile(const std::string& path, std::string* out, std::string* error
   out->clear();
   char buf[65536];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out->append(buf, n);
+  while (out->size() < limit &&
+         (n = std::fread(buf, 1, std::min(sizeof(buf), limit - out->size()), f)) > 0) {
+    out->append(buf, n);
+  }
   const bool failed = std::ferror(f) != 0;
   const int err = errno;
   if (f != stdin) std::fclose(f);
@@ -76,19 +81,32 @@ int RunCreate(const Invocation& inv) {
 
 int RunPut(const Invocation& inv) {
   const std::string value_file = absl::GetFlag(FLAGS_value_file);
-  std::string value;
-  if (!value_file.empty()) {
-    if (inv.args.size() != 2) return UsageFail(inv, "VALUE and --value_file exclude each other");
-    std::string error;
-    if (!ReadWholeFile(value_file, &value, &error)) return Fail(inv, error);
-  } else {
-    if (inv.args.size() != 3) return UsageFail(inv, "expected TABLE KEY VALUE, or --value_file");
-    value = inv.args[2];
+  if (!value_file.empty() && inv.args.size() != 2) {
+    return UsageFail(inv, "VALUE and --value_file exclude each other");
+  }
+  if (value_file.empty() && inv.args.size() != 3) {
+    return UsageFail(inv, "expected TABLE KEY VALUE, or --value_file");
   }
   std::string key;
   if (!KeyArgument(inv, 1, &key)) return kExitError;
   absl::StatusOr<Dict> d = OpenTable(inv.args[0], /*writable=*/true);
   if (!d.ok()) return Fail(inv, Message(d.status()));
+  std::string value;
+  if (value_file.empty()) {
+    value = inv.args[2];
+  } else {
+    // One byte more than the table takes tells "too big" without reading the rest,
+    // which may have no end (/dev/zero, a pipe).
+    const uint32_t max_value = d->table_for_internal_use()->layout().max_value_size;
+    std::string error;
+    if (!ReadAtMost(value_file, size_t{max_value} + 1, &value, &error)) return Fail(inv, error);
+    if (value.size() > max_value) {
+      return Fail(inv, "key " + Quoted(key) + ": the value " +
+                           (value_file == "-" ? "on stdin" : "in " + value_file) +
+                           " is too big: over the table's maximum of " +
+                           std::to_string(max_value) + " bytes");
+    }
+  }
   absl::StatusOr<uint64_t> version = d->Put(key, value);
   if (!version.ok()) return Fail(inv, "key " + Quoted(key) + ": " + Message(version.status()));
   if (absl::GetFlag(FLAGS_json)) {
