@@ -3,6 +3,7 @@
 import collections.abc
 import errno
 import os
+import pathlib
 import pickle
 import secrets
 import stat
@@ -133,6 +134,28 @@ class OpenTest(TableTest):
         with self.assertRaises(TypeError):
             shmdict.SharedDict(42)
         self.assertFalse(os.path.exists(self.path))
+
+    def test_a_name_with_a_nul_is_refused(self):
+        # The C library would stop at the NUL: "t\0x" would open, create or remove "t".
+        for bad in (self.name + "\0x", (self.name + "\0x").encode(),
+                    pathlib.Path(self.path + "\0x")):
+            with self.assertRaises(ValueError) as cm:
+                shmdict.SharedDict(bad, capacity=10)
+            self.assertIsInstance(cm.exception, shmdict.InvalidArgumentError)
+            self.assertIn("NUL", str(cm.exception))
+            self.assertFalse(os.path.exists(self.path), "nothing may be created")
+        with self.assertRaises(ValueError):
+            SharedMemoryDict(self.name + "\0x", 64)
+        self.assertFalse(os.path.exists(self.path))
+        d = self.open()
+        d["k"] = 1
+        for unlink in (shmdict.unlink, lambda name: shmdict.unlink(name, missing_ok=True)):
+            with self.assertRaises(ValueError) as cm:
+                unlink(self.name + "\0x")
+            self.assertIn("NUL", str(cm.exception))
+            self.assertTrue(os.path.exists(self.path), "the table named before the NUL "
+                            "must not be removed")
+        self.assertEqual(d["k"], 1)
 
     def test_not_a_shmdict_file(self):
         with open(self.path, "wb") as f:

@@ -162,6 +162,10 @@ def _path_of(name_or_path):
         raise TypeError("name_or_path must be str, bytes or os.PathLike")
     if not path:
         raise errors.make(_clib.EINVAL, "empty table name")
+    if "\0" in path:
+        # The C library takes a NUL-terminated string: it would see only the part
+        # before the NUL, and open or remove another table than the one named.
+        raise errors.make(_clib.EINVAL, "table name %r contains a NUL character" % path)
     return path
 
 
