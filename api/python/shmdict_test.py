@@ -2,6 +2,8 @@
 
 import collections.abc
 import errno
+import fractions
+import math
 import os
 import pathlib
 import pickle
@@ -631,12 +633,31 @@ class WaitTest(TableTest):
         self.assertFalse(t.is_alive())
         self.assertEqual(len(errors), 1)
 
+    def test_an_infinite_timeout_waits_without_limit(self):
+        d = self.open()
+        for i, timeout in enumerate((math.inf, 1e300, None)):
+            key = "late%d" % i
+            t = threading.Timer(0.1, d.__setitem__, (key, 1))
+            t.start()
+            self.assertTrue(d.wait_for_change(key, 0, timeout=timeout), timeout)
+            t.join()
+
     def test_bad_arguments(self):
         d = self.open()
-        with self.assertRaises(ValueError):
-            d.wait_for_change("k", 0, timeout=-1)
+        for bad in (-1, -0.5, -math.inf, math.nan):
+            with self.assertRaises(ValueError) as cm:
+                d.wait_for_change("k", 0, timeout=bad)
+            self.assertIn("timeout", str(cm.exception))
+            self.assertIn(repr(bad), str(cm.exception))
+        for bad in ("1", b"1", [1], True, 1j):
+            with self.assertRaises(TypeError) as cm:
+                d.wait_for_change("k", 0, timeout=bad)
+            self.assertIn("timeout", str(cm.exception))
+            self.assertIn(type(bad).__name__, str(cm.exception))
         with self.assertRaises(shmdict.InvalidArgumentError):
             d.wait_for_change("k", -1, timeout=0)
+        # Other real numbers are seconds too.
+        self.assertFalse(d.wait_for_change("k", 0, timeout=fractions.Fraction(1, 100)))
 
 
 class GetManyTest(TableTest):

@@ -12,6 +12,8 @@ call in progress returns, and later calls raise ClosedError.
 import collections.abc
 import ctypes
 import functools
+import math
+import numbers
 import os
 import pickle
 import time
@@ -152,6 +154,22 @@ def _check_uint(name, value, bits, allow_none=False):
     if not 0 <= value < (1 << bits):
         raise errors.make(_clib.EINVAL, "%s must be in [0, 2**%d), got %d"
                           % (name, bits, value))
+
+
+def _timeout_seconds(timeout):
+    """wait_for_change's timeout as a float number of seconds >= 0, or None for no
+    limit (None or math.inf). Raises TypeError for a non-number, ValueError for NaN
+    or a negative number."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise TypeError("timeout must be a number of seconds or None, not %s"
+                        % type(timeout).__name__)
+    seconds = float(timeout)
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError("timeout must be a number of seconds >= 0, or None or "
+                         "math.inf to wait without limit; got %r" % (timeout,))
+    return None if math.isinf(seconds) else seconds
 
 
 def _path_of(name_or_path):
@@ -595,25 +613,23 @@ class SharedDict(collections.abc.MutableMapping):
 
     def wait_for_change(self, key, version, timeout=None):
         """Blocks until the key's version differs from `version` (0: until the key
-        exists), or `timeout` seconds pass (None: no limit). Returns True on a
-        change (at once if it already differs), False on timeout. Woken by writes
-        from any process within microseconds (a read-only SharedDict polls every
-        millisecond). Ctrl-C and close() from another thread interrupt it within
-        0.1 s."""
+        exists), or `timeout` seconds pass: a number >= 0, or None or math.inf for
+        no limit (TypeError for a non-number, ValueError for NaN or a negative
+        number). Returns True on a change (at once if it already differs), False on
+        timeout. Woken by writes from any process within microseconds (a read-only
+        SharedDict polls every millisecond). Ctrl-C and close() from another thread
+        interrupt it within 0.1 s."""
         kb = _key_bytes(key)
         _check_uint("version", version, 64)
-        deadline = None
-        if timeout is not None:
-            if timeout < 0:
-                raise ValueError("timeout must be >= 0 or None, got %r" % (timeout,))
-            deadline = time.monotonic() + timeout
+        seconds = _timeout_seconds(timeout)
+        deadline = None if seconds is None else time.monotonic() + seconds
         while True:
             h = self._live()
             if deadline is None:
                 ms = _WAIT_SLICE_MS
             else:
                 remaining = deadline - time.monotonic()
-                ms = min(_WAIT_SLICE_MS, max(0, int(remaining * 1000 + 0.999)))
+                ms = int(min(_WAIT_SLICE_MS, max(0.0, remaining * 1000 + 0.999)))
             rc = _clib.wait(h, kb, len(kb), version, ms)
             del h
             if rc == 0:
