@@ -423,6 +423,13 @@ class SerializerTest(TableTest):
         self.assertEqual(raw["k"], '{"a":[1,2],"é":null}'.encode())
         with self.assertRaises(TypeError):
             d["bad"] = {1, 2}
+        # NaN and infinities have no JSON form: Python's json would write NaN,
+        # Infinity, which other languages' parsers refuse.
+        for bad in (math.nan, math.inf, -math.inf, [1.0, math.nan], {"x": math.inf}):
+            with self.assertRaises(ValueError) as cm:
+                d["bad"] = bad
+            self.assertIn("JSON", str(cm.exception))
+        self.assertNotIn("bad", d)
 
     def test_bytes(self):
         d = self.open(serializer="bytes")

@@ -36,10 +36,12 @@ class PickleSerializer:
 
 class JSONSerializer:
     """JSON values (dict, list, str, int, float, bool, None), UTF-8 encoded: readable
-    from programs in other languages. Tuples come back as lists, dict keys as str."""
+    from programs in other languages. Tuples come back as lists, dict keys as str.
+    NaN and infinities are not JSON: storing them raises ValueError."""
 
     def dumps(self, value):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False).encode()
 
     def loads(self, data):
         return json.loads(data)
