@@ -79,6 +79,13 @@ class OpenTest(TableTest):
         with shmdict.SharedDict(self.name, create=False) as e:
             self.assertEqual(e["k"], 1)
 
+    def test_options_are_keyword_only(self):
+        for args in ((100,), (100, 32, 128), (None, None, None, "json")):
+            with self.assertRaises(TypeError) as cm:
+                shmdict.SharedDict(self.name, *args)
+            self.assertIn("positional", str(cm.exception))
+        self.assertFalse(os.path.exists(self.path))
+
     def test_second_handle_sees_the_data(self):
         d = self.open()
         d["k"] = {"a": [1, 2]}

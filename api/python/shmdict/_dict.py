@@ -207,9 +207,11 @@ def unlink(name_or_path, missing_ok=False):
 class SharedDict(collections.abc.MutableMapping):
     """A dictionary shared by the processes of one machine, stored in a shmdict table.
 
-    SharedDict(name_or_path, capacity=None, max_key_size=None, max_value_size=None,
-               serializer=None, create=True, read_only=False, *, exclusive=False,
+    SharedDict(name_or_path, *, capacity=None, max_key_size=None, max_value_size=None,
+               serializer=None, create=True, read_only=False, exclusive=False,
                allow_group=False, mode=0o600, key_type=str)
+
+    Every argument after name_or_path is keyword-only.
 
     name_or_path: a name without "/" is a file in /dev/shm; anything else is a path.
     capacity, max_key_size, max_value_size: used when the table is created (defaults
@@ -226,9 +228,9 @@ class SharedDict(collections.abc.MutableMapping):
         Keys may be given as str (stored as UTF-8) or bytes either way.
     """
 
-    def __init__(self, name_or_path, capacity=None, max_key_size=None,
+    def __init__(self, name_or_path, *, capacity=None, max_key_size=None,
                  max_value_size=None, serializer=None, create=True, read_only=False,
-                 *, exclusive=False, allow_group=False, mode=0o600, key_type=str,
+                 exclusive=False, allow_group=False, mode=0o600, key_type=str,
                  _match_existing=True):
         self._handle = None
         self._path = _path_of(name_or_path)
