@@ -3,16 +3,19 @@
 import collections.abc
 import errno
 import fractions
+import inspect
 import math
 import os
 import pathlib
 import pickle
 import secrets
+import shutil
 import stat
 import subprocess
 import sys
 import threading
 import time
+import typing
 import unittest
 
 # A sanitized libshmdict.so (--config=asan/tsan/ubsan) cannot be loaded into an
@@ -158,7 +161,8 @@ class OpenTest(TableTest):
         self.assertFalse(os.path.exists(self.path))
         d = self.open()
         d["k"] = 1
-        for unlink in (shmdict.unlink, lambda name: shmdict.unlink(name, missing_ok=True)):
+        for unlink in (shmdict.unlink,
+                       lambda name: shmdict.unlink(name, missing_ok=True)):
             with self.assertRaises(ValueError) as cm:
                 unlink(self.name + "\0x")
             self.assertIn("NUL", str(cm.exception))
@@ -799,6 +803,107 @@ class CompatTest(TableTest):
         self.assertEqual(smd.shm.name, self.path)
         with self.assertRaises(ValueError):
             SharedMemoryDict(self.name, 0)
+
+
+# A program using the package as its users would, for mypy: every line that must be
+# refused ends in "# error", and the revealed types must be those listed after it.
+TYPED_USE = """
+import math
+import shmdict
+from shmdict.compat import SharedMemoryDict
+
+d = shmdict.SharedDict("t", capacity=10, serializer="json")
+b = shmdict.SharedDict("t", key_type=bytes)
+for k in d:
+    reveal_type(k)
+for kb in b:
+    reveal_type(kb)
+with d as e:
+    reveal_type(e)
+reveal_type(d.counter("k"))
+reveal_type(d.wait_for_change("k", 0, timeout=math.inf))
+reveal_type(d.popitem())
+reveal_type(d.get_with_version(b"k"))
+reveal_type(SharedMemoryDict("t", 64).shm.name)
+shmdict.SharedDict("t", 10)  # error
+d.wait_for_change("k", 0, timeout="1")  # error
+d[1] = 2  # error
+"""
+TYPED_USE_REVEALS = [
+    "builtins.str", "builtins.bytes", "shmdict._dict.SharedDict[builtins.str]",
+    "builtins.int", "builtins.bool", "Tuple[builtins.str, Any]",
+    "Tuple[Any, builtins.int]", "builtins.str",
+]
+
+
+@unittest.skipIf(SANITIZED, "sanitized build: libshmdict.so cannot be loaded into Python")
+class TypingTest(unittest.TestCase):
+    """The public API is fully annotated, and says so to type checkers (py.typed)."""
+
+    def public_callables(self):
+        for name in shmdict.__all__:
+            obj = getattr(shmdict, name)
+            if inspect.isfunction(obj):
+                yield name, obj
+            elif inspect.isclass(obj):
+                for attr, member in vars(obj).items():
+                    if attr.startswith("_") and not (attr.startswith("__")
+                                                     and attr.endswith("__")):
+                        continue
+                    if isinstance(member, property):
+                        member = member.fget
+                    # Not what typing.Protocol adds (__subclasshook__, __init__).
+                    if inspect.isfunction(member) and \
+                            member.__module__.startswith("shmdict"):
+                        yield "%s.%s" % (name, attr), member
+
+    def test_the_package_is_marked_typed(self):
+        package_dir = os.path.dirname(shmdict.__file__)
+        self.assertTrue(os.path.isfile(os.path.join(package_dir, "py.typed")),
+                        "py.typed must ship beside shmdict/__init__.py")
+
+    def test_every_public_function_is_annotated(self):
+        checked = set()
+        for name, fn in self.public_callables():
+            checked.add(name)
+            signature = inspect.signature(fn)
+            for param in signature.parameters.values():
+                if param.name in ("self", "cls"):
+                    continue
+                self.assertIsNot(param.annotation, inspect.Parameter.empty,
+                                 "%s: parameter %s has no type" % (name, param.name))
+            self.assertIsNot(signature.return_annotation, inspect.Signature.empty,
+                             "%s has no return type" % name)
+            typing.get_type_hints(fn)  # every annotation names something real
+        for name in ("SharedDict.__init__", "SharedDict.__getitem__", "SharedDict.get",
+                     "SharedDict.wait_for_change", "SharedDict.get_many",
+                     "SharedDict.path", "SharedMemoryDict.__init__", "unlink",
+                     "JSONSerializer.dumps", "PickleSerializer.loads",
+                     "Serializer.dumps"):
+            self.assertIn(name, checked)
+
+    @unittest.skipUnless(shutil.which("mypy"), "mypy is not installed")
+    def test_mypy_strict_accepts_the_package_and_checks_its_users(self):
+        package_root = os.path.dirname(os.path.dirname(os.path.abspath(shmdict.__file__)))
+        env = dict(os.environ, MYPYPATH=package_root)
+        common = ["mypy", "--strict", "--cache-dir", os.devnull, "--no-error-summary"]
+        r = subprocess.run(common + ["-p", "shmdict"], env=env, capture_output=True,
+                           text=True, cwd=package_root)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = subprocess.run(common + ["-c", TYPED_USE], env=env, capture_output=True,
+                           text=True, cwd=package_root)
+        lines = TYPED_USE.splitlines()
+        reveals, error_lines = [], set()
+        for line in r.stdout.splitlines():
+            number = int(line.split(":")[1])
+            if ": note: Revealed type is " in line:
+                reveals.append(line.split('Revealed type is "')[1].rstrip('"'))
+            elif ": error: " in line:
+                error_lines.add(number)
+        self.assertEqual(reveals, TYPED_USE_REVEALS, r.stdout)
+        expected_errors = {i + 1 for i, line in enumerate(lines)
+                           if line.endswith("# error")}
+        self.assertEqual(error_lines, expected_errors, r.stdout)
 
 
 @unittest.skipIf(SANITIZED, "sanitized build: libshmdict.so cannot be loaded into Python")
