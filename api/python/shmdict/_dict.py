@@ -255,6 +255,18 @@ class SharedDict(MutableMapping[K, Any]):
         file or one owned by another user of the group. mode: file mode on creation.
     key_type: str (default) or bytes: the type of the keys iteration returns.
         Keys may be given as str (stored as UTF-8) or bytes either way.
+
+    Trust: every process that can write the table file is trusted by all that have
+    it open. Share a table only with processes you trust to that degree:
+    - A process that truncates the file or overwrites it in place (open(path, "w"),
+      cp onto it) shrinks it under the others' mappings: they die of SIGBUS on their
+      next access past the new end. (unlink, or a rename over it, harms no one.)
+    - The default pickle serializer runs code chosen by anyone who can write the
+      table. Where writers are not trusted, use serializer="json" or "bytes".
+
+    Scans (iteration, keys/values/items, len, clear, popitem) are weakly consistent:
+    a key present throughout is seen once; one added or removed meanwhile may or may
+    not be; one erased and inserted again meanwhile may be seen twice.
     """
 
     @overload
@@ -547,7 +559,7 @@ class SharedDict(MutableMapping[K, Any]):
     def __iter__(self) -> Iterator[K]:
         """The keys, from a weakly consistent snapshot taken at the first next():
         a key present throughout is seen once; one added or removed meanwhile may or
-        may not be."""
+        may not be; one erased and inserted again meanwhile may be seen twice."""
         decode = self._decode_key
         for kb, _, _ in self._snapshot(False):
             yield decode(kb)

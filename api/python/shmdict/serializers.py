@@ -36,7 +36,7 @@ SerializerArg = Union[None, str, Serializer, Type[Serializer]]
 class PickleSerializer:
     """Any picklable value (the default). Unpickling runs code chosen by whoever wrote
     the value: share a table only with processes you trust (shmdict refuses files that
-    other users can write unless allow_group=True)."""
+    other users can write unless allow_group=True), else use JSON or bytes."""
 
     def __init__(self, protocol: int = pickle.HIGHEST_PROTOCOL) -> None:
         self.protocol = protocol
