@@ -17,6 +17,7 @@ import threading
 import time
 import typing
 import unittest
+from unittest import mock
 
 # A sanitized libshmdict.so (--config=asan/tsan/ubsan) cannot be loaded into an
 # uninstrumented Python (ASan's runtime must come first in the process, TSan's needs
@@ -350,6 +351,39 @@ class MappingTest(TableTest):
         self.assertEqual(len(d), 0)
         with self.assertRaises(KeyError):
             d.popitem()
+
+    @needs_foreach
+    def test_a_scan_that_reports_an_error_raises_it(self):
+        # libshmdict.so's scans return SHMDICT_EBADFILE, after visiting every readable
+        # entry, when they skipped corrupt slots: the Python side must raise, not
+        # return the partial result. Stand-ins report it for an intact table here.
+        d = self.open()
+        for i in range(5):
+            d["k%d" % i] = i
+        real_foreach = _clib.foreach
+        calls = []
+
+        def foreach_then_fail(h, fn, ctx):
+            calls.append("foreach")
+            self.assertEqual(real_foreach(h, fn, ctx), 0)
+            return _clib.EBADFILE
+
+        def count_fails(h, out):
+            calls.append("count")
+            return _clib.EBADFILE
+
+        with mock.patch.object(_clib, "foreach", foreach_then_fail), \
+                mock.patch.object(_clib, "count", count_fails):
+            # (list(d) would call len(d) first: comprehensions only iterate.)
+            for scan in (len, lambda d: [k for k in d],
+                         lambda d: [kv for kv in d.items()],
+                         lambda d: [v for v in d.values()], lambda d: d.clear(),
+                         lambda d: d.popitem()):
+                with self.assertRaises(shmdict.BadFileError) as cm:
+                    scan(d)
+                self.assertEqual(cm.exception.code, _clib.EBADFILE)
+        self.assertEqual(calls, ["count"] + ["foreach"] * 5)
+        self.assertEqual(len(d), 5, "the failed clear() and popitem() erased nothing")
 
     def test_iteration_without_shmdict_foreach(self):
         if _clib.foreach is not None:

@@ -548,7 +548,8 @@ class SharedDict(MutableMapping[K, Any]):
 
     def __len__(self) -> int:
         """The number of entries: a scan of the whole table (O(capacity)), weakly
-        consistent while other processes write."""
+        consistent while other processes write. Raises what the scan reports:
+        BadFileError where it skipped corrupt slots."""
         h = self._live()
         n = ctypes.c_uint64()
         rc = _clib.count(h, ctypes.addressof(n))
@@ -782,7 +783,9 @@ class SharedDict(MutableMapping[K, Any]):
     def _snapshot(self, with_values: bool,
                   limit: Optional[int] = None) -> List[Tuple[bytes, bytes, int]]:
         """[(key bytes, value bytes (b"" unless with_values), version)] of the
-        entries, weakly consistent, at most `limit` of them."""
+        entries, weakly consistent, at most `limit` of them. Raises, with nothing
+        returned, when shmdict_foreach fails: BadFileError where it skipped corrupt
+        slots (after visiting the readable ones)."""
         h = self._live()
         if _clib.foreach is None:
             raise UnsupportedError(
