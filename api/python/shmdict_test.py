@@ -2,15 +2,22 @@
 
 import collections.abc
 import errno
+import fractions
+import inspect
+import math
 import os
+import pathlib
 import pickle
 import secrets
+import shutil
 import stat
 import subprocess
 import sys
 import threading
 import time
+import typing
 import unittest
+from unittest import mock
 
 # A sanitized libshmdict.so (--config=asan/tsan/ubsan) cannot be loaded into an
 # uninstrumented Python (ASan's runtime must come first in the process, TSan's needs
@@ -76,6 +83,13 @@ class OpenTest(TableTest):
         with shmdict.SharedDict(self.name, create=False) as e:
             self.assertEqual(e["k"], 1)
 
+    def test_options_are_keyword_only(self):
+        for args in ((100,), (100, 32, 128), (None, None, None, "json")):
+            with self.assertRaises(TypeError) as cm:
+                shmdict.SharedDict(self.name, *args)
+            self.assertIn("positional", str(cm.exception))
+        self.assertFalse(os.path.exists(self.path))
+
     def test_second_handle_sees_the_data(self):
         d = self.open()
         d["k"] = {"a": [1, 2]}
@@ -133,6 +147,29 @@ class OpenTest(TableTest):
         with self.assertRaises(TypeError):
             shmdict.SharedDict(42)
         self.assertFalse(os.path.exists(self.path))
+
+    def test_a_name_with_a_nul_is_refused(self):
+        # The C library would stop at the NUL: "t\0x" would open, create or remove "t".
+        for bad in (self.name + "\0x", (self.name + "\0x").encode(),
+                    pathlib.Path(self.path + "\0x")):
+            with self.assertRaises(ValueError) as cm:
+                shmdict.SharedDict(bad, capacity=10)
+            self.assertIsInstance(cm.exception, shmdict.InvalidArgumentError)
+            self.assertIn("NUL", str(cm.exception))
+            self.assertFalse(os.path.exists(self.path), "nothing may be created")
+        with self.assertRaises(ValueError):
+            SharedMemoryDict(self.name + "\0x", 64)
+        self.assertFalse(os.path.exists(self.path))
+        d = self.open()
+        d["k"] = 1
+        for unlink in (shmdict.unlink,
+                       lambda name: shmdict.unlink(name, missing_ok=True)):
+            with self.assertRaises(ValueError) as cm:
+                unlink(self.name + "\0x")
+            self.assertIn("NUL", str(cm.exception))
+            self.assertTrue(os.path.exists(self.path), "the table named before the NUL "
+                            "must not be removed")
+        self.assertEqual(d["k"], 1)
 
     def test_not_a_shmdict_file(self):
         with open(self.path, "wb") as f:
@@ -315,6 +352,39 @@ class MappingTest(TableTest):
         with self.assertRaises(KeyError):
             d.popitem()
 
+    @needs_foreach
+    def test_a_scan_that_reports_an_error_raises_it(self):
+        # libshmdict.so's scans return SHMDICT_EBADFILE, after visiting every readable
+        # entry, when they skipped corrupt slots: the Python side must raise, not
+        # return the partial result. Stand-ins report it for an intact table here.
+        d = self.open()
+        for i in range(5):
+            d["k%d" % i] = i
+        real_foreach = _clib.foreach
+        calls = []
+
+        def foreach_then_fail(h, fn, ctx):
+            calls.append("foreach")
+            self.assertEqual(real_foreach(h, fn, ctx), 0)
+            return _clib.EBADFILE
+
+        def count_fails(h, out):
+            calls.append("count")
+            return _clib.EBADFILE
+
+        with mock.patch.object(_clib, "foreach", foreach_then_fail), \
+                mock.patch.object(_clib, "count", count_fails):
+            # (list(d) would call len(d) first: comprehensions only iterate.)
+            for scan in (len, lambda d: [k for k in d],
+                         lambda d: [kv for kv in d.items()],
+                         lambda d: [v for v in d.values()], lambda d: d.clear(),
+                         lambda d: d.popitem()):
+                with self.assertRaises(shmdict.BadFileError) as cm:
+                    scan(d)
+                self.assertEqual(cm.exception.code, _clib.EBADFILE)
+        self.assertEqual(calls, ["count"] + ["foreach"] * 5)
+        self.assertEqual(len(d), 5, "the failed clear() and popitem() erased nothing")
+
     def test_iteration_without_shmdict_foreach(self):
         if _clib.foreach is not None:
             self.skipTest("this libshmdict.so has shmdict_foreach")
@@ -398,6 +468,13 @@ class SerializerTest(TableTest):
         self.assertEqual(raw["k"], '{"a":[1,2],"é":null}'.encode())
         with self.assertRaises(TypeError):
             d["bad"] = {1, 2}
+        # NaN and infinities have no JSON form: Python's json would write NaN,
+        # Infinity, which other languages' parsers refuse.
+        for bad in (math.nan, math.inf, -math.inf, [1.0, math.nan], {"x": math.inf}):
+            with self.assertRaises(ValueError) as cm:
+                d["bad"] = bad
+            self.assertIn("JSON", str(cm.exception))
+        self.assertNotIn("bad", d)
 
     def test_bytes(self):
         d = self.open(serializer="bytes")
@@ -608,12 +685,31 @@ class WaitTest(TableTest):
         self.assertFalse(t.is_alive())
         self.assertEqual(len(errors), 1)
 
+    def test_an_infinite_timeout_waits_without_limit(self):
+        d = self.open()
+        for i, timeout in enumerate((math.inf, 1e300, None)):
+            key = "late%d" % i
+            t = threading.Timer(0.1, d.__setitem__, (key, 1))
+            t.start()
+            self.assertTrue(d.wait_for_change(key, 0, timeout=timeout), timeout)
+            t.join()
+
     def test_bad_arguments(self):
         d = self.open()
-        with self.assertRaises(ValueError):
-            d.wait_for_change("k", 0, timeout=-1)
+        for bad in (-1, -0.5, -math.inf, math.nan):
+            with self.assertRaises(ValueError) as cm:
+                d.wait_for_change("k", 0, timeout=bad)
+            self.assertIn("timeout", str(cm.exception))
+            self.assertIn(repr(bad), str(cm.exception))
+        for bad in ("1", b"1", [1], True, 1j):
+            with self.assertRaises(TypeError) as cm:
+                d.wait_for_change("k", 0, timeout=bad)
+            self.assertIn("timeout", str(cm.exception))
+            self.assertIn(type(bad).__name__, str(cm.exception))
         with self.assertRaises(shmdict.InvalidArgumentError):
             d.wait_for_change("k", -1, timeout=0)
+        # Other real numbers are seconds too.
+        self.assertFalse(d.wait_for_change("k", 0, timeout=fractions.Fraction(1, 100)))
 
 
 class GetManyTest(TableTest):
@@ -741,6 +837,107 @@ class CompatTest(TableTest):
         self.assertEqual(smd.shm.name, self.path)
         with self.assertRaises(ValueError):
             SharedMemoryDict(self.name, 0)
+
+
+# A program using the package as its users would, for mypy: every line that must be
+# refused ends in "# error", and the revealed types must be those listed after it.
+TYPED_USE = """
+import math
+import shmdict
+from shmdict.compat import SharedMemoryDict
+
+d = shmdict.SharedDict("t", capacity=10, serializer="json")
+b = shmdict.SharedDict("t", key_type=bytes)
+for k in d:
+    reveal_type(k)
+for kb in b:
+    reveal_type(kb)
+with d as e:
+    reveal_type(e)
+reveal_type(d.counter("k"))
+reveal_type(d.wait_for_change("k", 0, timeout=math.inf))
+reveal_type(d.popitem())
+reveal_type(d.get_with_version(b"k"))
+reveal_type(SharedMemoryDict("t", 64).shm.name)
+shmdict.SharedDict("t", 10)  # error
+d.wait_for_change("k", 0, timeout="1")  # error
+d[1] = 2  # error
+"""
+TYPED_USE_REVEALS = [
+    "builtins.str", "builtins.bytes", "shmdict._dict.SharedDict[builtins.str]",
+    "builtins.int", "builtins.bool", "Tuple[builtins.str, Any]",
+    "Tuple[Any, builtins.int]", "builtins.str",
+]
+
+
+@unittest.skipIf(SANITIZED, "sanitized build: libshmdict.so cannot be loaded into Python")
+class TypingTest(unittest.TestCase):
+    """The public API is fully annotated, and says so to type checkers (py.typed)."""
+
+    def public_callables(self):
+        for name in shmdict.__all__:
+            obj = getattr(shmdict, name)
+            if inspect.isfunction(obj):
+                yield name, obj
+            elif inspect.isclass(obj):
+                for attr, member in vars(obj).items():
+                    if attr.startswith("_") and not (attr.startswith("__")
+                                                     and attr.endswith("__")):
+                        continue
+                    if isinstance(member, property):
+                        member = member.fget
+                    # Not what typing.Protocol adds (__subclasshook__, __init__).
+                    if inspect.isfunction(member) and \
+                            member.__module__.startswith("shmdict"):
+                        yield "%s.%s" % (name, attr), member
+
+    def test_the_package_is_marked_typed(self):
+        package_dir = os.path.dirname(shmdict.__file__)
+        self.assertTrue(os.path.isfile(os.path.join(package_dir, "py.typed")),
+                        "py.typed must ship beside shmdict/__init__.py")
+
+    def test_every_public_function_is_annotated(self):
+        checked = set()
+        for name, fn in self.public_callables():
+            checked.add(name)
+            signature = inspect.signature(fn)
+            for param in signature.parameters.values():
+                if param.name in ("self", "cls"):
+                    continue
+                self.assertIsNot(param.annotation, inspect.Parameter.empty,
+                                 "%s: parameter %s has no type" % (name, param.name))
+            self.assertIsNot(signature.return_annotation, inspect.Signature.empty,
+                             "%s has no return type" % name)
+            typing.get_type_hints(fn)  # every annotation names something real
+        for name in ("SharedDict.__init__", "SharedDict.__getitem__", "SharedDict.get",
+                     "SharedDict.wait_for_change", "SharedDict.get_many",
+                     "SharedDict.path", "SharedMemoryDict.__init__", "unlink",
+                     "JSONSerializer.dumps", "PickleSerializer.loads",
+                     "Serializer.dumps"):
+            self.assertIn(name, checked)
+
+    @unittest.skipUnless(shutil.which("mypy"), "mypy is not installed")
+    def test_mypy_strict_accepts_the_package_and_checks_its_users(self):
+        package_root = os.path.dirname(os.path.dirname(os.path.abspath(shmdict.__file__)))
+        env = dict(os.environ, MYPYPATH=package_root)
+        common = ["mypy", "--strict", "--cache-dir", os.devnull, "--no-error-summary"]
+        r = subprocess.run(common + ["-p", "shmdict"], env=env, capture_output=True,
+                           text=True, cwd=package_root)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = subprocess.run(common + ["-c", TYPED_USE], env=env, capture_output=True,
+                           text=True, cwd=package_root)
+        lines = TYPED_USE.splitlines()
+        reveals, error_lines = [], set()
+        for line in r.stdout.splitlines():
+            number = int(line.split(":")[1])
+            if ": note: Revealed type is " in line:
+                reveals.append(line.split('Revealed type is "')[1].rstrip('"'))
+            elif ": error: " in line:
+                error_lines.add(number)
+        self.assertEqual(reveals, TYPED_USE_REVEALS, r.stdout)
+        expected_errors = {i + 1 for i, line in enumerate(lines)
+                           if line.endswith("# error")}
+        self.assertEqual(error_lines, expected_errors, r.stdout)
 
 
 @unittest.skipIf(SANITIZED, "sanitized build: libshmdict.so cannot be loaded into Python")

@@ -13,7 +13,7 @@ or by the system loader (see shmdict/_clib.py). Guide: docs/python.md.
 """
 
 from . import _clib
-from ._dict import SharedDict, unlink
+from ._dict import KeyArg, PathArg, SharedDict, unlink
 from .compat import SharedMemoryDict
 from .errors import (
     BadFileError,
@@ -31,14 +31,16 @@ from .errors import (
     UnsupportedError,
     VersionMismatchError,
 )
-from .serializers import BytesSerializer, JSONSerializer, PickleSerializer
+from .serializers import BytesSerializer, JSONSerializer, PickleSerializer, Serializer
 
 # The path of the libshmdict.so in use.
-library_path = _clib.path
+library_path: str = _clib.path
 
 __all__ = [
     "SharedDict", "SharedMemoryDict", "unlink", "library_path",
     "PickleSerializer", "JSONSerializer", "BytesSerializer",
+    # For type annotations: the Serializer protocol, what a key and a table name may be.
+    "Serializer", "KeyArg", "PathArg",
     "Error", "KeyNotFoundError", "TableNotFoundError", "TableExistsError",
     "TableFullError", "TooBigError", "VersionMismatchError", "CounterTypeError",
     "InvalidArgumentError", "BadFileError", "PermissionDeniedError", "ShmdictOSError",

@@ -20,10 +20,13 @@ Two handles on the one library are kept:
   bucket lock), shmdict_wait, scans, open and close.
 """
 
+from __future__ import annotations
+
 import ctypes
 import ctypes.util
 import os
 import sys
+from typing import Any, List, Optional, Sequence, Tuple
 
 ENV_VAR = "SHMDICT_LIBRARY"
 LIBRARY_NAME = "libshmdict.so"
@@ -67,14 +70,15 @@ FOREACH_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
                               ctypes.c_uint64)
 
 
-def _candidates():
+def _candidates() -> List[Tuple[str, str]]:
     """(description, path) pairs to try, in order."""
     env = os.environ.get(ENV_VAR)
     if env:
         return [("$" + ENV_VAR, env)]
     here = os.path.dirname(os.path.abspath(__file__))
     found = [("next to the package", os.path.join(here, LIBRARY_NAME))]
-    roots = [("$" + var, os.environ.get(var)) for var in ("RUNFILES_DIR", "TEST_SRCDIR")]
+    roots: List[Tuple[str, Optional[str]]] = [
+        ("$" + var, os.environ.get(var)) for var in ("RUNFILES_DIR", "TEST_SRCDIR")]
     # `bazel run` sets neither: the runfiles tree is where the program and the import
     # paths of its stub are (python resolves symbolic links in sys.path[0]).
     for entry in sys.argv[:1] + sys.path:
@@ -92,7 +96,7 @@ def _candidates():
     return found
 
 
-def _load():
+def _load() -> Tuple[ctypes.CDLL, ctypes.PyDLL, str]:
     """Returns (CDLL, PyDLL, path) of libshmdict.so, or raises ImportError."""
     tried = []
     for where, path in _candidates():
@@ -129,7 +133,8 @@ _vp = ctypes.c_void_p
 _cp = ctypes.c_char_p
 
 
-def _declare(dll, name, argtypes, restype=_int):
+def _declare(dll: ctypes.CDLL, name: str, argtypes: Optional[Sequence[Any]],
+             restype: Any = _int) -> Any:
     f = getattr(dll, name)
     f.argtypes = argtypes
     f.restype = restype
@@ -158,7 +163,7 @@ put = _declare(lib, "shmdict_put", None)
 _SIZES = tuple(ctypes.c_size_t(n) for n in range(4096))
 
 
-def size_t(n):
+def size_t(n: int) -> ctypes.c_size_t:
     """A c_size_t holding n (shared, immutable instances for small n)."""
     return _SIZES[n] if n < 4096 else ctypes.c_size_t(n)
 
@@ -177,6 +182,7 @@ last_error = _declare(fast, "shmdict_last_error", [], _cp)
 
 # shmdict_foreach: optional (libraries built before it existed lack it). Called with
 # the GIL held: the callback runs Python code for every entry anyway.
+foreach: Optional[Any]
 try:
     foreach = _declare(fast, "shmdict_foreach", [_vp, FOREACH_FN, _vp])
 except AttributeError:

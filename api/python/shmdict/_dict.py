@@ -9,26 +9,43 @@ may be called while other threads still use it: the table is closed when the las
 call in progress returns, and later calls raise ClosedError.
 """
 
+from __future__ import annotations
+
 import collections.abc
 import ctypes
 import functools
+import math
+import numbers
 import os
 import pickle
 import time
+from typing import (Any, Callable, Iterable, Iterator, ItemsView, KeysView, List,
+                    Literal, MutableMapping, Optional, Tuple, Type, TypeVar, Union,
+                    ValuesView, cast, overload)
 
 from . import _clib
 from . import errors
 from .errors import ClosedError, KeyNotFoundError, UnsupportedError
-from .serializers import PickleSerializer
+from .serializers import PickleSerializer, Serializer, SerializerArg
 from .serializers import resolve as _resolve_serializer
 
-__all__ = ["SharedDict", "unlink"]
+__all__ = ["SharedDict", "unlink", "KeyArg", "PathArg"]
+
+# The type of the keys a SharedDict's iteration returns: str, or bytes with
+# key_type=bytes.
+K = TypeVar("K", str, bytes)
+_T = TypeVar("_T")
+_Self = TypeVar("_Self", bound="SharedDict[Any]")
+# What a key may be given as: str (stored as UTF-8) or bytes-like.
+KeyArg = Union[str, bytes, bytearray, memoryview]
+# A table's name (in /dev/shm) or path.
+PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 DEFAULT_CAPACITY = 1024
 DEFAULT_MAX_KEY_SIZE = 256
 DEFAULT_MAX_VALUE_SIZE = 4096
 
-_MISSING = object()
+_MISSING: Any = object()
 _get = _clib.get
 _put = _clib.put
 _size_t = _clib.size_t
@@ -51,7 +68,7 @@ class _Handle(ctypes.c_void_p):
     """The C handle (shmdict *), closed when the last reference goes: each call holds
     a reference while it runs, so closing never frees a handle in use."""
 
-    def __del__(self, _close=_clib.close):
+    def __del__(self, _close: Any = _clib.close) -> None:
         _close(self)
 
 
@@ -60,8 +77,9 @@ class _Scratch:
 
     __slots__ = ("buf", "cap", "c_cap", "length", "length_ptr", "version", "version_ptr")
 
-    def __init__(self, cap):
-        self.buf = ctypes.create_string_buffer(cap)
+    def __init__(self, cap: int) -> None:
+        # Any: typeshed types a slice of a c_char array as a list; it is bytes.
+        self.buf: Any = ctypes.create_string_buffer(cap)
         self.cap = cap
         self.c_cap = ctypes.c_size_t(cap)
         self.length = ctypes.c_size_t()
@@ -74,12 +92,13 @@ class _Scratch:
 # copying the value out; both are atomic under the GIL, so every thread, and a
 # signal handler that reads while its thread was between the two, has a buffer of
 # its own. The pool holds as many buffers as calls ever ran at once.
-_pool = []
+_pool: List[_Scratch] = []
 _take = _pool.pop
 _give = _pool.append
 
 
-def _error(code, key=_MISSING, cls=None):
+def _error(code: int, key: object = _MISSING,
+           cls: Optional[Type[errors.Error]] = None) -> errors.Error:
     """The exception for C code `code`, with shmdict's message for this thread."""
     message = _clib.last_error().decode("utf-8", "replace") or \
         _clib.strerror(code).decode("utf-8", "replace")
@@ -92,7 +111,17 @@ def _error(code, key=_MISSING, cls=None):
     return errors.make(code, message, cls, ctypes.get_errno())
 
 
-def _read(h, kb, want_version=False):
+@overload
+def _read(h: _Handle, kb: bytes,
+          want_version: Literal[False] = ...) -> Optional[bytes]: ...
+
+
+@overload
+def _read(h: _Handle, kb: bytes,
+          want_version: Literal[True]) -> Tuple[Optional[bytes], int]: ...
+
+
+def _read(h: _Handle, kb: bytes, want_version: bool = False) -> Any:
     """The stored bytes of key `kb` (with its version if want_version), or None when
     the key is absent. Raises for other errors."""
     try:
@@ -123,7 +152,7 @@ def _read(h, kb, want_version=False):
     return (data, version) if want_version else data
 
 
-def _key_bytes(key):
+def _key_bytes(key: object) -> bytes:
     """The stored form of a key: str as UTF-8 (lone surrogates from undecodable bytes,
     as os.fsdecode makes them, back to those bytes), bytes as is."""
     if isinstance(key, str):
@@ -138,13 +167,13 @@ def _key_bytes(key):
     raise TypeError("shmdict keys are str or bytes, not %s" % type(key).__name__)
 
 
-def _value_bytes(data, serializer):
+def _value_bytes(data: object, serializer: Serializer) -> bytes:
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     raise TypeError("%r.dumps returned %s, not bytes" % (serializer, type(data).__name__))
 
 
-def _check_uint(name, value, bits, allow_none=False):
+def _check_uint(name: str, value: object, bits: int, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
     if not isinstance(value, int) or isinstance(value, bool):
@@ -154,7 +183,23 @@ def _check_uint(name, value, bits, allow_none=False):
                           % (name, bits, value))
 
 
-def _path_of(name_or_path):
+def _timeout_seconds(timeout: object) -> Optional[float]:
+    """wait_for_change's timeout as a float number of seconds >= 0, or None for no
+    limit (None or math.inf). Raises TypeError for a non-number, ValueError for NaN
+    or a negative number."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise TypeError("timeout must be a number of seconds or None, not %s"
+                        % type(timeout).__name__)
+    seconds = float(timeout)
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError("timeout must be a number of seconds >= 0, or None or "
+                         "math.inf to wait without limit; got %r" % (timeout,))
+    return None if math.isinf(seconds) else seconds
+
+
+def _path_of(name_or_path: PathArg) -> str:
     path = os.fspath(name_or_path)
     if isinstance(path, bytes):
         path = os.fsdecode(path)
@@ -162,14 +207,18 @@ def _path_of(name_or_path):
         raise TypeError("name_or_path must be str, bytes or os.PathLike")
     if not path:
         raise errors.make(_clib.EINVAL, "empty table name")
+    if "\0" in path:
+        # The C library takes a NUL-terminated string: it would see only the part
+        # before the NUL, and open or remove another table than the one named.
+        raise errors.make(_clib.EINVAL, "table name %r contains a NUL character" % path)
     return path
 
 
-def _display_path(path):
+def _display_path(path: str) -> str:
     return path if "/" in path else "/dev/shm/" + path
 
 
-def unlink(name_or_path, missing_ok=False):
+def unlink(name_or_path: PathArg, missing_ok: bool = False) -> None:
     """Removes the table file (after checking that it is a shmdict table). Open
     SharedDicts on it keep working; the memory is freed when the last one closes.
     Raises TableNotFoundError (unless missing_ok), BadFileError (not a shmdict file:
@@ -182,12 +231,16 @@ def unlink(name_or_path, missing_ok=False):
         raise _error(rc, cls=errors.TableNotFoundError if rc == _clib.ENOTFOUND else None)
 
 
-class SharedDict(collections.abc.MutableMapping):
+class SharedDict(MutableMapping[K, Any]):
     """A dictionary shared by the processes of one machine, stored in a shmdict table.
 
-    SharedDict(name_or_path, capacity=None, max_key_size=None, max_value_size=None,
-               serializer=None, create=True, read_only=False, *, exclusive=False,
+    SharedDict(name_or_path, *, capacity=None, max_key_size=None, max_value_size=None,
+               serializer=None, create=True, read_only=False, exclusive=False,
                allow_group=False, mode=0o600, key_type=str)
+
+    Every argument after name_or_path is keyword-only. For type checkers a
+    SharedDict is a MutableMapping[K, Any] with K the key_type (SharedDict[str] or
+    SharedDict[bytes]); keys may be given as any KeyArg (str or bytes-like).
 
     name_or_path: a name without "/" is a file in /dev/shm; anything else is a path.
     capacity, max_key_size, max_value_size: used when the table is created (defaults
@@ -202,17 +255,60 @@ class SharedDict(collections.abc.MutableMapping):
         file or one owned by another user of the group. mode: file mode on creation.
     key_type: str (default) or bytes: the type of the keys iteration returns.
         Keys may be given as str (stored as UTF-8) or bytes either way.
+
+    Trust: every process that can write the table file is trusted by all that have
+    it open. Share a table only with processes you trust to that degree:
+    - A process that truncates the file or overwrites it in place (open(path, "w"),
+      cp onto it) shrinks it under the others' mappings: they die of SIGBUS on their
+      next access past the new end. (unlink, or a rename over it, harms no one.)
+    - The default pickle serializer runs code chosen by anyone who can write the
+      table. Where writers are not trusted, use serializer="json" or "bytes".
+
+    Scans (iteration, keys/values/items, len, clear, popitem) are weakly consistent:
+    a key present throughout is seen once; one added or removed meanwhile may or may
+    not be; one erased and inserted again meanwhile may be seen twice.
     """
 
-    def __init__(self, name_or_path, capacity=None, max_key_size=None,
-                 max_value_size=None, serializer=None, create=True, read_only=False,
-                 *, exclusive=False, allow_group=False, mode=0o600, key_type=str,
-                 _match_existing=True):
-        self._handle = None
+    @overload
+    def __init__(self: SharedDict[str], name_or_path: PathArg, *,
+                 capacity: Optional[int] = ..., max_key_size: Optional[int] = ...,
+                 max_value_size: Optional[int] = ..., serializer: SerializerArg = ...,
+                 create: bool = ..., read_only: bool = ..., exclusive: bool = ...,
+                 allow_group: bool = ..., mode: int = ...,
+                 key_type: Type[str] = ...) -> None: ...
+
+    @overload
+    def __init__(self: SharedDict[bytes], name_or_path: PathArg, *,
+                 capacity: Optional[int] = ..., max_key_size: Optional[int] = ...,
+                 max_value_size: Optional[int] = ..., serializer: SerializerArg = ...,
+                 create: bool = ..., read_only: bool = ..., exclusive: bool = ...,
+                 allow_group: bool = ..., mode: int = ...,
+                 key_type: Type[bytes]) -> None: ...
+
+    def __init__(self, name_or_path: PathArg, *, capacity: Optional[int] = None,
+                 max_key_size: Optional[int] = None, max_value_size: Optional[int] = None,
+                 serializer: SerializerArg = None, create: bool = True,
+                 read_only: bool = False, exclusive: bool = False,
+                 allow_group: bool = False, mode: int = 0o600,
+                 key_type: Union[Type[str], Type[bytes]] = str) -> None:
+        self._setup(name_or_path, capacity=capacity, max_key_size=max_key_size,
+                    max_value_size=max_value_size, serializer=serializer, create=create,
+                    read_only=read_only, exclusive=exclusive, allow_group=allow_group,
+                    mode=mode, key_type=key_type, match_existing=True)
+
+    def _setup(self, name_or_path: PathArg, *, capacity: Optional[int],
+               max_key_size: Optional[int], max_value_size: Optional[int],
+               serializer: SerializerArg, create: bool, read_only: bool, exclusive: bool,
+               allow_group: bool, mode: int, key_type: Union[Type[str], Type[bytes]],
+               match_existing: bool) -> None:
+        """The constructor's work. match_existing=False: options given for creation
+        need not match an existing table (shmdict.compat)."""
+        self._handle: Optional[_Handle] = None
         self._path = _path_of(name_or_path)
         self._serializer = _resolve_serializer(serializer)
-        self._dumps = self._serializer.dumps
-        self._loads = self._serializer.loads
+        self._dumps: Callable[[Any], Union[bytes, bytearray, memoryview]] = \
+            self._serializer.dumps
+        self._loads: Callable[[bytes], Any] = self._serializer.loads
         if type(self._serializer) is PickleSerializer:
             # The same calls, one Python frame fewer on the hot path.
             self._dumps = functools.partial(pickle.dumps,
@@ -220,17 +316,18 @@ class SharedDict(collections.abc.MutableMapping):
             self._loads = pickle.loads
         if key_type not in (str, bytes):
             raise TypeError("key_type must be str or bytes, not %r" % (key_type,))
-        self._key_type = key_type
+        self._key_type: Union[Type[str], Type[bytes]] = key_type
         self._read_only = bool(read_only)
         _check_uint("capacity", capacity, 64, allow_none=True)
         _check_uint("max_key_size", max_key_size, 32, allow_none=True)
         _check_uint("max_value_size", max_value_size, 32, allow_none=True)
         _check_uint("mode", mode, 32)
         self._handle = self._open(create, exclusive, allow_group, mode, capacity,
-                                  max_key_size, max_value_size, _match_existing)
+                                  max_key_size, max_value_size, match_existing)
 
-    def _open(self, create, exclusive, allow_group, mode, capacity, max_key_size,
-              max_value_size, match_existing):
+    def _open(self, create: bool, exclusive: bool, allow_group: bool, mode: int,
+              capacity: Optional[int], max_key_size: Optional[int],
+              max_value_size: Optional[int], match_existing: bool) -> _Handle:
         path = os.fsencode(self._path)
         extra = _clib.ALLOW_GROUP if allow_group else 0
         if self._read_only:
@@ -262,83 +359,85 @@ class SharedDict(collections.abc.MutableMapping):
                 break
         if rc:
             raise self._open_error(rc)
-        return h
+        return cast(_Handle, h)  # rc == 0: a handle
 
-    def _try_open(self, path, flags, options):
+    def _try_open(self, path: bytes, flags: int,
+                  options: Optional[_clib.Options]) -> Tuple[Optional[_Handle], int]:
         out = ctypes.c_void_p()
         rc = _clib.open_(path, flags, ctypes.byref(options) if options else None,
                          ctypes.addressof(out))
         return (_Handle(out.value) if rc == 0 else None), rc
 
-    def _open_once(self, path, flags, options):
+    def _open_once(self, path: bytes, flags: int,
+                   options: Optional[_clib.Options]) -> _Handle:
         h, rc = self._try_open(path, flags, options)
         if rc:
             raise self._open_error(rc)
-        return h
+        return cast(_Handle, h)  # rc == 0: a handle
 
-    def _open_error(self, rc):
+    def _open_error(self, rc: int) -> errors.Error:
         cls = errors.TableNotFoundError if rc == _clib.ENOTFOUND else None
         return _error(rc, cls=cls)
 
     # --- handle ----------------------------------------------------------------
 
-    def _live(self):
+    def _live(self) -> _Handle:
         h = self._handle
         if h is None:
             raise ClosedError("operation on a closed SharedDict (%s)"
                               % _display_path(self._path))
         return h
 
-    def close(self):
+    def close(self) -> None:
         """Closes this SharedDict (the table stays). Idempotent. Calls in progress in
         other threads finish first; later calls raise ClosedError."""
         self._handle = None
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._handle is None
 
-    def unlink(self, missing_ok=False):
+    def unlink(self, missing_ok: bool = False) -> None:
         """Removes the table file; see shmdict.unlink. This SharedDict stays usable
         until closed; processes opening the name afterwards get a new table."""
         unlink(self._path, missing_ok)
 
-    def __enter__(self):
+    def __enter__(self: _Self) -> _Self:
         self._live()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property
-    def path(self):
+    def path(self) -> str:
         """The table's file path."""
         return _display_path(self._path)
 
     @property
-    def serializer(self):
+    def serializer(self) -> Serializer:
         return self._serializer
 
     @property
-    def read_only(self):
+    def read_only(self) -> bool:
         return self._read_only
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<shmdict.SharedDict %s serializer=%r%s%s>" % (
             self.path, self._serializer, " read-only" if self._read_only else "",
             " closed" if self._handle is None else "")
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Callable[..., SharedDict[Any]], Tuple[Any, ...]]:
         # Pickling (e.g. to a multiprocessing child started with "spawn") sends the
         # path and settings; the receiver opens the existing table.
         return (_reopen, (self._path, self._serializer, self._read_only, self._key_type))
 
     # --- mapping ---------------------------------------------------------------
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: KeyArg) -> Any:
         h = self._handle
         if h is None:
-            self._live()
+            h = self._live()  # raises ClosedError
         if type(key) is str:
             try:
                 kb = key.encode()
@@ -367,11 +466,11 @@ class SharedDict(collections.abc.MutableMapping):
             raise KeyNotFoundError(key)
         return self._loads(data)
 
-    def get(self, key, default=None):
+    def get(self, key: KeyArg, default: Any = None) -> Any:
         """The value of key, or default if absent."""
         h = self._handle
         if h is None:
-            self._live()
+            h = self._live()  # raises ClosedError
         if type(key) is str:
             try:
                 kb = key.encode()
@@ -400,10 +499,10 @@ class SharedDict(collections.abc.MutableMapping):
             return default
         return self._loads(data)
 
-    def __setitem__(self, key, value):
+    def __setitem__(self, key: KeyArg, value: Any) -> None:
         h = self._handle
         if h is None:
-            self._live()
+            h = self._live()  # raises ClosedError
         if type(key) is str:
             try:
                 kb = key.encode()
@@ -421,7 +520,7 @@ class SharedDict(collections.abc.MutableMapping):
         if rc:
             raise _error(rc, key)
 
-    def set(self, key, value):
+    def set(self, key: KeyArg, value: Any) -> int:
         """d[key] = value, returning the key's new version."""
         h = self._live()
         kb = _key_bytes(key)
@@ -432,14 +531,14 @@ class SharedDict(collections.abc.MutableMapping):
             raise _error(rc, key)
         return version.value
 
-    def __delitem__(self, key):
+    def __delitem__(self, key: KeyArg) -> None:
         h = self._live()
         kb = _key_bytes(key)
         rc = _clib.erase(h, kb, len(kb))
         if rc:
             raise _error(rc, key)
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         h = self._live()
         try:
             kb = _key_bytes(key)
@@ -447,9 +546,10 @@ class SharedDict(collections.abc.MutableMapping):
             return False
         return _read(h, kb) is not None
 
-    def __len__(self):
+    def __len__(self) -> int:
         """The number of entries: a scan of the whole table (O(capacity)), weakly
-        consistent while other processes write."""
+        consistent while other processes write. Raises what the scan reports:
+        BadFileError where it skipped corrupt slots."""
         h = self._live()
         n = ctypes.c_uint64()
         rc = _clib.count(h, ctypes.addressof(n))
@@ -457,25 +557,25 @@ class SharedDict(collections.abc.MutableMapping):
             raise _error(rc)
         return n.value
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[K]:
         """The keys, from a weakly consistent snapshot taken at the first next():
         a key present throughout is seen once; one added or removed meanwhile may or
-        may not be."""
+        may not be; one erased and inserted again meanwhile may be seen twice."""
         decode = self._decode_key
         for kb, _, _ in self._snapshot(False):
             yield decode(kb)
 
-    def keys(self):
+    def keys(self) -> KeysView[K]:
         return collections.abc.KeysView(self)
 
-    def items(self):
+    def items(self) -> ItemsView[K, Any]:
         """A view whose iteration reads each (key, value) pair atomically."""
         return _ItemsView(self)
 
-    def values(self):
+    def values(self) -> ValuesView[Any]:
         return _ValuesView(self)
 
-    def pop(self, key, default=_MISSING):
+    def pop(self, key: KeyArg, default: Any = _MISSING) -> Any:
         """Removes key and returns its value (default if absent; KeyError without a
         default). A read, then an erase: a write by another process between the two
         is erased and not returned."""
@@ -493,7 +593,7 @@ class SharedDict(collections.abc.MutableMapping):
             if rc != _clib.ENOTFOUND:  # else erased by another process: look again
                 raise _error(rc, key)
 
-    def popitem(self):
+    def popitem(self) -> Tuple[K, Any]:
         """Removes and returns some (key, value) pair; KeyError if empty."""
         while True:
             first = self._snapshot(False, limit=1)
@@ -505,7 +605,7 @@ class SharedDict(collections.abc.MutableMapping):
             except KeyError:
                 continue  # removed by another process meanwhile
 
-    def setdefault(self, key, default=None):
+    def setdefault(self, key: KeyArg, default: Any = None) -> Any:
         """The value of key; if absent, inserts default and returns it. Atomic: when
         several processes race, one value wins and all get it."""
         h = self._live()
@@ -523,7 +623,7 @@ class SharedDict(collections.abc.MutableMapping):
             if rc != _clib.EEXISTS:  # else inserted by another process: read it
                 raise _error(rc, key)
 
-    def clear(self):
+    def clear(self) -> None:
         """Removes every key present when the scan passes it (weakly consistent)."""
         h = self._live()
         for kb, _, _ in self._snapshot(False):
@@ -533,12 +633,12 @@ class SharedDict(collections.abc.MutableMapping):
 
     # --- shmdict's own operations ----------------------------------------------
 
-    def version(self, key):
+    def version(self, key: KeyArg) -> int:
         """The key's version: it grows with every write of the key, never repeats, and
         is 0 when the key is absent."""
         return _read(self._live(), _key_bytes(key), True)[1]
 
-    def get_with_version(self, key, default=None):
+    def get_with_version(self, key: KeyArg, default: Any = None) -> Tuple[Any, int]:
         """(value, version) read atomically; (default, 0) if absent. The version is
         what compare_and_swap and wait_for_change take."""
         data, version = _read(self._live(), _key_bytes(key), True)
@@ -546,7 +646,7 @@ class SharedDict(collections.abc.MutableMapping):
             return default, 0
         return self._loads(data), version
 
-    def compare_and_swap(self, key, expected_version, value):
+    def compare_and_swap(self, key: KeyArg, expected_version: int, value: Any) -> int:
         """Writes value only if the key's version is expected_version (0: only if
         the key is absent). Returns the new version; raises VersionMismatchError if
         the version differs."""
@@ -561,7 +661,7 @@ class SharedDict(collections.abc.MutableMapping):
             raise _error(rc, key)
         return version.value
 
-    def increment(self, key, delta=1):
+    def increment(self, key: KeyArg, delta: int = 1) -> int:
         """Atomically adds delta to the key's counter (0 if absent) and returns the
         new value. Counters are 8-byte little-endian signed integers stored raw, not
         through the serializer: read them with counter(key) (get returns them as
@@ -579,7 +679,13 @@ class SharedDict(collections.abc.MutableMapping):
             raise _error(rc, key)
         return out.value
 
-    def counter(self, key, default=0):
+    @overload
+    def counter(self, key: KeyArg) -> int: ...
+
+    @overload
+    def counter(self, key: KeyArg, default: _T) -> Union[int, _T]: ...
+
+    def counter(self, key: KeyArg, default: Any = 0) -> Any:
         """The value of the counter at key (see increment), or default if absent."""
         data = _read(self._live(), _key_bytes(key))
         if data is None:
@@ -589,27 +695,26 @@ class SharedDict(collections.abc.MutableMapping):
                               "8-byte counter" % (key, len(data)))
         return int.from_bytes(data, "little", signed=True)
 
-    def wait_for_change(self, key, version, timeout=None):
+    def wait_for_change(self, key: KeyArg, version: int,
+                        timeout: Optional[float] = None) -> bool:
         """Blocks until the key's version differs from `version` (0: until the key
-        exists), or `timeout` seconds pass (None: no limit). Returns True on a
-        change (at once if it already differs), False on timeout. Woken by writes
-        from any process within microseconds (a read-only SharedDict polls every
-        millisecond). Ctrl-C and close() from another thread interrupt it within
-        0.1 s."""
+        exists), or `timeout` seconds pass: a number >= 0, or None or math.inf for
+        no limit (TypeError for a non-number, ValueError for NaN or a negative
+        number). Returns True on a change (at once if it already differs), False on
+        timeout. Woken by writes from any process within microseconds (a read-only
+        SharedDict polls every millisecond). Ctrl-C and close() from another thread
+        interrupt it within 0.1 s."""
         kb = _key_bytes(key)
         _check_uint("version", version, 64)
-        deadline = None
-        if timeout is not None:
-            if timeout < 0:
-                raise ValueError("timeout must be >= 0 or None, got %r" % (timeout,))
-            deadline = time.monotonic() + timeout
+        seconds = _timeout_seconds(timeout)
+        deadline = None if seconds is None else time.monotonic() + seconds
         while True:
             h = self._live()
             if deadline is None:
                 ms = _WAIT_SLICE_MS
             else:
                 remaining = deadline - time.monotonic()
-                ms = min(_WAIT_SLICE_MS, max(0, int(remaining * 1000 + 0.999)))
+                ms = int(min(_WAIT_SLICE_MS, max(0.0, remaining * 1000 + 0.999)))
             rc = _clib.wait(h, kb, len(kb), version, ms)
             del h
             if rc == 0:
@@ -619,7 +724,7 @@ class SharedDict(collections.abc.MutableMapping):
             if deadline is not None and time.monotonic() >= deadline:
                 return False
 
-    def get_many(self, keys, default=None):
+    def get_many(self, keys: Iterable[KeyArg], default: Any = None) -> List[Any]:
         """[d.get(k, default) for k in keys], in fewer C calls: faster per key on
         large tables (the keys' memory misses overlap). Each value is read
         atomically; the list is not one snapshot."""
@@ -663,33 +768,38 @@ class SharedDict(collections.abc.MutableMapping):
 
     # --- helpers ---------------------------------------------------------------
 
-    def _dump(self, value):
+    def _dump(self, value: Any) -> bytes:
         vb = self._dumps(value)
         if type(vb) is not bytes:
             vb = _value_bytes(vb, self._serializer)
         return vb
 
-    def _decode_key(self, kb):
+    def _decode_key(self, kb: bytes) -> Any:
+        """The key as this SharedDict's key_type (K)."""
         if self._key_type is bytes:
             return kb
         return kb.decode("utf-8", "surrogateescape")
 
-    def _snapshot(self, with_values, limit=None):
-        """[(key bytes, value bytes or None, version)] of the entries, weakly
-        consistent, at most `limit` of them."""
+    def _snapshot(self, with_values: bool,
+                  limit: Optional[int] = None) -> List[Tuple[bytes, bytes, int]]:
+        """[(key bytes, value bytes (b"" unless with_values), version)] of the
+        entries, weakly consistent, at most `limit` of them. Raises, with nothing
+        returned, when shmdict_foreach fails: BadFileError where it skipped corrupt
+        slots (after visiting the readable ones)."""
         h = self._live()
         if _clib.foreach is None:
             raise UnsupportedError(
                 "iterating a SharedDict needs shmdict_foreach, which %s lacks: "
                 "rebuild libshmdict.so" % _clib.path)
-        found = []
-        failure = []
+        found: List[Tuple[bytes, bytes, int]] = []
+        failure: List[BaseException] = []
 
-        def visit(ctx, key, key_len, value, value_len, version):
+        def visit(ctx: Any, key: Any, key_len: int, value: Any, value_len: int,
+                  version: int) -> int:
             try:
                 found.append((_string_at(key, key_len) if key_len else b"",
-                              (_string_at(value, value_len) if value_len else b"")
-                              if with_values else None,
+                              _string_at(value, value_len)
+                              if with_values and value_len else b"",
                               version))
                 return 1 if limit is not None and len(found) >= limit else 0
             except BaseException as e:  # re-raised after shmdict_foreach returns
@@ -704,22 +814,33 @@ class SharedDict(collections.abc.MutableMapping):
         return found
 
 
-class _ItemsView(collections.abc.ItemsView):
-    def __iter__(self):
-        d = self._mapping
+class _ItemsView(ItemsView[Any, Any]):
+    """items(): each pair read atomically."""
+
+    def __init__(self, d: SharedDict[Any]) -> None:
+        super().__init__(d)
+        self._dict = d
+
+    def __iter__(self) -> Iterator[Tuple[Any, Any]]:
+        d = self._dict
         loads = d._loads
         for kb, vb, _ in d._snapshot(True):
             yield d._decode_key(kb), loads(vb)
 
 
-class _ValuesView(collections.abc.ValuesView):
-    def __iter__(self):
-        d = self._mapping
+class _ValuesView(ValuesView[Any]):
+    def __init__(self, d: SharedDict[Any]) -> None:
+        super().__init__(d)
+        self._dict = d
+
+    def __iter__(self) -> Iterator[Any]:
+        d = self._dict
         loads = d._loads
         for _, vb, _ in d._snapshot(True):
             yield loads(vb)
 
 
-def _reopen(path, serializer, read_only, key_type):
+def _reopen(path: str, serializer: Serializer, read_only: bool,
+            key_type: Union[Type[str], Type[bytes]]) -> SharedDict[Any]:
     return SharedDict(path, serializer=serializer, create=False, read_only=read_only,
                       key_type=key_type)

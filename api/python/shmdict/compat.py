@@ -16,7 +16,12 @@ What changes (see docs/python.md):
 - The table is the file /dev/shm/<name>; all processes sharing it must use shmdict.
 """
 
+from __future__ import annotations
+
+from typing import Optional
+
 from . import _dict
+from .serializers import SerializerArg
 
 __all__ = ["SharedMemoryDict"]
 
@@ -26,7 +31,7 @@ _KEY_SIZE = 256
 _DEFAULT_BUDGET = 64 << 20
 
 
-def _default_capacity(max_key_size, max_value_size):
+def _default_capacity(max_key_size: int, max_value_size: int) -> int:
     per_key = 5 * (max_key_size + max_value_size) // 2
     return max(16, min(1024, _DEFAULT_BUDGET // per_key))
 
@@ -35,42 +40,46 @@ class _Shm:
     """Stands for the multiprocessing.shared_memory.SharedMemory behind a
     shared_memory_dict: close() and unlink(), as its users call them."""
 
-    def __init__(self, owner):
+    def __init__(self, owner: SharedMemoryDict) -> None:
         self._owner = owner
 
     @property
-    def name(self):
+    def name(self) -> str:
         return self._owner.path
 
-    def close(self):
+    def close(self) -> None:
         self._owner.close()
 
-    def unlink(self):
+    def unlink(self) -> None:
         self._owner.unlink(missing_ok=True)
 
 
-class SharedMemoryDict(_dict.SharedDict):
+class SharedMemoryDict(_dict.SharedDict[str]):
     """SharedMemoryDict(name, size, *, serializer=PickleSerializer(), capacity=None,
     max_key_size=256, max_value_size=None): a SharedDict sized from `size`
     (max_value_size = min(size, 1 MiB); see the module's docstring). An existing
     table is opened as it is."""
 
-    def __init__(self, name, size, *, serializer=None, capacity=None,
-                 max_key_size=_KEY_SIZE, max_value_size=None):
+    def __init__(self, name: _dict.PathArg, size: int, *,
+                 serializer: SerializerArg = None, capacity: Optional[int] = None,
+                 max_key_size: int = _KEY_SIZE,
+                 max_value_size: Optional[int] = None) -> None:
         if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
             raise ValueError("size must be a positive int, got %r" % (size,))
         if max_value_size is None:
             max_value_size = min(size, _MAX_VALUE)
         if capacity is None:
             capacity = _default_capacity(max_key_size, max_value_size)
-        super().__init__(name, capacity=capacity, max_key_size=max_key_size,
-                         max_value_size=max_value_size, serializer=serializer,
-                         create=True, _match_existing=False)
+        # Unlike SharedDict(...), an existing table of other sizes is opened as it is.
+        self._setup(name, capacity=capacity, max_key_size=max_key_size,
+                    max_value_size=max_value_size, serializer=serializer, create=True,
+                    read_only=False, exclusive=False, allow_group=False, mode=0o600,
+                    key_type=str, match_existing=False)
 
     @property
-    def shm(self):
+    def shm(self) -> _Shm:
         return _Shm(self)
 
-    def cleanup(self):
+    def cleanup(self) -> None:
         """Closes this process's handle (the table stays)."""
         self.close()

@@ -23,14 +23,17 @@ The message of each holds shmdict's own explanation (shmdict_last_error()), e.g.
 "value of 17 bytes is over the table's maximum of 16".
 """
 
+from __future__ import annotations
+
 import errno as _errno
+from typing import Dict, Optional, Type
 
 
 class Error(Exception):
     """Base class of shmdict's exceptions. `code` is the C API's SHMDICT_E* code (a
     negative int), or None for errors found on the Python side."""
 
-    code = None
+    code: Optional[int] = None
 
 
 class KeyNotFoundError(Error, KeyError):
@@ -90,7 +93,7 @@ class UnsupportedError(Error, NotImplementedError):
     """The loaded libshmdict.so lacks a function this call needs."""
 
 
-_BY_CODE = {
+_BY_CODE: Dict[int, Type[Error]] = {
     -1: KeyNotFoundError,
     -2: TableExistsError,
     -3: TableFullError,
@@ -103,20 +106,19 @@ _BY_CODE = {
     -12: ShmdictOSError,
 }
 
-_ERRNO_OF = {
+_ERRNO_OF: Dict[Type[Error], int] = {
     TableNotFoundError: _errno.ENOENT,
     TableExistsError: _errno.EEXIST,
     PermissionDeniedError: _errno.EACCES,
 }
 
 
-def make(code, message, cls=None, os_errno=0):
+def make(code: int, message: str, cls: Optional[Type[Error]] = None,
+         os_errno: int = 0) -> Error:
     """The exception for C code `code` with `message`. `cls` overrides the class."""
-    cls = cls or _BY_CODE.get(code, Error)
-    if issubclass(cls, OSError):
-        number = os_errno if cls is ShmdictOSError else _ERRNO_OF.get(cls, 0)
-        e = cls(number, message) if number else cls(message)
-    else:
-        e = cls(message)
+    kind = _BY_CODE.get(code, Error) if cls is None else cls
+    number = os_errno if kind is ShmdictOSError else _ERRNO_OF.get(kind, 0)
+    # OSError(errno, message) sets e.errno and e.strerror.
+    e = kind(number, message) if number and issubclass(kind, OSError) else kind(message)
     e.code = code
     return e
