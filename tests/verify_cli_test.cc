@@ -11,6 +11,7 @@
 
 #include "core/crash_point.h"
 #include "core/layout.h"
+#include "core/slot.h"
 #include "core/table.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -115,6 +116,36 @@ TEST(VerifyCliTest, DamageIsReportedAndNotTouched) {
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_NE(r.out.find("DAMAGED"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("but the key's is"), std::string::npos) << r.out;
+}
+
+// ls and dump list every readable entry, then say how many corrupt slots they skipped
+// and exit 1 (they used to skip them silently and exit 0).
+TEST(VerifyCliTest, ScansReportCorruptSlotsTheySkipped) {
+  TempTable tt;
+  std::unique_ptr<Table> t = Create(tt.path());
+  ASSERT_TRUE(t->Write(WriteMode::kPut, "good", "1", 0).ok());
+  ASSERT_TRUE(t->Write(WriteMode::kPut, "bad", "2", 0).ok());
+  // The slot of "bad": its current copy claims a value longer than the maximum.
+  uint64_t b1, b2;
+  t->BucketsOf("bad", &b1, &b2);
+  bool done = false;
+  for (uint64_t b : {b1, b2}) {
+    for (uint32_t i = 0; i < kSlotsPerBucket && !done; ++i) {
+      auto* seq = reinterpret_cast<uint64_t*>(t->MappingForTesting() + SlotOffset(t->layout(), b, i));
+      uint64_t* c = CopyAt(seq, *seq, t->layout().copy_stride / 8);
+      if ((c[1] & 0xFFFFFFFFu) == 4 && std::memcmp(c + 2, "bad", 3) == 0) {
+        c[1] = 4 | (uint64_t{1000} << 32);
+        done = true;
+      }
+    }
+  }
+  ASSERT_TRUE(done);
+  for (const std::string cmd : {"ls ", "dump "}) {
+    const CliResult r = Cli(cmd + tt.path());
+    EXPECT_EQ(r.exit_code, 1) << cmd << r.out;
+    EXPECT_NE(r.out.find("1 corrupt slot skipped"), std::string::npos) << cmd << r.out;
+    EXPECT_NE(r.out.find("good"), std::string::npos) << cmd << r.out;
+  }
 }
 
 TEST(VerifyCliTest, BadFilesAndBadUsage) {

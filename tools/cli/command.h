@@ -71,6 +71,10 @@ int Negative(const Invocation& inv, std::string_view message);
 // The same, for bad usage, pointing at COMMAND --help; returns kExitError.
 int UsageFail(const Invocation& inv, std::string_view message);
 
+// After a scan (ls, dump) that skipped `skipped` corrupt slots: kExitOk if none, else
+// says how many on stderr and returns kExitNo (the output lacks them).
+int SkippedCorrupt(const Invocation& inv, uint64_t skipped);
+
 // The message of a status, or its code's description when it has none.
 std::string Message(const absl::Status& status);
 

@@ -8,6 +8,8 @@
 #include "tools/cli/codec.h"
 #include "tools/cli/command.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace shmdict::cli {
 namespace {
 
@@ -36,6 +38,14 @@ int Fail(const Invocation& inv, std::string_view message) {
 int Negative(const Invocation& inv, std::string_view message) {
   Print(inv, message, "");
   return kExitNo;
+}
+
+int SkippedCorrupt(const Invocation& inv, uint64_t skipped) {
+  if (skipped == 0) return kExitOk;
+  return Negative(inv, absl::StrCat(skipped, " corrupt slot", skipped == 1 ? "" : "s",
+                                    " skipped (the table is damaged; 'shmdict verify' "
+                                    "lists them): the output lacks ",
+                                    skipped == 1 ? "it" : "them"));
 }
 
 int UsageFail(const Invocation& inv, std::string_view message) {

@@ -192,7 +192,8 @@ int RunDump(const Invocation& inv) {
   uint64_t dumped = 0;
   bool ok = true;
   std::string line;
-  d->ForEach([&](std::string_view key, std::string_view value, uint64_t version) {
+  const uint64_t skipped =
+      d->ForEach([&](std::string_view key, std::string_view value, uint64_t version) {
     line = FormatRecord(key, value, version);
     line += '\n';
     ok = WriteAll(out, line);
@@ -205,12 +206,12 @@ int RunDump(const Invocation& inv) {
     if (!file.Commit(ok ? 0 : errno, &error)) return Fail(inv, error);
     std::printf("dumped %llu entr%s of %s to %s\n", static_cast<unsigned long long>(dumped),
                 dumped == 1 ? "y" : "ies", d->path().c_str(), output.c_str());
-    return kExitOk;
+    return SkippedCorrupt(inv, skipped);
   }
   int err = ok ? 0 : errno;
   if (std::fflush(out) != 0 && err == 0) err = errno;
   if (err != 0) return Fail(inv, std::string("writing stdout: ") + std::strerror(err));
-  return kExitOk;
+  return SkippedCorrupt(inv, skipped);
 }
 
 int RunLoad(const Invocation& inv) {

@@ -178,7 +178,7 @@ int RunLs(const Invocation& inv) {
   uint64_t listed = 0;
   bool write_ok = WriteAll(stdout, json ? "[" : "");
   std::string line;
-  d->ForEach([&](std::string_view key, std::string_view value, uint64_t version) {
+  const uint64_t skipped = d->ForEach([&](std::string_view key, std::string_view value, uint64_t version) {
     if (key.substr(0, prefix.size()) != prefix) return true;
     line.clear();
     if (json) {
@@ -203,7 +203,7 @@ int RunLs(const Invocation& inv) {
   if (!write_ok || std::fflush(stdout) != 0) {
     return Fail(inv, std::string("writing to stdout: ") + std::strerror(errno));
   }
-  return kExitOk;
+  return SkippedCorrupt(inv, skipped);
 }
 
 int RunRm(const Invocation& inv) {
