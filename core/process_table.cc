@@ -117,9 +117,11 @@ absl::Status Table::EnsureRegistered() {
       return ErrnoError("locking a process-table entry", err);
     }
     ProcEntry& e = procs[idx];
-    // Release: publishes the new incarnation after we hold the entry's byte lock; pairs
-    // with the acquire load in HolderIsDead, which must never see our incarnation
-    // without our byte lock being visible to F_OFD_GETLK (the kernel orders that).
+    // Acq_rel RMW: its release half publishes the new incarnation after we hold the
+    // entry's byte lock, and pairs with the acquire load in HolderIsDead, which must
+    // never see our incarnation without our byte lock being visible to F_OFD_GETLK
+    // (the kernel orders that); its acquire half orders us after the previous
+    // claimant's bump, so incarnations of one entry never repeat.
     uint32_t inc = e.incarnation.fetch_add(1, std::memory_order_acq_rel) + 1;
     if (inc == 0) inc = e.incarnation.fetch_add(1, std::memory_order_acq_rel) + 1;
     // Relaxed: informational only.

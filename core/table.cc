@@ -308,10 +308,8 @@ size_t Table::GetMany(const std::string_view* keys, size_t n, const absl::Span<c
   //   4. the read proper, a full seqlock-validated lookup that finds its lines in the
   //      cache (the home-slot reads check the tag first, so they too read only
   //      tag-matching slots).
-  // kBlock = 16 was chosen by an interleaved A/B at 1M keys (peer_bench, point suite): per
-  // key, blocks of 12/16/24/32 took 111/111/114/135 ns in batches of 64, and a
-  // pipeline with the same stages 8 keys apart (every stage of a different key in
-  // each step) took 162, at any gap from 4 to 20.
+  // kBlock = 16 was chosen by measurement against other block sizes and a pipeline
+  // (docs/design.md, "GetMany").
   constexpr size_t kBlock = 16;
   struct Flight {
     Probe p;

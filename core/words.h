@@ -61,7 +61,7 @@ inline void ReaderAcquireFence() {
 }
 
 // Payload loads: relaxed (acquire under TSan). Validity is established afterwards by
-// the reader's acquire fence and second sequence load (SlotReader in table.cc).
+// the reader's acquire fence and second sequence load (SlotReadValid in core/slot.h).
 inline uint64_t LoadWord(const uint64_t* p) {
   return std::atomic_ref<uint64_t>(*const_cast<uint64_t*>(p)).load(kPayloadLoad);
 }
