@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/common.h"
 #include "core/crash_point.h"
 #include "core/table.h"
@@ -319,8 +320,8 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Open(std::string_view path_arg,
   if (params.create) {
     wanted = ComputeLayout(params.capacity, params.max_key_size, params.max_value_size);
     if ((params.mode & ~0777u) != 0) {
-      return Err(ErrorCode::kInvalid, absl::StrCat("mode 0", absl::Hex(params.mode),
-                                                   " has bits outside 0777"));
+      return Err(ErrorCode::kInvalid, absl::StrFormat("mode 0%o has bits outside 0777",
+                                                      params.mode));
     }
     if ((params.mode & 0002) != 0) {
       return Err(ErrorCode::kInvalid, "refusing to create a world-writable table");
