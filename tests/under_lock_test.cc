@@ -37,6 +37,10 @@ bool Armed() { return g_lock1.load() != nullptr; }
 
 }  // namespace
 
+// The replacement pair allocates with malloc and frees with free; GCC's
+// -Wmismatched-new-delete cannot see that they are a pair.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 void* operator new(size_t n) {
   if (Armed()) {
     g_allocations.fetch_add(1);
