@@ -22,27 +22,15 @@
 #include "absl/status/statusor.h"
 #include "api/errors.h"
 #include "api/shmdict.h"
+#include "bench/workload.h"
 
 namespace shmdict {
 namespace {
 
-constexpr uint32_t kKeySize = 16;
+using bench::MakeKey;
+
+constexpr uint32_t kKeySize = bench::kKeySize;
 constexpr uint32_t kValueSize = 64;
-
-// splitmix64's finalizer: a bijection, so distinct i give distinct keys.
-uint64_t Mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-void MakeKey(uint64_t i, char* out) {
-  const uint64_t a = Mix(i);
-  const uint64_t b = Mix(i ^ 0x5A5A5A5A5A5A5A5Aull);
-  std::memcpy(out, &a, 8);
-  std::memcpy(out + 8, &b, 8);
-}
 
 char g_path[128];
 

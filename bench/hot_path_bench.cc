@@ -1,13 +1,13 @@
-// Single-threaded latency of shmdict's hot paths, next to the machine's floor.
+// Single-threaded cost of shmdict's hot paths, next to the machine's floor.
 //
 //   tools/bazel run -c opt //bench:hot_path_bench -- --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true   (one command line)
 //
-// Each benchmark runs at 1K and 1M keys of 16 bytes with 64-byte values. The table of
-// each size lives in /dev/shm under a name unique to this process, is created once
-// (capacity = number of keys, max_key_size 16, max_value_size 64), filled before any
-// timing, shared by all benchmarks of that size, and removed at exit (also on SIGINT
-// and SIGTERM).
+// Each benchmark runs at 1K and 1M keys of 16 bytes with 64-byte values (the keys and
+// values of bench/workload.h). The table of each size lives in /dev/shm under a name
+// unique to this process, is created once (capacity = number of keys, max_key_size
+// 16, max_value_size 64), filled before any timing, shared by all benchmarks of that
+// size, and removed at exit (also on SIGINT and SIGTERM).
 //
 // Keys are drawn uniformly at random, with replacement, from the inserted keys (or,
 // for misses, from as many keys that were never inserted). The draws are made before
@@ -15,29 +15,36 @@
 // 16-byte stride, so neither the RNG nor a random access to the key array is timed:
 // the only random accesses in the loop are the table's own.
 //
-//   BM_GetHit        Dict::Get of a present key (allocates the returned string)
-//   BM_GetMiss       Dict::Get of an absent key (returns a kNotFound status)
-//   BM_ContainsMiss  Dict::Contains of an absent key: the same probe as BM_GetMiss
-//                    without building a status, to separate the two costs
-//   BM_Put           Dict::Put of a present key (an update: lock, seqlock write)
-//   BM_GetInto       Dict::GetInto of a present key into a stack buffer (no allocation)
+// Most benchmarks measure throughput: independent operations, which the CPU overlaps.
+// The *Latency ones walk the same stream as a dependent chain (bench/workload.h): each
+// get's key waits for the previous get's value, so nothing overlaps; these compare
+// with the floor.
+//
+//   BM_GetHit          Dict::Get of a present key (allocates the returned string)
+//   BM_GetMiss         Dict::Get of an absent key (returns a kNotFound status)
+//   BM_ContainsMiss    Dict::Contains of an absent key: the same probe as BM_GetMiss
+//                      without building a status, to separate the two costs
+//   BM_Put             Dict::Put of a present key (an update: lock, seqlock write)
+//   BM_GetInto         Dict::GetInto of a present key into a stack buffer (no
+//                      allocation)
+//   BM_GetMany16       Dict::GetMany in batches of 16 present keys (time per key)
+//   BM_GetIntoLatency  BM_GetInto as a dependent chain
+//   BM_GetMissLatency  Dict::GetInto of absent keys as a dependent chain
+//   BM_SoGet, BM_SoGetLatency
+//                      shmdict_get of a present key through libshmdict.so (loaded with
+//                      dlopen, as FFI users load it; bench/libshmdict_so.h) on the same
+//                      table: throughput and dependent chain. Skipped if the library
+//                      built with this binary is not found.
 //   BM_DependentRandomAccess
-//                    one dependent load per iteration, chasing pointers through a
-//                    random cyclic permutation of 64-byte lines over a working set as
-//                    large as the table's file: the latency floor a lookup that
-//                    misses the caches cannot beat. The lines are shared anonymous
-//                    memory (shmem, like the table's /dev/shm file, so the same page
-//                    size and TLB reach).
-#include <signal.h>
-#include <sys/mman.h>
+//                      one dependent load per iteration, chasing pointers through a
+//                      random cyclic permutation of 64-byte lines over a working set as
+//                      large as the table's file (bench/floor.h): the latency floor a
+//                      lookup that misses the caches cannot beat.
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -53,83 +60,30 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/types/span.h"
 #include "api/errors.h"
 #include "api/shmdict.h"
+#include "bench/floor.h"
+#include "bench/libshmdict_so.h"
+#include "bench/workload.h"
 #include "benchmark/benchmark.h"
 #include "core/layout.h"
 
 namespace shmdict {
 namespace {
 
-constexpr uint32_t kKeySize = 16;
+using bench::KeyStream;
+using bench::kKeySize;
+
 constexpr uint32_t kValueSize = 64;
 constexpr int64_t kSmallKeys = int64_t{1} << 10;
 constexpr int64_t kLargeKeys = int64_t{1} << 20;
-// Draws per key stream: 8 per key, a power of two in [8K, 1M]. Small enough that the
-// 1K streams (128 KiB each) leave the table in L2; the 1M streams (16 MiB) are walked
-// sequentially, which the hardware prefetcher hides.
-constexpr size_t kDrawsPerKey = 8;
-constexpr size_t kMinStream = size_t{1} << 13;
-constexpr size_t kMaxStream = size_t{1} << 20;
 constexpr uint64_t kRngSeed = 20240601;
 
-// splitmix64's finalizer: a bijection of 64-bit integers.
-uint64_t Mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-// Key number i: 16 pseudo-random bytes, distinct for distinct i (the first 8 bytes
-// are a bijection of i). Keys [0, n) are inserted; keys [n, 2n) never are.
-void MakeKey(uint64_t i, char* out) {
-  const uint64_t a = Mix(i);
-  const uint64_t b = Mix(i ^ 0x5A5A5A5A5A5A5A5Aull);
-  std::memcpy(out, &a, 8);
-  std::memcpy(out + 8, &b, 8);
-}
-
-// Precomputed key draws, walked in order with a 16-byte stride.
-class KeyStream {
- public:
-  // `length` draws of key numbers uniform in [first, first + count).
-  KeyStream(uint64_t first, uint64_t count, size_t length, std::mt19937_64& rng)
-      : bytes_(length * kKeySize), mask_(length - 1) {
-    std::uniform_int_distribution<uint64_t> pick(0, count - 1);
-    for (size_t j = 0; j < length; ++j) MakeKey(first + pick(rng), &bytes_[j * kKeySize]);
-  }
-
-  std::string_view key(size_t pos) const {
-    return std::string_view(bytes_.data() + pos * kKeySize, kKeySize);
-  }
-  size_t Next(size_t pos) const { return (pos + 1) & mask_; }
-
- private:
-  std::vector<char> bytes_;
-  size_t mask_;
-};
-
-// Paths of the tables this process created, for removal at exit and from the signal
-// handler (which may only call async-signal-safe functions: no allocation).
-constexpr int kMaxTables = 8;
-char g_paths[kMaxTables][128];
-volatile sig_atomic_t g_path_count = 0;
-
-void RemoveTableFiles() {
-  for (int i = 0; i < g_path_count; ++i) {
-    if (g_paths[i][0] != '\0') unlink(g_paths[i]);
-    g_paths[i][0] = '\0';
-  }
-}
-
-void RemoveTableFilesAndDie(int sig) {
-  RemoveTableFiles();
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
-// One filled table of a given number of keys, with its key streams.
+// One filled table of a given number of keys, with its key streams (8 draws per key,
+// a power of two in [8K, 1M]: small enough that the 1K streams, 128 KiB each, leave
+// the table in L2; the 1M streams, 16 MiB, are walked sequentially, which the
+// hardware prefetcher hides).
 class BenchTable {
  public:
   // The table of `keys` keys, created and filled on first use. Null (with *error set)
@@ -148,19 +102,23 @@ class BenchTable {
 
   const Dict& dict() const { return dict_; }
   Dict& dict() { return dict_; }
+  const std::string& path() const { return path_; }
+  uint64_t keys() const { return keys_; }
   const KeyStream& hits() const { return hits_; }
   const KeyStream& misses() const { return misses_; }
   const std::string& label() const { return label_; }
 
  private:
-  BenchTable(Dict dict, KeyStream hits, KeyStream misses, std::string label)
+  BenchTable(Dict dict, std::string path, uint64_t keys, KeyStream hits, KeyStream misses,
+             std::string label)
       : dict_(std::move(dict)),
+        path_(std::move(path)),
+        keys_(keys),
         hits_(std::move(hits)),
         misses_(std::move(misses)),
         label_(std::move(label)) {}
 
   static absl::StatusOr<std::unique_ptr<BenchTable>> Create(uint64_t keys) {
-    if (g_path_count >= kMaxTables) return absl::InternalError("too many tables");
     const std::string path =
         absl::StrCat("/dev/shm/shmdict-bench-", getpid(), "-", keys);
     OpenOptions options;
@@ -171,27 +129,20 @@ class BenchTable {
     options.max_value_size = kValueSize;
     absl::StatusOr<Dict> dict = Dict::Open(path, options);
     if (!dict.ok()) return dict.status();
-    // Ours now (exclusive create): remove it at exit, whatever happens below.
-    std::snprintf(g_paths[g_path_count], sizeof(g_paths[0]), "%s", path.c_str());
-    if (g_path_count == 0) {
-      std::atexit(RemoveTableFiles);
-      signal(SIGINT, RemoveTableFilesAndDie);
-      signal(SIGTERM, RemoveTableFilesAndDie);
-    }
-    g_path_count = g_path_count + 1;
+    // Ours now (exclusive create): removed at exit, whatever happens below.
+    bench::RegisterForRemoval(path);
 
     // Insert keys [0, keys) in a random order.
     std::mt19937_64 rng(kRngSeed ^ keys);
     std::vector<uint64_t> order(keys);
     std::iota(order.begin(), order.end(), 0);
     std::shuffle(order.begin(), order.end(), rng);
+    bench::ValueMaker values(kValueSize);
     char key[kKeySize];
-    char value[kValueSize];
     for (uint64_t i : order) {
-      MakeKey(i, key);
-      std::memset(value, static_cast<int>('a' + i % 26), sizeof(value));
-      absl::StatusOr<uint64_t> v = dict->Insert(std::string_view(key, kKeySize),
-                                                std::string_view(value, kValueSize));
+      bench::MakeKey(i, key);
+      absl::StatusOr<uint64_t> v =
+          dict->Insert(std::string_view(key, kKeySize), values.Make(i, 0));
       if (!v.ok()) {
         return absl::Status(v.status().code(),
                             absl::StrCat("filling ", path, ": ", v.status().message()));
@@ -202,18 +153,19 @@ class BenchTable {
       return absl::InternalError(absl::StrCat(path, " holds ", stats.count,
                                               " entries after inserting ", keys));
     }
-    size_t length = kMinStream;
-    while (length < kDrawsPerKey * keys && length < kMaxStream) length *= 2;
-    KeyStream hits(0, keys, length, rng);
-    KeyStream misses(keys, keys, length, rng);
+    const size_t length = bench::StreamLength(keys);
+    KeyStream hits = KeyStream::Uniform(0, keys, length, rng());
+    KeyStream misses = KeyStream::Uniform(keys, keys, length, rng());
     std::string label = absl::StrFormat("keys=%d key=%dB value=%dB load=%.2f", keys,
                                         kKeySize, kValueSize, stats.load_factor);
-    return std::unique_ptr<BenchTable>(
-        new BenchTable(std::move(*dict), std::move(hits), std::move(misses),
-                       std::move(label)));
+    return std::unique_ptr<BenchTable>(new BenchTable(std::move(*dict), path, keys,
+                                                      std::move(hits), std::move(misses),
+                                                      std::move(label)));
   }
 
   Dict dict_;
+  std::string path_;
+  uint64_t keys_;
   KeyStream hits_;
   KeyStream misses_;
   std::string label_;
@@ -231,104 +183,154 @@ void Finish(benchmark::State& state, const BenchTable& t) {
   state.SetLabel(t.label());
 }
 
+// The timed loop of a throughput benchmark: `op(key)` returns whether it did what it
+// should; the stream position never depends on it.
+template <class Op>
+void Throughput(benchmark::State& state, const BenchTable& t, const KeyStream& keys, Op op,
+                const char* failure) {
+  size_t pos = 0;
+  for (auto _ : state) {
+    const bool ok = op(keys.key(pos));
+    pos = keys.Next(pos);
+    if (ABSL_PREDICT_FALSE(!ok)) {
+      state.SkipWithError(failure);
+      break;
+    }
+  }
+  Finish(state, t);
+}
+
+// The timed loop of a latency benchmark: `op(key)` returns the dependency of its
+// result (bench/workload.h; 0 when the operation did what it should), from which the
+// next key's position is computed.
+template <class Op>
+void Latency(benchmark::State& state, const BenchTable& t, const KeyStream& keys, Op op,
+             const char* failure) {
+  size_t pos = 0;
+  for (auto _ : state) {
+    const uint64_t dependency = op(keys.key(pos));
+    pos = keys.After(pos, dependency);
+    if (ABSL_PREDICT_FALSE(dependency != 0)) {
+      state.SkipWithError(failure);
+      break;
+    }
+  }
+  Finish(state, t);
+}
+
 void BM_GetHit(benchmark::State& state) {
   BenchTable* t = TableOrSkip(state);
   if (t == nullptr) return;
   const Dict& d = t->dict();
-  const KeyStream& keys = t->hits();
-  size_t pos = 0;
-  for (auto _ : state) {
-    absl::StatusOr<std::string> v = d.Get(keys.key(pos));
-    pos = keys.Next(pos);
-    if (ABSL_PREDICT_FALSE(!v.ok())) {
-      state.SkipWithError("Get of an inserted key failed");
-      break;
-    }
-    benchmark::DoNotOptimize(v);
-  }
-  Finish(state, *t);
+  Throughput(
+      state, *t, t->hits(),
+      [&](std::string_view key) {
+        absl::StatusOr<std::string> v = d.Get(key);
+        benchmark::DoNotOptimize(v);
+        return v.ok();
+      },
+      "Get of an inserted key failed");
 }
 
 void BM_GetMiss(benchmark::State& state) {
   BenchTable* t = TableOrSkip(state);
   if (t == nullptr) return;
   const Dict& d = t->dict();
-  const KeyStream& keys = t->misses();
-  size_t pos = 0;
-  for (auto _ : state) {
-    absl::StatusOr<std::string> v = d.Get(keys.key(pos));
-    pos = keys.Next(pos);
-    if (ABSL_PREDICT_FALSE(v.ok())) {
-      state.SkipWithError("Get of a key never inserted succeeded");
-      break;
-    }
-    benchmark::DoNotOptimize(v);
-  }
-  Finish(state, *t);
+  Throughput(
+      state, *t, t->misses(),
+      [&](std::string_view key) {
+        absl::StatusOr<std::string> v = d.Get(key);
+        benchmark::DoNotOptimize(v);
+        return !v.ok();
+      },
+      "Get of a key never inserted succeeded");
 }
 
 void BM_ContainsMiss(benchmark::State& state) {
   BenchTable* t = TableOrSkip(state);
   if (t == nullptr) return;
   const Dict& d = t->dict();
-  const KeyStream& keys = t->misses();
-  size_t pos = 0;
-  for (auto _ : state) {
-    const bool found = d.Contains(keys.key(pos));
-    pos = keys.Next(pos);
-    if (ABSL_PREDICT_FALSE(found)) {
-      state.SkipWithError("a key never inserted is present");
-      break;
-    }
-    benchmark::DoNotOptimize(found);
-  }
-  Finish(state, *t);
+  Throughput(
+      state, *t, t->misses(),
+      [&](std::string_view key) {
+        const bool found = d.Contains(key);
+        benchmark::DoNotOptimize(found);
+        return !found;
+      },
+      "a key never inserted is present");
 }
 
 void BM_Put(benchmark::State& state) {
   BenchTable* t = TableOrSkip(state);
   if (t == nullptr) return;
   Dict& d = t->dict();
-  const KeyStream& keys = t->hits();
   char value[kValueSize];
   std::memset(value, 'v', sizeof(value));
-  size_t pos = 0;
   uint64_t n = 0;
-  for (auto _ : state) {
-    std::memcpy(value, &n, sizeof(n));  // a different value each time
-    ++n;
-    absl::StatusOr<uint64_t> v =
-        d.Put(keys.key(pos), std::string_view(value, kValueSize));
-    pos = keys.Next(pos);
-    if (ABSL_PREDICT_FALSE(!v.ok())) {
-      state.SkipWithError("Put of an inserted key failed");
-      break;
-    }
-    benchmark::DoNotOptimize(v);
-  }
-  Finish(state, *t);
+  Throughput(
+      state, *t, t->hits(),
+      [&](std::string_view key) {
+        // A different value each time, its first and last word alike (a value the
+        // dependent chains accept).
+        std::memcpy(value, &n, sizeof(n));
+        std::memcpy(value + kValueSize - sizeof(n), &n, sizeof(n));
+        ++n;
+        absl::StatusOr<uint64_t> v = d.Put(key, std::string_view(value, kValueSize));
+        benchmark::DoNotOptimize(v);
+        return v.ok();
+      },
+      "Put of an inserted key failed");
 }
 
 void BM_GetInto(benchmark::State& state) {
   BenchTable* t = TableOrSkip(state);
   if (t == nullptr) return;
   const Dict& d = t->dict();
-  const KeyStream& keys = t->hits();
-  size_t pos = 0;
-  for (auto _ : state) {
-    char buf[kValueSize];
-    size_t len = 0;
-    absl::Status s = d.GetInto(keys.key(pos), buf, sizeof(buf), &len);
-    pos = keys.Next(pos);
-    if (ABSL_PREDICT_FALSE(!s.ok())) {
-      state.SkipWithError("GetInto of an inserted key failed");
-      break;
-    }
-    benchmark::DoNotOptimize(s);
-    benchmark::DoNotOptimize(len);
-    benchmark::DoNotOptimize(buf);
-  }
-  Finish(state, *t);
+  Throughput(
+      state, *t, t->hits(),
+      [&](std::string_view key) {
+        char buf[kValueSize];
+        size_t len = 0;
+        absl::Status s = d.GetInto(key, buf, sizeof(buf), &len);
+        benchmark::DoNotOptimize(s);
+        benchmark::DoNotOptimize(len);
+        benchmark::DoNotOptimize(buf);
+        return s.ok();
+      },
+      "GetInto of an inserted key failed");
+}
+
+void BM_GetIntoLatency(benchmark::State& state) {
+  BenchTable* t = TableOrSkip(state);
+  if (t == nullptr) return;
+  const Dict& d = t->dict();
+  Latency(
+      state, *t, t->hits(),
+      [&](std::string_view key) -> uint64_t {
+        char buf[kValueSize];
+        size_t len = 0;
+        const absl::Status s = d.GetInto(key, buf, sizeof(buf), &len);
+        return bench::ValueDependency(buf, len) | (s.ok() ? 0 : 1);
+      },
+      "GetInto of an inserted key failed, or read a value that is not well formed");
+}
+
+void BM_GetMissLatency(benchmark::State& state) {
+  BenchTable* t = TableOrSkip(state);
+  if (t == nullptr) return;
+  const Dict& d = t->dict();
+  Latency(
+      state, *t, t->misses(),
+      [&](std::string_view key) -> uint64_t {
+        char buf[kValueSize];
+        size_t len = 0;
+        const absl::Status s = d.GetInto(key, buf, sizeof(buf), &len);
+        // A miss has no value: its status, and a load fence (bench/workload.h).
+        const uint64_t dependency = absl::IsNotFound(s) ? 0 : 1;
+        bench::LoadFence();
+        return dependency;
+      },
+      "GetInto of a key never inserted did not return kNotFound");
 }
 
 // GetMany in batches of 16 keys; items are keys (time per key).
@@ -360,46 +362,91 @@ void BM_GetMany16(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * int64_t{kBatch});
 }
 
-// A random cyclic permutation of 64-byte lines, each holding the address of the next.
-struct alignas(internal::kCacheLine) Line {
-  const Line* next;
+// libshmdict.so (loaded once) and a handle of it on a benchmark table.
+struct SoHandle {
+  const shmdict_bench_so::Library* lib = nullptr;
+  shmdict_bench_so::Handle* handle = nullptr;
 };
-static_assert(sizeof(Line) == internal::kCacheLine);
 
-class PointerChase {
- public:
-  // Null (with *error set) if the memory cannot be mapped.
-  static const PointerChase* Get(uint64_t bytes, std::string* error) {
-    static auto* chases = new std::map<uint64_t, std::unique_ptr<PointerChase>>();
-    auto it = chases->find(bytes);
-    if (it != chases->end()) return it->second.get();
-    const size_t count = bytes / sizeof(Line);
-    void* p = mmap(nullptr, count * sizeof(Line), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-      *error = absl::StrCat("mmap of ", bytes, " bytes failed: ", strerror(errno));
+// The .so and its handle on `t`'s table, opened on first use and warmed up (every key
+// read once, which also faults in the new mapping's pages). Null (the benchmark
+// skipped with the reason) if the library is not found or not loaded, or the table
+// does not open or read through it.
+const SoHandle* SoHandleOrSkip(benchmark::State& state, const BenchTable& t) {
+  static auto* handles = new std::map<std::string, SoHandle>();
+  auto it = handles->find(t.path());
+  if (it != handles->end()) return &it->second;
+  std::string tried;
+  const std::string path = shmdict_bench_so::FindBuiltLibrary(&tried);
+  if (path.empty()) {
+    state.SkipWithError(("libshmdict.so not found; looked at " + tried).c_str());
+    return nullptr;
+  }
+  std::string error;
+  SoHandle h;
+  h.lib = shmdict_bench_so::Load(path, &error);
+  if (h.lib == nullptr) {
+    state.SkipWithError(error.c_str());
+    return nullptr;
+  }
+  const int rc = h.lib->open(t.path().c_str(), 0, nullptr, &h.handle);
+  if (rc != shmdict_bench_so::kOk) {
+    state.SkipWithError(
+        absl::StrCat("shmdict_open ", t.path(), ": ", h.lib->last_error()).c_str());
+    return nullptr;
+  }
+  char key[kKeySize];
+  char value[kValueSize];
+  for (uint64_t i = 0; i < t.keys(); ++i) {
+    bench::MakeKey(i, key);
+    size_t len = 0;
+    if (h.lib->get(h.handle, key, kKeySize, value, sizeof(value), &len, nullptr) !=
+        shmdict_bench_so::kOk) {
+      state.SkipWithError(absl::StrCat("shmdict_get of key number ", i, " failed: ",
+                                       h.lib->last_error())
+                              .c_str());
       return nullptr;
     }
-    Line* lines = static_cast<Line*>(p);
-    std::vector<uint32_t> order(count);
-    std::iota(order.begin(), order.end(), 0u);
-    std::mt19937_64 rng(kRngSeed ^ bytes);
-    std::shuffle(order.begin(), order.end(), rng);
-    for (size_t k = 0; k < count; ++k) {
-      lines[order[k]].next = &lines[order[(k + 1) % count]];
-    }
-    auto chase = std::unique_ptr<PointerChase>(new PointerChase(lines, count));
-    return chases->emplace(bytes, std::move(chase)).first->second.get();
   }
+  return &handles->emplace(t.path(), h).first->second;
+}
 
-  const Line* start() const { return lines_; }
-  size_t count() const { return count_; }
+void BM_SoGet(benchmark::State& state) {
+  BenchTable* t = TableOrSkip(state);
+  if (t == nullptr) return;
+  const SoHandle* so = SoHandleOrSkip(state, *t);
+  if (so == nullptr) return;
+  Throughput(
+      state, *t, t->hits(),
+      [&](std::string_view key) {
+        char buf[kValueSize];
+        size_t len = 0;
+        const int rc = so->lib->get(so->handle, key.data(), key.size(), buf, sizeof(buf),
+                                    &len, nullptr);
+        benchmark::DoNotOptimize(rc);
+        benchmark::DoNotOptimize(len);
+        benchmark::DoNotOptimize(buf);
+        return rc == shmdict_bench_so::kOk;
+      },
+      "shmdict_get of an inserted key failed");
+}
 
- private:
-  PointerChase(const Line* lines, size_t count) : lines_(lines), count_(count) {}
-  const Line* lines_;
-  size_t count_;
-};
+void BM_SoGetLatency(benchmark::State& state) {
+  BenchTable* t = TableOrSkip(state);
+  if (t == nullptr) return;
+  const SoHandle* so = SoHandleOrSkip(state, *t);
+  if (so == nullptr) return;
+  Latency(
+      state, *t, t->hits(),
+      [&](std::string_view key) -> uint64_t {
+        char buf[kValueSize];
+        size_t len = 0;
+        const int rc = so->lib->get(so->handle, key.data(), key.size(), buf, sizeof(buf),
+                                    &len, nullptr);
+        return bench::ValueDependency(buf, len) | (rc == shmdict_bench_so::kOk ? 0 : 1);
+      },
+      "shmdict_get of an inserted key failed, or read a value that is not well formed");
+}
 
 void BM_DependentRandomAccess(benchmark::State& state) {
   const uint64_t keys = static_cast<uint64_t>(state.range(0));
@@ -409,21 +456,25 @@ void BM_DependentRandomAccess(benchmark::State& state) {
     state.SkipWithError(std::string(layout.status().ToString()).c_str());
     return;
   }
-  std::string error;
-  const PointerChase* chase = PointerChase::Get(layout->file_size, &error);
+  static auto* chases = new std::map<uint64_t, std::unique_ptr<bench::PointerChase>>();
+  std::unique_ptr<bench::PointerChase>& chase = (*chases)[layout->file_size];
   if (chase == nullptr) {
-    state.SkipWithError(error.c_str());
-    return;
+    std::string error;
+    chase = bench::PointerChase::Make(layout->file_size, kRngSeed ^ layout->file_size, &error);
+    if (chase == nullptr) {
+      state.SkipWithError(error.c_str());
+      return;
+    }
   }
-  const Line* p = chase->start();
+  const bench::ChaseLine* p = chase->start();
   for (auto _ : state) {
     p = p->next;
     benchmark::DoNotOptimize(p);
   }
   state.SetItemsProcessed(state.iterations());
   state.SetLabel(absl::StrFormat(
-      "working_set=%dB (file of keys=%d key=%dB value=%dB) lines=%d shmem",
-      chase->count() * sizeof(Line), keys, kKeySize, kValueSize, chase->count()));
+      "working_set=%dB (file of keys=%d key=%dB value=%dB) lines=%d shmem", chase->bytes(),
+      keys, kKeySize, kValueSize, chase->lines()));
 }
 
 BENCHMARK(BM_GetHit)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
@@ -432,6 +483,10 @@ BENCHMARK(BM_ContainsMiss)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
 BENCHMARK(BM_Put)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
 BENCHMARK(BM_GetInto)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
 BENCHMARK(BM_GetMany16)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
+BENCHMARK(BM_GetIntoLatency)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
+BENCHMARK(BM_GetMissLatency)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
+BENCHMARK(BM_SoGet)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
+BENCHMARK(BM_SoGetLatency)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
 BENCHMARK(BM_DependentRandomAccess)->ArgName("keys")->Arg(kSmallKeys)->Arg(kLargeKeys);
 
 }  // namespace
@@ -442,6 +497,6 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  shmdict::RemoveTableFiles();
+  shmdict::bench::RemoveRegistered();
   return 0;
 }

@@ -6,6 +6,10 @@ the 16 hex digits of splitmix64's finalizer of i; a table of n keys holds [0, n)
 [n, 2n) are absent; a value of key i is 64 bytes of 8-byte words stamped
 (i << 32 | revision). Every operation is one call through the manager's proxy (a
 round trip to the manager process over a local socket), timed with perf_counter_ns.
+Gets are timed as throughput (a precomputed list of keys) and as a dependent chain, as
+peer_bench times them (bench/workload.h): the next key's position comes from the value
+just read (its first and last 8 bytes XORed, 0 for a well-formed value) or, for a miss,
+from the result.
 
 Writes one JSON object per line, in peer_bench's format ("suite": "point").
 
@@ -98,11 +102,33 @@ def main():
             ids = [first + rng.randrange(count) for _ in range(args.ops)]
             return ids, [key(i) for i in ids]
 
-        results = {"get_hit": [], "get_miss": [], "put": [], "erase": [], "insert": []}
+        def chain(ks, hits):
+            """ns per get of a dependent chain over ks; exits unless every get found a
+            well-formed value (hits) or nothing (misses)."""
+            pos, bad, n = 0, 0, len(ks)
+            t = time.perf_counter_ns()
+            for _ in range(n):
+                v = get(ks[pos])
+                if hits:
+                    dep = 1 if v is None else (int.from_bytes(v[:8], "little")
+                                               ^ int.from_bytes(v[-8:], "little"))
+                else:
+                    dep = 0 if v is None else 1
+                bad |= dep
+                pos = (pos + 1 + dep) % n
+            elapsed = (time.perf_counter_ns() - t) / n
+            if bad:
+                sys.exit("manager_dict_bench: dependent chain of %s: %s"
+                         % ("hits" if hits else "misses",
+                            "a key missing or a value malformed" if hits else "an absent key found"))
+            return elapsed
+
+        get = d.get
+        results = {"get_hit": [], "get_miss": [], "get_hit_latency": [], "get_miss_latency": [],
+                   "put": [], "erase": [], "insert": []}
         revision = 0
         for _ in range(args.reps):
             ids, ks = draws(0, args.keys)
-            get = d.get
             t = time.perf_counter_ns()
             found = 0
             for k in ks:
@@ -121,6 +147,9 @@ def main():
             results["get_miss"].append((time.perf_counter_ns() - t) / args.ops)
             if found != 0:
                 sys.exit("manager_dict_bench: %d absent keys found" % found)
+
+            results["get_hit_latency"].append(chain(draws(0, args.keys)[1], True))
+            results["get_miss_latency"].append(chain(draws(args.keys, args.keys)[1], False))
 
             ids, ks = draws(0, args.keys)
             vals = []

@@ -4,20 +4,35 @@
 // their median.
 //
 //   peer_bench [--quick | --smoke] [--suites=point,sizes,values,mixed,hotslot]
-//              [--engines=shmdict,boost_interprocess,lmdb,std_unordered_map,
-//                         absl_flat_hash_map,memcached,redis]
+//              [--engines=shmdict,shmdict_so,naive_seqlock,boost_interprocess,lmdb,
+//                         std_unordered_map,absl_flat_hash_map,memcached,redis]
 //              [--memcached=127.0.0.1:PORT] [--redis=127.0.0.1:PORT] [--out=FILE]
+//              [--libshmdict=PATH]
+//
+// Stores: shmdict through its C++ API, linked statically (shmdict); the same engine
+// through libshmdict.so, loaded with dlopen and called through the C API as C programs
+// and FFI users call it (shmdict_so; --libshmdict, default: the library built with this
+// binary); a naive single-copy seqlock table in shared memory, with no crash safety
+// (naive_seqlock, the reference); Boost.Interprocess, LMDB, std::unordered_map,
+// absl::flat_hash_map, memcached and Redis (bench/peer_*.h).
+//
+// Gets are measured two ways (bench/workload.h, "Dependent chains"): as throughput,
+// independent gets over a precomputed key stream, which the CPU overlaps; and as
+// latency, the same keys, each get's key waiting for the value the previous get
+// returned (get_hit_latency, get_miss_latency). The floor beside them is a latency:
+// one dependent random access over a working set as large as shmdict's file.
 //
 // Suites
 //   point    a table of --keys keys (default 1M) of 16-byte keys and 64-byte values in
 //            every store at once, the stores' repetitions interleaved (the network
-//            stores in a group of their own, after the others): get hit, get
-//            miss, put (update), erase and insert (of --keys/8 keys taken out and put
-//            back), the same reads and puts over 64 hot keys, get hit with Zipf-skewed
-//            keys (s = 0.99); for shmdict also Dict::Get (returns a std::string) and
-//            Dict::GetMany in batches of 8, 16 and 64; and the floor: one dependent
-//            random access over a working set as large as shmdict's file.
-//   sizes    get hit from 1K to 16M keys, one store at a time, and the floor
+//            stores in a group of their own, after the others): get hit and get miss
+//            (throughput and latency), put (update), erase and insert (of --keys/8
+//            keys taken out and put back), the same reads and puts over 64 hot keys,
+//            get hit with Zipf-skewed keys (s = 0.99); for shmdict also Dict::Get
+//            (returns a std::string) and Dict::GetMany in batches of 8, 16 and 64 (and
+//            shmdict_get_many through the .so); and the floor.
+//   sizes    get hit (throughput and latency) from 1K to 16M keys, one store at a
+//            time, and the floor
 //   values   get hit and put with values of 8 B to 64 KiB
 //   mixed    two processes: a forked writer rewrites random keys nonstop while the
 //            reader times every get (throughput, p50/p99/p99.9/max), alone and with the
@@ -28,9 +43,9 @@
 //   --syscall_probe=STORE  loads a table, warms up, then runs --probe_ops gets and puts
 //            between marker system calls (write(-1, "shmdict-bench-marker ...")), so
 //            that `strace -f` shows exactly the system calls of the steady-state loops
-//   --profile_probe        --probe_ops shmdict operations (--profile_op, default get
-//            hits) at --keys keys inside the C function shmdict_bench_profile_loop,
-//            for callgrind's --toggle-collect
+//   --profile_probe        --probe_ops operations (--profile_op, default get hits) of
+//            --profile_engine (shmdict or shmdict_so) at --keys keys inside the C
+//            function shmdict_bench_profile_loop, for callgrind's --toggle-collect
 //
 // Values are checked (bench/workload.h CheckValue) outside the timed loops after loading
 // and after the measurements, and on every read of the mixed and hot-slot tests
@@ -70,22 +85,27 @@
 #include "absl/strings/str_split.h"
 #include "absl/types/span.h"
 #include "api/shmdict.h"
+#include "bench/floor.h"
 #include "bench/hot_slot.h"
 #include "bench/peer.h"
 #include "bench/peer_boost.h"
 #include "bench/peer_lmdb.h"
 #include "bench/peer_maps.h"
 #include "bench/peer_net.h"
+#include "bench/peer_seqlock.h"
 #include "bench/peer_shmdict.h"
+#include "bench/peer_shmdict_so.h"
 #include "bench/workload.h"
 #include "core/layout.h"
 
 ABSL_FLAG(std::string, suites, "point,sizes,values,mixed,hotslot",
           "comma-separated suites to run");
 ABSL_FLAG(std::string, engines,
-          "shmdict,boost_interprocess,lmdb,std_unordered_map,absl_flat_hash_map,"
-          "memcached,redis",
+          "shmdict,shmdict_so,naive_seqlock,boost_interprocess,lmdb,std_unordered_map,"
+          "absl_flat_hash_map,memcached,redis",
           "comma-separated stores; memcached and redis need --memcached / --redis");
+ABSL_FLAG(std::string, libshmdict, "",
+          "libshmdict.so for the shmdict_so store (default: the one built with this binary)");
 ABSL_FLAG(std::string, memcached, "", "memcached server, host:port");
 ABSL_FLAG(std::string, redis, "", "Redis server, host:port");
 ABSL_FLAG(std::string, out, "", "JSON-lines output file (default: stdout)");
@@ -103,6 +123,8 @@ ABSL_FLAG(uint64_t, probe_ops, 100000,
           "operations per loop of the system-call probe and of the profile probe");
 ABSL_FLAG(bool, profile_probe, false,
           "run --probe_ops shmdict operations --profile_op for callgrind, then exit");
+ABSL_FLAG(std::string, profile_engine, "shmdict",
+          "the store of --profile_probe: shmdict or shmdict_so");
 ABSL_FLAG(std::string, profile_op, "get_hit/uniform",
           "the operation of --profile_probe, as name/distribution (get_hit/uniform, "
           "put/uniform, get_many_16/uniform, get_hit/hot64, ...)");
@@ -209,13 +231,15 @@ size_t FloorPow2(size_t x) {
 enum class Op {
   kGetHit,
   kGetMiss,
+  kGetHitLatency,   // dependent chains (bench/workload.h)
+  kGetMissLatency,
   kPut,
   kHotGetHit,
   kHotGetMiss,
   kHotPut,
   kZipfGetHit,
   kGetString,  // shmdict: Dict::Get, returning a std::string
-  kGetMany8,   // shmdict: Dict::GetMany in batches
+  kGetMany8,   // shmdict: Dict::GetMany in batches (shmdict_so: shmdict_get_many)
   kGetMany16,
   kGetMany64,
 };
@@ -228,6 +252,8 @@ struct OpInfo {
 
 constexpr OpInfo kPointOps[] = {
     {Op::kGetHit, "get_hit", "uniform"},       {Op::kGetMiss, "get_miss", "uniform"},
+    {Op::kGetHitLatency, "get_hit_latency", "uniform"},
+    {Op::kGetMissLatency, "get_miss_latency", "uniform"},
     {Op::kPut, "put", "uniform"},              {Op::kHotGetHit, "get_hit", "hot64"},
     {Op::kHotGetMiss, "get_miss", "hot64"},    {Op::kHotPut, "put", "hot64"},
     {Op::kZipfGetHit, "get_hit", "zipf0.99"},  {Op::kGetString, "get_string_hit", "uniform"},
@@ -256,6 +282,40 @@ double TimeGets(P& p, const KeyStream& s, size_t ops, size_t* pos, char* buf, si
   return static_cast<double>(t1 - t0) / static_cast<double>(ops);
 }
 
+// Gets as a dependent chain (bench/workload.h): each get's key waits for the previous
+// get's value (hits) or result and a load fence (misses). Dies if a get finds a key
+// it should not, or misses one it should, or returns a value that is not well formed.
+template <bool kHits, class P>
+double TimeDependentGets(P& p, const KeyStream& s, size_t ops, size_t* pos, char* buf,
+                         size_t cap) {
+  size_t found = 0;
+  uint64_t bad = 0;
+  size_t q = *pos;
+  const int64_t t0 = NowNs();
+  for (size_t i = 0; i < ops; ++i) {
+    size_t len = 0;
+    const bool hit = p.Get(s.key(q), buf, cap, &len);
+    found += hit ? 1 : 0;
+    uint64_t dependency;
+    if constexpr (kHits) {
+      dependency = ValueDependency(buf, len);
+    } else {
+      dependency = hit ? 1 : 0;
+      LoadFence();
+    }
+    bad |= dependency;
+    q = s.After(q, dependency);
+  }
+  const int64_t t1 = NowNs();
+  *pos = q;
+  if (found != (kHits ? ops : 0) || bad != 0) {
+    Die(absl::StrCat(P::kName, ": dependent chain: ", found, " of ", ops,
+                     " gets found their key, expected ", kHits ? ops : 0,
+                     bad != 0 ? "; a value read was not well formed" : ""));
+  }
+  return static_cast<double>(t1 - t0) / static_cast<double>(ops);
+}
+
 template <class P>
 double TimePuts(P& p, const KeyStream& s, size_t ops, size_t* pos, ValueMaker& values,
                 uint64_t* revision) {
@@ -273,52 +333,7 @@ double TimePuts(P& p, const KeyStream& s, size_t ops, size_t* pos, ValueMaker& v
 }
 
 // ---------------------------------------------------------------------------------
-// The floor: one dependent load per step through a random cyclic permutation of 64-byte
-// lines in shared anonymous memory (shmem, like the files in /dev/shm: the same page
-// size and TLB reach) as large as shmdict's file for the same table.
-
-struct alignas(internal::kCacheLine) Line {
-  const Line* next;
-};
-
-class PointerChase {
- public:
-  explicit PointerChase(uint64_t bytes) : count_(std::max<uint64_t>(bytes / sizeof(Line), 2)) {
-    void* p = mmap(nullptr, count_ * sizeof(Line), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) Die(absl::StrCat("mmap of ", bytes, " bytes: ", strerror(errno)));
-    lines_ = static_cast<Line*>(p);
-    std::vector<uint32_t> order(count_);
-    std::iota(order.begin(), order.end(), 0u);
-    std::mt19937_64 rng(0xF100F ^ bytes);
-    std::shuffle(order.begin(), order.end(), rng);
-    for (size_t k = 0; k < count_; ++k) {
-      lines_[order[k]].next = &lines_[order[(k + 1) % count_]];
-    }
-    cursor_ = lines_;
-  }
-  ~PointerChase() { munmap(lines_, count_ * sizeof(Line)); }
-  PointerChase(const PointerChase&) = delete;
-  PointerChase& operator=(const PointerChase&) = delete;
-
-  double Time(size_t ops) {
-    const Line* p = cursor_;
-    const int64_t t0 = NowNs();
-    for (size_t i = 0; i < ops; ++i) {
-      p = p->next;
-      Escape(p);
-    }
-    const int64_t t1 = NowNs();
-    cursor_ = p;
-    return static_cast<double>(t1 - t0) / static_cast<double>(ops);
-  }
-  uint64_t bytes() const { return count_ * sizeof(Line); }
-
- private:
-  uint64_t count_;
-  Line* lines_ = nullptr;
-  const Line* cursor_ = nullptr;
-};
+// The floor (bench/floor.h) over as many bytes as shmdict's file for the same table.
 
 uint64_t ShmdictFileSize(uint64_t keys, uint32_t value_size) {
   absl::StatusOr<internal::Layout> l =
@@ -373,18 +388,26 @@ class Runner {
   }
 };
 
+// The floor, measured under the get-hit ops (throughput and latency alike: it is a
+// latency either way), so that it is interleaved with the gets it is compared with.
 class FloorRunner final : public Runner {
  public:
-  explicit FloorRunner(uint64_t bytes) : chase_(bytes) {}
+  explicit FloorRunner(uint64_t bytes) {
+    std::string error;
+    chase_ = PointerChase::Make(bytes, 0xF100F ^ bytes, &error);
+    if (chase_ == nullptr) Die("the floor: " + error);
+  }
   std::string name() const override { return "floor_dependent_access"; }
-  bool Supports(Op op) const override { return op == Op::kGetHit; }
-  double Measure(Op, size_t ops) override { return chase_.Time(ops); }
+  bool Supports(Op op) const override {
+    return op == Op::kGetHit || op == Op::kGetHitLatency;
+  }
+  double Measure(Op, size_t ops) override { return chase_->Time(ops); }
   std::pair<double, double> MeasureEraseInsert(size_t) override { return {0, 0}; }
   void Verify(const char*) override {}
-  uint64_t bytes() const { return chase_.bytes(); }
+  uint64_t bytes() const { return chase_->bytes(); }
 
  private:
-  PointerChase chase_;
+  std::unique_ptr<PointerChase> chase_;
 };
 
 // Shared between a reader and its forked writer (anonymous shared memory).
@@ -483,6 +506,8 @@ class PeerRunner final : public Runner {
     switch (op) {
       case Op::kGetHit:
       case Op::kGetMiss:
+      case Op::kGetHitLatency:
+      case Op::kGetMissLatency:
       case Op::kPut:
         return true;
       case Op::kHotGetHit:
@@ -491,10 +516,11 @@ class PeerRunner final : public Runner {
       case Op::kZipfGetHit:
         return w_->has_extras;
       case Op::kGetString:
+        return std::is_same_v<P, ShmdictPeer>;
       case Op::kGetMany8:
       case Op::kGetMany16:
       case Op::kGetMany64:
-        return std::is_same_v<P, ShmdictPeer>;
+        return std::is_same_v<P, ShmdictPeer> || std::is_same_v<P, ShmdictSoPeer>;
     }
     return false;
   }
@@ -506,6 +532,11 @@ class PeerRunner final : public Runner {
         return TimeGets(*peer_, w_->hits, ops, &pos_hits_, buf_.data(), cap, true);
       case Op::kGetMiss:
         return TimeGets(*peer_, w_->misses, ops, &pos_misses_, buf_.data(), cap, false);
+      case Op::kGetHitLatency:
+        return TimeDependentGets<true>(*peer_, w_->hits, ops, &pos_hits_, buf_.data(), cap);
+      case Op::kGetMissLatency:
+        return TimeDependentGets<false>(*peer_, w_->misses, ops, &pos_misses_, buf_.data(),
+                                        cap);
       case Op::kPut:
         return TimePuts(*peer_, w_->hits, ops, &pos_puts_, values_, &revision_);
       case Op::kHotGetHit:
@@ -522,6 +553,7 @@ class PeerRunner final : public Runner {
       case Op::kGetMany16:
       case Op::kGetMany64:
         if constexpr (std::is_same_v<P, ShmdictPeer>) return MeasureShmdict(op, ops);
+        if constexpr (std::is_same_v<P, ShmdictSoPeer>) return MeasureGetManySo(op, ops);
         break;
     }
     Die(name() + ": operation not supported");
@@ -689,6 +721,38 @@ class PeerRunner final : public Runner {
     return static_cast<double>(t1 - t0) / static_cast<double>(batches * b);
   }
 
+  // shmdict_get_many through libshmdict.so, in batches as MeasureShmdict's GetMany.
+  double MeasureGetManySo(Op op, size_t ops) {
+    if (op == Op::kGetString) Die(name() + ": operation not supported");
+    const KeyStream& s = w_->hits;
+    const size_t b = op == Op::kGetMany8 ? 8 : op == Op::kGetMany16 ? 16 : 64;
+    std::vector<const void*> keys(b);
+    const std::vector<size_t> key_lens(b, kKeySize);
+    std::vector<char> storage(b * buf_.size());
+    std::vector<void*> values(b);
+    for (size_t j = 0; j < b; ++j) values[j] = storage.data() + j * buf_.size();
+    const std::vector<size_t> caps(b, buf_.size());
+    std::vector<size_t> lens(b);
+    std::vector<int> results(b);
+    const size_t batches = std::max<size_t>(ops / b, 1);
+    size_t q = pos_hits_;
+    size_t found = 0;
+    const int64_t t0 = NowNs();
+    for (size_t i = 0; i < batches; ++i) {
+      for (size_t j = 0; j < b; ++j) {
+        keys[j] = s.key(q).data();
+        q = s.Next(q);
+      }
+      found += peer_->GetMany(b, keys.data(), key_lens.data(), values.data(), caps.data(),
+                              lens.data(), results.data());
+      Escape(storage.data());
+    }
+    const int64_t t1 = NowNs();
+    pos_hits_ = q;
+    if (found != batches * b) Die("shmdict_so: shmdict_get_many missed present keys");
+    return static_cast<double>(t1 - t0) / static_cast<double>(batches * b);
+  }
+
   std::unique_ptr<P> peer_;
   const TableWorkload* w_;
   bool network_;
@@ -722,6 +786,8 @@ std::unique_ptr<Runner> MakePeerRunner(Settings& st, const TableWorkload& w,
 std::unique_ptr<Runner> MakeRunner(Settings& st, const std::string& engine,
                                    const TableWorkload& w) {
   if (engine == "shmdict") return MakePeerRunner<ShmdictPeer>(st, w, "", false);
+  if (engine == "shmdict_so") return MakePeerRunner<ShmdictSoPeer>(st, w, "", false);
+  if (engine == "naive_seqlock") return MakePeerRunner<NaiveSeqlockPeer>(st, w, "", false);
   if (engine == "boost_interprocess") return MakePeerRunner<BoostPeer>(st, w, "", false);
   if (engine == "lmdb") return MakePeerRunner<LmdbPeer>(st, w, "", false);
   if (engine == "std_unordered_map") return MakePeerRunner<StdMapPeer>(st, w, "", false);
@@ -735,8 +801,9 @@ std::unique_ptr<Runner> MakeRunner(Settings& st, const std::string& engine,
 
 const std::vector<std::string>& AllEngines() {
   static const std::vector<std::string> kAll = {
-      "shmdict",           "boost_interprocess", "lmdb",  "std_unordered_map",
-      "absl_flat_hash_map", "memcached",          "redis"};
+      "shmdict",           "shmdict_so",         "naive_seqlock",     "boost_interprocess",
+      "lmdb",              "std_unordered_map",  "absl_flat_hash_map", "memcached",
+      "redis"};
   return kAll;
 }
 
@@ -854,9 +921,8 @@ void RunPointSuite(Settings& st) {
     // Warm-up, then the repetitions, interleaved across stores: first the stores in
     // shared or local memory (and the floor), then the network stores among
     // themselves. A network loop (a system call per request, a server process on the
-    // other vCPU) disturbs the loop measured right after it: interleaved with
-    // memcached, shmdict's 1M-key get repetitions ranged over 333-558 ns against
-    // 245-280 without it, and the other stores' slowed by up to 40%.
+    // other vCPU) disturbs the loop measured right after it (docs/BENCHMARKS.md says
+    // by how much).
     std::map<std::string, std::vector<double>> reps;
     for (const bool network_group : {false, true}) {
       for (auto& r : runners) {
@@ -926,10 +992,17 @@ void RunSizesSuite(Settings& st) {
     }
     for (const std::string& e : engines) {
       std::unique_ptr<Runner> r = MakeRunner(st, e, w);
+      // Throughput and latency, their repetitions interleaved.
       r->Measure(Op::kGetHit, st.ops_local / 4);
-      std::vector<double> reps;
-      for (int rep = 0; rep < st.reps; ++rep) reps.push_back(r->Measure(Op::kGetHit, st.ops_local));
+      r->Measure(Op::kGetHitLatency, st.ops_local / 4);
+      std::vector<double> reps, latency_reps;
+      for (int rep = 0; rep < st.reps; ++rep) {
+        reps.push_back(r->Measure(Op::kGetHit, st.ops_local));
+        latency_reps.push_back(r->Measure(Op::kGetHitLatency, st.ops_local));
+      }
       Emit(Record("sizes", r->name(), "get_hit", "uniform", keys, 64, st.ops_local, reps));
+      Emit(Record("sizes", r->name(), "get_hit_latency", "uniform", keys, 64, st.ops_local,
+                  latency_reps));
     }
     Progress(absl::StrCat("sizes ", keys, " done"));
   }
@@ -1216,6 +1289,8 @@ void SyscallProbe(Settings& st, uint64_t ops, bool network) {
 
 void RunSyscallProbe(Settings& st, const std::string& engine, uint64_t ops) {
   if (engine == "shmdict") return SyscallProbe<ShmdictPeer>(st, ops, false);
+  if (engine == "shmdict_so") return SyscallProbe<ShmdictSoPeer>(st, ops, false);
+  if (engine == "naive_seqlock") return SyscallProbe<NaiveSeqlockPeer>(st, ops, false);
   if (engine == "boost_interprocess") return SyscallProbe<BoostPeer>(st, ops, false);
   if (engine == "lmdb") return SyscallProbe<LmdbPeer>(st, ops, false);
   if (engine == "std_unordered_map") return SyscallProbe<StdMapPeer>(st, ops, false);
@@ -1243,7 +1318,8 @@ extern "C" __attribute__((noinline)) void shmdict_bench_profile_loop(void* conte
 namespace shmdict::bench {
 namespace {
 
-void RunProfileProbe(Settings& st, const std::string& op_name, uint64_t ops) {
+void RunProfileProbe(Settings& st, const std::string& engine, const std::string& op_name,
+                     uint64_t ops) {
   const OpInfo* info = nullptr;
   for (const OpInfo& i : kPointOps) {
     if (op_name == absl::StrCat(i.name, "/", i.dist)) info = &i;
@@ -1255,7 +1331,15 @@ void RunProfileProbe(Settings& st, const std::string& op_name, uint64_t ops) {
   }
   const bool extras = std::string_view(info->dist) != "uniform";
   const TableWorkload w = TableWorkload::Make(st.keys, 64, extras, 1);
-  std::unique_ptr<Runner> r = MakePeerRunner<ShmdictPeer>(st, w, "", false);
+  std::unique_ptr<Runner> r;
+  if (engine == "shmdict") {
+    r = MakePeerRunner<ShmdictPeer>(st, w, "", false);
+  } else if (engine == "shmdict_so") {
+    r = MakePeerRunner<ShmdictSoPeer>(st, w, "", false);
+  } else {
+    Die("--profile_engine: \"" + engine + "\" is neither shmdict nor shmdict_so");
+  }
+  if (!r->Supports(info->op)) Die("--profile_op: " + op_name + " is not an operation of " + engine);
   r->Measure(info->op, std::min<size_t>(ops, w.hits.length()));  // warm-up
   ProfileContext c{r.get(), info->op, ops};
   shmdict_bench_profile_loop(&c);
@@ -1334,6 +1418,7 @@ int Main(int argc, char** argv) {
     }
     st.engines.insert(name);
   }
+  ShmdictSoPeer::SetLibraryPath(absl::GetFlag(FLAGS_libshmdict));
   st.memcached = absl::GetFlag(FLAGS_memcached);
   st.redis = absl::GetFlag(FLAGS_redis);
   // Network stores without a server are left out (with a note), unless probed alone.
@@ -1365,7 +1450,8 @@ int Main(int argc, char** argv) {
     return 0;
   }
   if (absl::GetFlag(FLAGS_profile_probe)) {
-    RunProfileProbe(st, absl::GetFlag(FLAGS_profile_op), absl::GetFlag(FLAGS_probe_ops));
+    RunProfileProbe(st, absl::GetFlag(FLAGS_profile_engine), absl::GetFlag(FLAGS_profile_op),
+                    absl::GetFlag(FLAGS_probe_ops));
     return 0;
   }
 

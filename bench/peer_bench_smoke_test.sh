@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A tiny run of every suite of the peer benchmark on the stores that need no server:
+# A tiny run of every suite of the peer benchmark on the stores that need no server
+# (shmdict_so loads the libshmdict.so built with the binary, from its runfiles):
 # checks that the binary works and that its results are whole, never how fast anything
 # is. peer_bench itself checks every value it reads (loaded, updated, erased and
 # re-inserted keys; torn reads in the two-process tests) and exits non-zero on any
@@ -19,7 +20,8 @@ fi
 
 status=0
 "$bin" --smoke --phase_ms=20 --name_prefix="$prefix" --out="$out" "${sizes[@]}" \
-  --engines=shmdict,boost_interprocess,lmdb,std_unordered_map,absl_flat_hash_map || status=$?
+  --engines=shmdict,shmdict_so,naive_seqlock,boost_interprocess,lmdb,std_unordered_map,absl_flat_hash_map \
+  || status=$?
 leftover=$(ls /dev/shm | grep -c "^${prefix}" || true)
 rm -rf /dev/shm/"${prefix}"-*
 if [[ $status -ne 0 ]]; then
@@ -49,9 +51,13 @@ def check_number(r, field, positive=True):
 # Counts, not speeds: a reader may legitimately be starved (retry fraction 1) and a
 # writer descheduled for a whole short window (0 writes in it).
 
-local = ["shmdict", "boost_interprocess", "lmdb", "std_unordered_map", "absl_flat_hash_map"]
+local = ["shmdict", "shmdict_so", "naive_seqlock", "boost_interprocess", "lmdb",
+         "std_unordered_map", "absl_flat_hash_map"]
+shared = ["shmdict", "shmdict_so", "naive_seqlock", "boost_interprocess", "lmdb"]
 for e in local:
-    for op, dist in [("get_hit", "uniform"), ("get_miss", "uniform"), ("put", "uniform"),
+    for op, dist in [("get_hit", "uniform"), ("get_miss", "uniform"),
+                     ("get_hit_latency", "uniform"), ("get_miss_latency", "uniform"),
+                     ("put", "uniform"),
                      ("insert", "uniform"), ("erase", "uniform"), ("get_hit", "hot64"),
                      ("put", "hot64"), ("get_hit", "zipf0.99")]:
         r = has(suite="point", engine=e, op=op, dist=dist)
@@ -62,9 +68,16 @@ for e in local:
 for op in ["get_string_hit", "get_many_8", "get_many_16", "get_many_64"]:
     if len(has(suite="point", engine="shmdict", op=op)) != 1:
         errors.append("point shmdict %s missing" % op)
-if len(has(suite="point", engine="floor_dependent_access")) != 1:
-    errors.append("the floor is missing")
-for e in ["shmdict", "boost_interprocess", "lmdb"]:
+for op in ["get_many_8", "get_many_16", "get_many_64"]:
+    if len(has(suite="point", engine="shmdict_so", op=op)) != 1:
+        errors.append("point shmdict_so %s missing" % op)
+for op in ["get_hit", "get_hit_latency"]:
+    r = has(suite="point", engine="floor_dependent_access", op=op)
+    if len(r) != 1:
+        errors.append("the floor (%s) is missing" % op)
+    else:
+        check_number(r[0], "ns_per_op")
+for e in shared:
     for phase in ["solo", "writer"]:
         r = has(suite="mixed", engine=e, phase=phase)
         if len(r) != 1:
@@ -100,9 +113,11 @@ for method in ["nonstop writer", "writer paced to shmdict's write rate"]:
         errors.append("seqlock yardstick (%s) missing" % method)
     elif not (0 <= r[0]["retry_fraction"] <= 1) or r[0]["attempts_per_s"] < r[0]["reads_per_s"]:
         errors.append("seqlock yardstick (%s): retry fraction %r" % (method, r[0]["retry_fraction"]))
-sizes = {r["keys"] for r in has(suite="sizes", engine="shmdict")}
-if len(sizes) < 2:
-    errors.append("sizes suite: %d sizes for shmdict" % len(sizes))
+for e in local:
+    for op in ["get_hit", "get_hit_latency"]:
+        sizes = {r["keys"] for r in has(suite="sizes", engine=e, op=op)}
+        if len(sizes) < 2:
+            errors.append("sizes suite: %d sizes for %s %s" % (len(sizes), e, op))
 for e in local:
     if len(has(suite="values", engine=e)) < 4:
         errors.append("values suite: too few records for %s" % e)

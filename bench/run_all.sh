@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# shmdict against its peers, in one command: builds the benchmark with -c opt,
-# installs what is missing (Debian), starts memcached and Redis on 127.0.0.1, runs every
-# suite, counts system calls under strace, profiles the get path with callgrind,
-# and renders docs/BENCHMARKS.md with its tables and plots.
+# shmdict against its peers, in one command: builds the benchmark and libshmdict.so
+# with -c opt, installs what is missing (Debian), starts memcached and Redis on
+# 127.0.0.1, runs every suite, counts system calls under strace, profiles the get path
+# (static and through libshmdict.so) with callgrind, and renders docs/BENCHMARKS.md
+# with its tables and plots, and the summary in README.md's Performance section.
 #
-#   bench/run_all.sh                 the full run (about 20-30 minutes on 2 vCPUs)
-#   bench/run_all.sh --quick         small sizes, one repetition: a smoke run (~2 min)
+#   bench/run_all.sh                 the full run (about 30-45 minutes on 2 quiet vCPUs)
+#   bench/run_all.sh --quick         small sizes, one repetition: a smoke run (~3 min)
 #
 # Options:
 #   --results DIR     where the results go (default bench/results): peer_bench.jsonl,
 #                     manager_dict.jsonl, syscalls.jsonl, machine.json, the CSV files,
 #                     the PNG plots, strace and callgrind summaries
 #   --doc FILE        the Markdown page to write (default docs/BENCHMARKS.md)
-#   --no-callgrind    skip the callgrind profile of the get path
+#   --readme FILE     the README whose Performance summary to rewrite (default
+#                     README.md for a full run; a --quick run leaves it alone)
+#   --no-readme       rewrite no README
+#   --no-callgrind    skip the callgrind profiles
 #   --no-install      do not install missing packages
 #   -- ARGS           passed on to peer_bench (for example --suites=point,mixed)
+#
+# Hand-written notes on a run (the reasons behind its figures, what its profile shows)
+# go in RESULTS/notes.md, whose first line is "Run: <the date in machine.json>"; the page
+# shows them under "Notes on this run" only while that date is the run's.
 #
 # The servers are started with their pids recorded in the results directory and stopped
 # at exit, whatever the exit (error, Ctrl-C, kill). Everything the run creates in
@@ -32,6 +40,8 @@ callgrind=1
 install=1
 results="bench/results"
 doc="docs/BENCHMARKS.md"
+readme=""
+readme_set=0
 extra=()
 while (($#)); do
   case "$1" in
@@ -40,14 +50,18 @@ while (($#)); do
     --results=*) results="${1#*=}" ;;
     --doc) doc="$2"; shift ;;
     --doc=*) doc="${1#*=}" ;;
+    --readme) readme="$2"; readme_set=1; shift ;;
+    --readme=*) readme="${1#*=}"; readme_set=1 ;;
+    --no-readme) readme=""; readme_set=1 ;;
     --no-callgrind) callgrind=0 ;;
     --no-install) install=0 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "run_all.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+if ((!readme_set && !quick)); then readme="README.md"; fi
 
 log() { echo "run_all.sh: $*" >&2; }
 
@@ -84,13 +98,16 @@ fi
 # --- build -----------------------------------------------------------------------
 bazel_startup=()
 if [[ -n "${BAZEL_OUTPUT_BASE:-}" ]]; then bazel_startup=(--output_base="$BAZEL_OUTPUT_BASE"); fi
-log "building //bench:peer_bench with -c opt"
+log "building //bench:peer_bench and //api:libshmdict.so with -c opt"
 # -g only adds debug information (GCC's code does not change with it), for callgrind's
 # source lines. --symlink_prefix=/ leaves the workspace's bazel-* links alone.
 build_flags=(-c opt --copt=-g --symlink_prefix=/)
-tools/bazel "${bazel_startup[@]}" build "${build_flags[@]}" //bench:peer_bench >&2
-bin="$(tools/bazel "${bazel_startup[@]}" info "${build_flags[@]}" bazel-bin 2>/dev/null)/bench/peer_bench"
+tools/bazel "${bazel_startup[@]}" build "${build_flags[@]}" //bench:peer_bench //api:libshmdict.so >&2
+bazel_bin="$(tools/bazel "${bazel_startup[@]}" info "${build_flags[@]}" bazel-bin 2>/dev/null)"
+bin="$bazel_bin/bench/peer_bench"
+lib="$bazel_bin/api/libshmdict.so"
 [[ -x "$bin" ]] || { log "no binary at $bin"; exit 1; }
+[[ -f "$lib" ]] || { log "no library at $lib"; exit 1; }
 
 mkdir -p "$results"
 results=$(cd "$results" && pwd)
@@ -201,7 +218,7 @@ mode=()
 if ((quick)); then mode=(--quick); fi
 log "peer_bench ${mode[*]} ${extra[*]}"
 run "$bin" "${mode[@]}" --memcached="127.0.0.1:$mc_port" --redis="127.0.0.1:$redis_port" \
-  --name_prefix="$prefix" --out="$results/peer_bench.jsonl" "${extra[@]}"
+  --libshmdict="$lib" --name_prefix="$prefix" --out="$results/peer_bench.jsonl" "${extra[@]}"
 echo "after peer_bench $(load)" >>"$results/load.txt"
 
 log "Python multiprocessing.Manager().dict()"
@@ -213,12 +230,13 @@ fi
 
 log "system calls of the steady-state get and put loops (strace -f)"
 : >"$results/syscalls.jsonl"
-for engine in shmdict boost_interprocess lmdb std_unordered_map absl_flat_hash_map memcached redis; do
+for engine in shmdict shmdict_so naive_seqlock boost_interprocess lmdb std_unordered_map \
+  absl_flat_hash_map memcached redis; do
   ops=100000
   case "$engine" in memcached|redis) ops=5000 ;; esac
   run strace -f -o "$work/strace.txt" "$bin" --syscall_probe="$engine" --keys=65536 \
     --probe_ops="$ops" --memcached="127.0.0.1:$mc_port" --redis="127.0.0.1:$redis_port" \
-    --name_prefix="$prefix" >/dev/null
+    --libshmdict="$lib" --name_prefix="$prefix" >/dev/null
   python3 bench/count_syscalls.py --engine "$engine" --ops "$ops" "$work/strace.txt" \
     >>"$results/syscalls.jsonl"
 done
@@ -228,25 +246,31 @@ rm -f "$results"/callgrind_*.md "$results"/callgrind_*.out
 if ((callgrind)); then
   keys=1048576; ops=200000
   if ((quick)); then keys=65536; ops=20000; fi
-  for op in get_hit/uniform get_many_16/uniform put/uniform; do
-    name=${op%%/*}
-    log "callgrind profile of shmdict's $op (collects shmdict_bench_profile_loop only)"
+  # engine:operation:name of the summary (callgrind_NAME.md)
+  for profile in shmdict:get_hit/uniform:get_hit shmdict_so:get_hit/uniform:so_get_hit \
+    shmdict:get_many_16/uniform:get_many_16 shmdict:put/uniform:put; do
+    IFS=: read -r engine op name <<<"$profile"
+    log "callgrind profile of $engine's $op (collects shmdict_bench_profile_loop only)"
     # The guest does not expose its cache sizes; simulate a 48 KiB 12-way L1D and a
     # 32 MiB 16-way last level, as on this EPYC's core complex.
     run valgrind --tool=callgrind --collect-atstart=no \
       --toggle-collect=shmdict_bench_profile_loop --cache-sim=yes --dump-instr=yes \
       --D1=49152,12,64 --LL=33554432,16,64 \
       --callgrind-out-file="$work/callgrind_$name.out" \
-      "$bin" --profile_probe --profile_op="$op" --keys="$keys" --probe_ops="$ops" \
-      --name_prefix="$prefix" 2>"$work/callgrind.log" >/dev/null
-    python3 bench/callgrind_summary.py --ops "$ops" --binary "$bin" \
-      --label "shmdict $op, $keys keys, $ops operations (the figures include the benchmark loop's walk over its key stream). Source lines are those of the sources this run built." \
+      "$bin" --profile_probe --profile_engine="$engine" --profile_op="$op" --keys="$keys" \
+      --probe_ops="$ops" --libshmdict="$lib" --name_prefix="$prefix" 2>"$work/callgrind.log" >/dev/null
+    # The loads that miss are attributed to source lines in the object that runs them.
+    object="$bin"
+    if [[ $engine == shmdict_so ]]; then object="$lib"; fi
+    python3 bench/callgrind_summary.py --ops "$ops" --binary "$object" \
+      --label "$engine $op, $keys keys, $ops operations (the figures include the benchmark loop's walk over its key stream). Source lines are those of the sources this run built." \
       "$work/callgrind_$name.out" >"$results/callgrind_$name.md"
     cp "$work/callgrind_$name.out" "$results/callgrind_$name.out"
   done
 fi
 echo "end $(load)" >>"$results/load.txt"
 
-log "rendering $doc"
-python3 bench/render_results.py --results "$results" --doc "$doc" --root "$root"
-log "done: $doc, $results"
+log "rendering $doc${readme:+ and $readme}"
+python3 bench/render_results.py --results "$results" --doc "$doc" --root "$root" \
+  ${readme:+--readme "$readme"}
+log "done: $doc, ${readme:+$readme, }$results"

@@ -1,11 +1,13 @@
-// What the peer benchmark feeds every store it measures, and the tools it measures
-// with: the keys and values, the precomputed key streams (uniform, hot set, Zipf),
-// clocks, summaries, clean-up of the files the run creates, and JSON output.
+// What the benchmarks feed every store they measure, and the tools they measure with:
+// the keys and values, the precomputed key streams (uniform, hot set, Zipf), dependent
+// chains, clocks, summaries, clean-up of the files a run creates, and JSON output.
+// peer_bench, hot_path_bench and fill_to_full all make their keys here.
 //
 // Keys: key number i is the 16 lower-case hex digits of Mix(i), a bijection of 64-bit
 // integers, so distinct numbers give distinct keys. A table of n keys holds the keys
 // [0, n); the keys [n, 2n) are never inserted (misses). The same keys are printable,
-// so memcached, Redis and Python take them as they are.
+// so memcached, Redis and Python take them as they are (bench/manager_dict_bench.py
+// makes the same keys in Python).
 //
 // Values: a value of key i is `size` bytes whose 8-byte words carry a stamp
 // (i << 32 | revision). Values of at most 64 bytes are stamped in every word, longer
@@ -76,6 +78,9 @@ class KeyStream {
   }
   uint64_t id(size_t pos) const { return ids_[pos]; }
   size_t Next(size_t pos) const { return (pos + 1) & mask_; }
+  // The position after `pos` in a dependent chain: Next(pos) when `dependency` is 0
+  // (see ValueDependency).
+  size_t After(size_t pos, uint64_t dependency) const { return (pos + 1 + dependency) & mask_; }
   size_t length() const { return ids_.size(); }
 
  private:
@@ -98,6 +103,35 @@ class Zipf {
 // The stream length for a table of `keys` keys: 8 draws per key, a power of two in
 // [8K, 1M].
 size_t StreamLength(uint64_t keys);
+
+// Dependent chains: how the latency loops make each lookup wait for the one before.
+//
+// A throughput loop walks a precomputed key stream: the next key's address is known
+// before the current lookup ends, so the CPU overlaps several lookups' cache misses. A
+// latency loop walks the same stream, but the position of the next key is
+// KeyStream::After(pos, dependency), where `dependency` is computed from the bytes the
+// lookup just returned and is 0 for every well-formed value: the next key's address,
+// hence the whole next lookup, waits for this lookup's value to arrive. (CPUs predict
+// branches, not loaded values: a data dependency cannot be speculated past.)
+//
+// A miss returns no value, only a status that the store computes with branches, which
+// the CPU predicts and runs past; a miss chain therefore also waits at a load fence
+// (LoadFence) after each lookup, which lets nothing after it start before every load
+// before it has completed.
+
+// 0 for a well-formed value of ValueMaker (its first and last 8 bytes are the same
+// stamp) or of any value whose first and last 8 bytes agree; nonzero otherwise
+// (also for a value shorter than 8 bytes).
+inline uint64_t ValueDependency(const char* value, size_t len) {
+  if (len < 8) return 1;
+  uint64_t first, last;
+  std::memcpy(&first, value, 8);
+  std::memcpy(&last, value + len - 8, 8);
+  return first ^ last;
+}
+
+// Lets no later instruction start before every earlier load has completed (lfence).
+inline void LoadFence() { _mm_lfence(); }
 
 // Wall-clock nanoseconds (steady clock; vDSO, no system call).
 inline int64_t NowNs() {
