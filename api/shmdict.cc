@@ -15,16 +15,7 @@ Dict& Dict::operator=(Dict&&) noexcept = default;
 Dict::~Dict() = default;
 
 absl::StatusOr<Dict> Dict::Open(std::string_view path, const OpenOptions& options) {
-  internal::OpenParams p;
-  p.create = options.create;
-  p.exclusive = options.exclusive;
-  p.read_only = options.read_only;
-  p.allow_group = options.allow_group;
-  p.capacity = options.capacity;
-  p.max_key_size = options.max_key_size;
-  p.max_value_size = options.max_value_size;
-  p.mode = options.mode;
-  absl::StatusOr<std::unique_ptr<Table>> t = Table::Open(path, p);
+  absl::StatusOr<std::unique_ptr<Table>> t = Table::Open(path, options);
   if (!t.ok()) return t.status();
   return Dict(std::move(*t));
 }
@@ -97,21 +88,9 @@ uint64_t Dict::ForEach(
   return table_->ForEach(fn).corrupt;
 }
 
-Stats Dict::GetStats() const {
-  const internal::TableStats t = table_->Stats();
-  Stats s;
-  s.capacity = t.capacity;
-  s.bucket_count = t.bucket_count;
-  s.slot_count = t.slot_count;
-  s.count = t.count;
-  s.load_factor = t.slot_count == 0 ? 0 : double(t.count) / double(t.slot_count);
-  s.max_key_size = t.max_key_size;
-  s.max_value_size = t.max_value_size;
-  s.file_size = t.file_size;
-  s.recoveries = t.recoveries;
-  s.live_processes = t.live_processes;
-  return s;
-}
+Stats Dict::GetStats() const { return table_->GetStats(); }
+
+internal::Table* internal::TableOf(const Dict& d) { return d.table_.get(); }
 
 const std::string& Dict::path() const { return table_->path(); }
 

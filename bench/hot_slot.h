@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "api/shmdict.h"
+#include "api/dict_access.h"
 #include "core/layout.h"
 #include "core/slot.h"
 #include "core/table.h"
@@ -71,7 +72,7 @@ class ShmdictSlotProbe {
   // Finds `key`'s slot in `dict` (it must be present and stay in its slot: the
   // hot-slot writer only updates it). Returns false if it cannot be found.
   bool Attach(const Dict& dict, std::string_view key) {
-    internal::Table* t = dict.table_for_internal_use();
+    internal::Table* t = internal::TableOf(dict);
     const internal::Layout& l = t->layout();
     if (key.size() != 16 || l.max_value_size < kHotSlotValueSize) return false;
     copy_words_ = l.copy_stride / 8;

@@ -200,7 +200,7 @@ bool InOurGroups(gid_t gid) {
 
 // Checks everything about an open file before it is mapped. On success fills *layout
 // and *seed.
-absl::Status ValidateFile(int fd, const std::string& path, const OpenParams& params,
+absl::Status ValidateFile(int fd, const std::string& path, const OpenOptions& params,
                           Layout* layout, uint64_t* seed, struct stat* st) {
   if (fstat(fd, st) != 0) return ErrnoError(absl::StrCat("fstat ", path), errno);
   if (!S_ISREG(st->st_mode)) {
@@ -304,7 +304,7 @@ absl::Status ValidateFile(int fd, const std::string& path, const OpenParams& par
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Table>> Table::Open(std::string_view path_arg,
-                                                   const OpenParams& params) {
+                                                   const OpenOptions& params) {
   absl::StatusOr<std::string> resolved = ResolvePath(path_arg);
   if (!resolved.ok()) return resolved.status();
   const std::string& path = *resolved;

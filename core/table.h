@@ -119,35 +119,11 @@
 #include "absl/types/span.h"
 #include "api/errors.h"
 #include "api/get_many.h"
+#include "api/options.h"
 #include "core/layout.h"
 #include "core/slot.h"
 
 namespace shmdict::internal {
-
-struct OpenParams {
-  bool create = false;     // create the file from the fields below if it is absent
-  bool exclusive = false;  // with create: fail with kExists if the file exists
-  bool read_only = false;  // map read-only; writes fail with kPermission
-  bool allow_group = false;  // accept (and allow creating) group-writable files and
-                             // files owned by another user of our group
-  uint64_t capacity = 0;
-  uint32_t max_key_size = 0;
-  uint32_t max_value_size = 0;
-  uint32_t mode = 0600;
-};
-
-struct TableStats {
-  uint64_t capacity = 0;
-  uint64_t bucket_count = 0;
-  uint64_t slot_count = 0;
-  uint64_t count = 0;  // occupied slots, counted (weakly consistent)
-  uint32_t max_key_size = 0;
-  uint32_t max_value_size = 0;
-  uint64_t file_size = 0;
-  uint64_t recoveries = 0;    // bucket recoveries ever performed on this table
-  uint32_t live_processes = 0;  // process-table entries held by live processes
-  int32_t process_index = -1;   // this handle's entry; -1 for read-only handles
-};
 
 // What Table::Verify found. "Damage" is a state the protocol never produces; a
 // "pending" finding is what a dead writer left, which the next writer (or Repair)
@@ -208,7 +184,7 @@ class Table {
   // Opens (and with params.create, creates) the table at `path`; a name without '/'
   // is a file in /dev/shm. Errors: see api/shmdict.h (Dict::Open).
   static absl::StatusOr<std::unique_ptr<Table>> Open(std::string_view path,
-                                                     const OpenParams& params);
+                                                     const OpenOptions& options);
   // Removes the file at `path` after checking that it is a shmdict file.
   static absl::Status Unlink(std::string_view path);
   // The file path a name resolves to ("name" -> "/dev/shm/name").
@@ -260,7 +236,12 @@ class Table {
   ScanResult ForEach(absl::FunctionRef<bool(std::string_view key, std::string_view value,
                                             uint64_t version)>
                          fn) const;
-  TableStats Stats() const;
+  // Shape and counters (count by a scan, weakly consistent; live processes by asking
+  // the kernel about each claimed process-table entry).
+  Stats GetStats() const;
+  // This handle's process-table entry; -1 until its first write, and for read-only
+  // handles.
+  int32_t process_index() const { return proc_index_; }
   // Every process-table entry ever claimed, live or not (an entry whose process died
   // is free for the next claimant).
   std::vector<ProcessInfo> Processes() const;

@@ -27,8 +27,8 @@ constexpr int kVerifyAttempts = 64;
 // ---------------------------------------------------------------------------------
 // Statistics
 
-TableStats Table::Stats() const {
-  TableStats st;
+Stats Table::GetStats() const {
+  Stats st;
   st.capacity = layout_.capacity;
   st.bucket_count = layout_.bucket_count;
   st.slot_count = layout_.bucket_count * kSlotsPerBucket;
@@ -40,10 +40,9 @@ TableStats Table::Stats() const {
   st.recoveries = reinterpret_cast<const FileHeader*>(base_)->live.recoveries.load(
       std::memory_order_relaxed);
   st.live_processes = LiveProcessCount();
-  st.process_index = proc_index_;
+  st.load_factor = st.slot_count == 0 ? 0 : double(st.count) / double(st.slot_count);
   return st;
 }
-
 
 std::array<uint64_t, kSlotsPerBucket + 1> Table::BucketFill() const {
   std::array<uint64_t, kSlotsPerBucket + 1> fill{};

@@ -28,7 +28,7 @@ using ::shmdict::testing::TempTable;
 using ::shmdict::testing::WaitChild;
 
 std::unique_ptr<Table> OpenTable(const std::string& path, bool create) {
-  OpenParams p;
+  OpenOptions p;
   p.create = create;
   p.capacity = 200;
   p.max_key_size = 32;
@@ -189,7 +189,7 @@ TEST(CrashTest, KilledWriterAtEveryCrashPointIsAllOrNothing) {
     ASSERT_NE(t, nullptr);
     Seed(*t, c.op);
     const uint64_t version_before = t->Version("victim");
-    const uint64_t recoveries_before = t->Stats().recoveries;
+    const uint64_t recoveries_before = t->GetStats().recoveries;
 
     const int status = CrashChild(tt.path(), c.op, c.point, CrashAction::kKill);
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
@@ -211,7 +211,7 @@ TEST(CrashTest, KilledWriterAtEveryCrashPointIsAllOrNothing) {
     ASSERT_TRUE(v.ok()) << v.status();
     EXPECT_GT(*v, version_before) << "versions never go back, even across a crash";
     EXPECT_EQ(Get(*t, "victim"), Big('A'));
-    EXPECT_GE(t->Stats().recoveries, recoveries_before + 1);
+    EXPECT_GE(t->GetStats().recoveries, recoveries_before + 1);
     ExpectNeighboursIntact(*t);
     ExpectClean(*t);
     EXPECT_EQ(t->Count().entries, 41u);
@@ -243,7 +243,7 @@ TEST(CrashTest, CrashDuringRecoveryIsRecoveredAgain) {
     ASSERT_NE(t, nullptr);
     Seed(*t, c.first_op);
     const std::string before = Get(*t, "victim");
-    const uint64_t recoveries_before = t->Stats().recoveries;
+    const uint64_t recoveries_before = t->GetStats().recoveries;
     int status = CrashChild(tt.path(), c.first_op, c.first_point, CrashAction::kKill);
     ASSERT_TRUE(WIFSIGNALED(status)) << "first writer did not crash";
     const std::string after_first = Get(*t, "victim");
@@ -263,7 +263,7 @@ TEST(CrashTest, CrashDuringRecoveryIsRecoveredAgain) {
 
     ASSERT_TRUE(t->Write(WriteMode::kPut, "victim", Big('A'), 0).ok());
     EXPECT_EQ(Get(*t, "victim"), Big('A'));
-    EXPECT_GE(t->Stats().recoveries, recoveries_before + 1);
+    EXPECT_GE(t->GetStats().recoveries, recoveries_before + 1);
     ExpectNeighboursIntact(*t);
     ExpectClean(*t);
   }
@@ -312,11 +312,11 @@ void StoppedWriterScenario(bool then_kill) {
   status = WaitChild(pid);
   if (then_kill) {
     EXPECT_TRUE(WIFSIGNALED(status));
-    EXPECT_GE(t->Stats().recoveries, 1u);
+    EXPECT_GE(t->GetStats().recoveries, 1u);
   } else {
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0);
-    EXPECT_EQ(t->Stats().recoveries, 0u);
+    EXPECT_EQ(t->GetStats().recoveries, 0u);
   }
   EXPECT_EQ(Get(*t, "victim"), Big('W'));
   ExpectNeighboursIntact(*t);

@@ -50,7 +50,7 @@ using ::shmdict::testing::TempTable;
 using ::shmdict::testing::WaitChild;
 
 std::unique_ptr<Table> Open(const std::string& path, uint64_t capacity = 100) {
-  OpenParams p;
+  OpenOptions p;
   p.create = true;
   p.capacity = capacity;
   p.max_key_size = 16;
@@ -296,7 +296,7 @@ TEST(FileTest, CreatorKilledBeforeNamingTheFileLeavesNothing) {
 
 TEST(FileTest, NameOverNameMaxIsInvalid) {
   const std::string name(NAME_MAX + 1, 'n');
-  OpenParams p;
+  OpenOptions p;
   p.create = true;
   p.capacity = 10;
   p.max_key_size = 8;

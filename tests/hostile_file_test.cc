@@ -28,6 +28,7 @@
 
 #include "api/errors.h"
 #include "api/shmdict.h"
+#include "api/dict_access.h"
 #include "core/layout.h"
 #include "core/table.h"
 #include "gtest/gtest.h"
@@ -779,7 +780,7 @@ TEST(HostileFileTest, SparseTableIsReservedAtOpen) {
   ASSERT_EQ(stat(t.path().c_str(), &st), 0);
   EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, bytes.size());
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(d->Put(Key(i), Value(i)).ok()) << i;
-  EXPECT_TRUE(d->table_for_internal_use()->Verify().clean());
+  EXPECT_TRUE(internal::TableOf(*d)->Verify().clean());
 }
 
 // A process of another user, which the file's mode does not let in, gets kPermission.
@@ -1073,7 +1074,7 @@ TEST(HostileFileTest, RandomBucketsDoNotCrash) {
     std::memcpy(raw.base() + t.layout.buckets_offset, junk.data(), junk.size());
   }
   // Verify sees the damage.
-  const internal::VerifyReport report = t.dict->table_for_internal_use()->Verify();
+  const internal::VerifyReport report = internal::TableOf(*t.dict)->Verify();
   EXPECT_FALSE(report.clean());
   std::fprintf(stderr, "%d writes succeeded\n", ExerciseDamagedTable(*t.dict, 1000, rng()));
   // A fresh handle (the header is intact, so it opens) and a read-only one too.
@@ -1108,7 +1109,7 @@ TEST(HostileFileTest, RandomBucketsWithFreeLocksDoNotCrash) {
       std::memset(raw.base() + internal::BucketOffset(t.layout, b), 0, 8);
     }
   }
-  EXPECT_FALSE(t.dict->table_for_internal_use()->Verify().clean());
+  EXPECT_FALSE(internal::TableOf(*t.dict)->Verify().clean());
   std::fprintf(stderr, "%d writes succeeded\n", ExerciseDamagedTable(*t.dict, 1000, rng()));
 }
 
@@ -1186,14 +1187,14 @@ TEST(HostileFileTest, ImpossibleValueLengthsAreReportedNotFollowed) {
     return true;
   });
   EXPECT_EQ(visited, 0);
-  const internal::VerifyReport report = t.dict->table_for_internal_use()->Verify();
+  const internal::VerifyReport report = internal::TableOf(*t.dict)->Verify();
   EXPECT_EQ(report.damage, 500u);
   // Overwriting a damaged entry repairs it.
   ASSERT_TRUE(t.dict->Put(Key(7), "repaired").ok());
   EXPECT_EQ(*t.dict->Get(Key(7)), "repaired");
   ASSERT_TRUE(t.dict->Erase(Key(8)).ok());
   EXPECT_TRUE(IsMiss(t.dict->Get(Key(8))));
-  EXPECT_EQ(t.dict->table_for_internal_use()->Verify().damage, 498u);
+  EXPECT_EQ(internal::TableOf(*t.dict)->Verify().damage, 498u);
 }
 
 TEST(HostileFileTest, RandomProcessTableDoesNotCrash) {

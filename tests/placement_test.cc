@@ -20,7 +20,7 @@ namespace {
 using ::shmdict::testing::TempTable;
 
 std::unique_ptr<Table> Create(const std::string& path, uint64_t capacity) {
-  OpenParams p;
+  OpenOptions p;
   p.create = true;
   p.capacity = capacity;
   p.max_key_size = 16;

@@ -72,7 +72,7 @@ namespace {
 
 TEST(UnderLockTest, NoStatusNorWakeIsMadeWhileABucketIsLocked) {
   ::shmdict::testing::TempTable tt;
-  OpenParams p;
+  OpenOptions p;
   p.create = true;
   p.capacity = 100;
   p.max_key_size = 16;

@@ -43,7 +43,7 @@ CliResult Cli(const std::string& args) {
 }
 
 std::unique_ptr<Table> Create(const std::string& path) {
-  OpenParams p;
+  OpenOptions p;
   p.create = true;
   p.capacity = 100;
   p.max_key_size = 16;

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "api/shmdict.h"
+#include "api/dict_access.h"
 #include "core/table.h"
 
 namespace {
@@ -184,7 +185,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < kReaders; ++i) readers.push_back(Spawn([&] { Reader(path, sh, i); }));
   Say("started %d readers (read-only mappings), each reading random keys nonstop", kReaders);
 
-  shmdict::internal::Table* table = d->table_for_internal_use();
+  shmdict::internal::Table* table = shmdict::internal::TableOf(*d);
   int attempts = 0;
   shmdict::internal::VerifyReport after_kill;
   uint64_t seq_base = 1;

@@ -44,6 +44,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "api/shmdict.h"
+#include "api/dict_access.h"
 #include "core/table.h"
 #include "tools/lincheck.h"
 
@@ -762,7 +763,7 @@ int main(int argc, char** argv) {
   rep.seconds = double(end_ns - start) / 1e9;
 
   Check(cfg, logs, *d, end_ns, &rep);
-  shmdict::internal::Table* table = d->table_for_internal_use();
+  shmdict::internal::Table* table = shmdict::internal::TableOf(*d);
   rep.recoveries = d->GetStats().recoveries;
   absl::StatusOr<uint64_t> repaired = table->RepairDeadLocks();
   rep.repaired_at_end = repaired.ok() ? *repaired : 0;

@@ -20,7 +20,7 @@ namespace {
 using internal::Table;
 
 std::unique_ptr<Table> Open(const std::string& path) {
-  internal::OpenParams p;
+  OpenOptions p;
   p.create = true;
   p.capacity = 100;
   p.max_key_size = 16;

@@ -37,6 +37,7 @@
 #include "absl/status/statusor.h"
 #include "api/errors.h"
 #include "api/shmdict.h"
+#include "api/dict_access.h"
 #include "core/layout.h"
 #include "core/table.h"
 #include "tests/fuzz/fuzz_util.h"
@@ -160,11 +161,11 @@ void FuzzOne(const uint8_t* data, size_t size) {
     return;
   }
   FUZZ_CHECK(valid, "Open accepted a file the format specification calls invalid");
-  FUZZ_CHECK(d->table_for_internal_use()->layout().file_size == file_size,
+  FUZZ_CHECK(internal::TableOf(*d)->layout().file_size == file_size,
              "the table's layout disagrees with the file's size");
   // Nobody has the file open for writing: every lock word names a dead holder (or
   // none), so Verify must check every bucket.
-  const std::string oversized(d->table_for_internal_use()->layout().max_key_size + 1, 'k');
+  const std::string oversized(internal::TableOf(*d)->layout().max_key_size + 1, 'k');
   CheckTableReads(*d, {"", "k", "key-1", oversized}, TableReadExpectations{});
 }
 

@@ -38,6 +38,7 @@
 #include "absl/types/span.h"
 #include "api/errors.h"
 #include "api/shmdict.h"
+#include "api/dict_access.h"
 #include "core/layout.h"
 #include "core/table.h"
 #include "tests/fuzz/fuzz_util.h"
@@ -81,7 +82,7 @@ struct ModelEntry {
 
 class Checker {
  public:
-  Checker(Dict& d, const Dict& ro) : d_(d), ro_(ro), t_(*d.table_for_internal_use()) {
+  Checker(Dict& d, const Dict& ro) : d_(d), ro_(ro), t_(*internal::TableOf(d)) {
     occupancy_.assign(t_.layout().bucket_count, 0);
   }
 

@@ -1,3 +1,4 @@
+#include "api/dict_access.h"
 #include "tests/fuzz/read_checks.h"
 
 #include <algorithm>
@@ -15,7 +16,7 @@
 namespace shmdict::fuzz {
 
 uint64_t CheckKeyReads(const Dict& d, std::string_view key) {
-  const internal::Layout& layout = d.table_for_internal_use()->layout();
+  const internal::Layout& layout = internal::TableOf(d)->layout();
   const bool oversized = key.size() > layout.max_key_size;
   uint64_t version = 0;
   const absl::StatusOr<std::string> got = d.Get(key, &version);
@@ -65,7 +66,7 @@ uint64_t CheckKeyReads(const Dict& d, std::string_view key) {
 
 internal::VerifyReport CheckTableReads(const Dict& d, const std::vector<std::string>& probe_keys,
                                        const TableReadExpectations& expect) {
-  internal::Table* t = d.table_for_internal_use();
+  internal::Table* t = internal::TableOf(d);
   const internal::Layout& layout = t->layout();
 
   // ForEach: every entry, kept (up to a bound) to compare the lookups with.

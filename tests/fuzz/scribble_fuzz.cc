@@ -48,6 +48,7 @@
 #include "absl/status/statusor.h"
 #include "api/errors.h"
 #include "api/shmdict.h"
+#include "api/dict_access.h"
 #include "core/layout.h"
 #include "core/table.h"
 #include "tests/fuzz/fuzz_util.h"
@@ -169,7 +170,7 @@ void ApplyScribbles(Input& in, int fd, const internal::Layout& l, std::vector<bo
 }
 
 uint64_t LockWord(const Dict& d, uint64_t b) {
-  internal::Table* t = d.table_for_internal_use();
+  internal::Table* t = internal::TableOf(d);
   auto* meta = reinterpret_cast<internal::BucketMeta*>(
       t->MappingForTesting() + t->layout().buckets_offset + b * t->layout().bucket_stride);
   // Relaxed: this thread is the only one using the table; a plain observation.
@@ -181,7 +182,7 @@ uint64_t LockWord(const Dict& d, uint64_t b) {
 // the engine rightly waits for a live holder, forever.)
 bool BucketsFree(const Dict& d, std::string_view key) {
   uint64_t b1 = 0, b2 = 0;
-  d.table_for_internal_use()->BucketsOf(key, &b1, &b2);
+  internal::TableOf(d)->BucketsOf(key, &b1, &b2);
   return LockWord(d, b1) == 0 && LockWord(d, b2) == 0;
 }
 
@@ -199,10 +200,10 @@ void CheckReadsBack(const Dict& d, std::string_view key, std::string_view value,
 
 // Returns the number of writes that succeeded.
 int WritePhase(Dict& d, const Template& t) {
-  internal::Table* table = d.table_for_internal_use();
+  internal::Table* table = internal::TableOf(d);
   const absl::StatusOr<uint64_t> repaired = table->RepairDeadLocks();
   FUZZ_CHECK(repaired.ok(), "RepairDeadLocks: " + Describe(repaired.status()));
-  const int32_t self = table->Stats().process_index;
+  const int32_t self = table->process_index();
   FUZZ_CHECK(self >= 0, "a handle that repaired has no process-table entry");
   for (uint64_t b = 0; b < table->layout().bucket_count; ++b) {
     const uint64_t w = LockWord(d, b);
@@ -287,7 +288,7 @@ void FuzzOne(const uint8_t* data, size_t size) {
   unlink(path.c_str());  // the mapping and `fd` outlive the name
   FUZZ_CHECK(d.ok(), "opening a copy of the template: " + Describe(d.status()));
   FUZZ_CHECK(fd >= 0, std::string("opening the table's file: ") + std::strerror(errno));
-  const internal::Layout layout = d->table_for_internal_use()->layout();
+  const internal::Layout layout = internal::TableOf(*d)->layout();
   std::vector<bool> touched(layout.bucket_count, false);
   ApplyScribbles(in, fd, layout, touched);
   close(fd);
@@ -298,7 +299,7 @@ void FuzzOne(const uint8_t* data, size_t size) {
   std::vector<std::string> probes;
   for (size_t i = 0; i < t.keys.size(); ++i) {
     uint64_t b1 = 0, b2 = 0;
-    d->table_for_internal_use()->BucketsOf(t.keys[i], &b1, &b2);
+    internal::TableOf(*d)->BucketsOf(t.keys[i], &b1, &b2);
     if (touched[b1] || touched[b2] || i % 16 == 0) probes.push_back(t.keys[i]);
   }
   probes.push_back("");

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "api/dict_access.h"
 #include "core/table.h"
 #include "tools/cli/codec.h"
 #include "tools/cli/command.h"
@@ -60,7 +61,7 @@ int RunCreate(const Invocation& inv) {
     d = Dict::Open(inv.args[0], o);
   }
   if (!d.ok()) return Fail(inv, Message(d.status()));
-  const internal::Layout& l = d->table_for_internal_use()->layout();
+  const internal::Layout& l = internal::TableOf(*d)->layout();
   if (absl::GetFlag(FLAGS_json)) {
     std::printf("{\"path\":%s,\"created\":%s,\"capacity\":%" PRIu64 ",\"bucket_count\":%" PRIu64
                 ",\"slot_count\":%" PRIu64 ",\"max_key_size\":%u,\"max_value_size\":%u"
@@ -97,7 +98,7 @@ int RunPut(const Invocation& inv) {
   } else {
     // One byte more than the table takes tells "too big" without reading the rest,
     // which may have no end (/dev/zero, a pipe).
-    const uint32_t max_value = d->table_for_internal_use()->layout().max_value_size;
+    const uint32_t max_value = internal::TableOf(*d)->layout().max_value_size;
     std::string error;
     if (!ReadAtMost(value_file, size_t{max_value} + 1, &value, &error)) return Fail(inv, error);
     if (value.size() > max_value) {
@@ -123,7 +124,7 @@ int RunGet(const Invocation& inv) {
   if (!KeyArgument(inv, 1, &key)) return kExitError;
   absl::StatusOr<Dict> d = OpenTable(inv.args[0], /*writable=*/false);
   if (!d.ok()) return Fail(inv, Message(d.status()));
-  const uint32_t max_key = d->table_for_internal_use()->layout().max_key_size;
+  const uint32_t max_key = internal::TableOf(*d)->layout().max_key_size;
   if (key.size() > max_key) {
     return Fail(inv, "key of " + std::to_string(key.size()) +
                          " bytes is over the table's maximum of " + std::to_string(max_key));

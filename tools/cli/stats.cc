@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "api/dict_access.h"
 #include "core/table.h"
 #include "tools/cli/codec.h"
 #include "tools/cli/command.h"
@@ -29,8 +30,8 @@ std::string UtcTime(uint64_t unix_ns, bool iso) {
 int RunStats(const Invocation& inv) {
   absl::StatusOr<Dict> d = OpenTable(inv.args[0], /*writable=*/false);
   if (!d.ok()) return Fail(inv, Message(d.status()));
-  const internal::Table* t = d->table_for_internal_use();
-  const internal::TableStats st = t->Stats();
+  const internal::Table* t = internal::TableOf(*d);
+  const Stats st = t->GetStats();
   const auto fill = t->BucketFill();
   const std::vector<internal::ProcessInfo> procs = t->Processes();
   uint32_t live = 0;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "api/dict_access.h"
 #include "core/table.h"
 #include "tools/cli/codec.h"
 #include "tools/cli/command.h"
@@ -29,7 +30,7 @@ int RunVerify(const Invocation& inv) {
     }
     return Fail(inv, msg);
   }
-  internal::Table* t = d->table_for_internal_use();
+  internal::Table* t = internal::TableOf(*d);
   uint64_t repaired = 0;
   // Table::Verify reports no progress: show the time it has taken so far instead.
   ElapsedIndicator indicator("verify " + d->path());

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "api/dict_access.h"
 #include "core/table.h"
 #include "tools/cli/codec.h"
 #include "tools/cli/command.h"
@@ -54,7 +55,7 @@ int RunWatch(const Invocation& inv) {
     d = OpenTable(inv.args[0], /*writable=*/false);
   }
   if (!d.ok()) return Fail(inv, Message(d.status()));
-  const uint32_t max_key = d->table_for_internal_use()->layout().max_key_size;
+  const uint32_t max_key = internal::TableOf(*d)->layout().max_key_size;
   if (key.size() > max_key) {
     return Fail(inv, "key of " + std::to_string(key.size()) +
                          " bytes is over the table's maximum of " + std::to_string(max_key));
