@@ -435,49 +435,17 @@ class SharedDict(MutableMapping[K, Any]):
     # --- mapping ---------------------------------------------------------------
 
     def __getitem__(self, key: KeyArg) -> Any:
-        h = self._handle
-        if h is None:
-            h = self._live()  # raises ClosedError
-        if type(key) is str:
-            try:
-                kb = key.encode()
-            except UnicodeEncodeError:
-                kb = _key_bytes(key)
-        else:
-            kb = _key_bytes(key)
-        # The common case of _read, inlined.
-        try:
-            s = _take()
-        except IndexError:
-            s = _Scratch(_FIRST_BUFFER)
-        n = len(kb)
-        rc = _get(h, kb, _SIZES[n] if n < 4096 else _size_t(n), s.buf, s.c_cap,
-                  s.length_ptr, None)
-        if rc == 0:
-            data = s.buf[:s.length.value]
-            _give(s)
-            return self._loads(data)
-        _give(s)
-        if rc == _ENOTFOUND:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
             raise KeyNotFoundError(key)
-        # A value longer than the buffer, or an error.
-        data = _read(h, kb)
-        if data is None:
-            raise KeyNotFoundError(key)
-        return self._loads(data)
+        return value
 
     def get(self, key: KeyArg, default: Any = None) -> Any:
         """The value of key, or default if absent."""
         h = self._handle
         if h is None:
             h = self._live()  # raises ClosedError
-        if type(key) is str:
-            try:
-                kb = key.encode()
-            except UnicodeEncodeError:
-                kb = _key_bytes(key)
-        else:
-            kb = _key_bytes(key)
+        kb = key.encode() if type(key) is str and key.isascii() else _key_bytes(key)
         # The common case of _read, inlined.
         try:
             s = _take()
@@ -503,13 +471,7 @@ class SharedDict(MutableMapping[K, Any]):
         h = self._handle
         if h is None:
             h = self._live()  # raises ClosedError
-        if type(key) is str:
-            try:
-                kb = key.encode()
-            except UnicodeEncodeError:
-                kb = _key_bytes(key)
-        else:
-            kb = _key_bytes(key)
+        kb = key.encode() if type(key) is str and key.isascii() else _key_bytes(key)
         vb = self._dumps(value)
         if type(vb) is not bytes:
             vb = _value_bytes(vb, self._serializer)
