@@ -233,7 +233,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Table::LookupProbed(std::string_view key
       // depends on the sequence, and waiting for it before touching the copy would
       // put two memory latencies in a row.
       PrefetchSlot(seq);
-      const int result = ReadSlot(seq, copy_stride_words(), [&](const uint64_t* c) {
+      const int result = ReadSlot(seq, copy_stride_words(),
+                                  [&](const uint64_t* c) ABSL_ATTRIBUTE_ALWAYS_INLINE {
         sink.Reset();
         const uint64_t w1 = LoadWord(c + 1);
         if (!CopyKeyIs(c, w1, key)) return 0;
