@@ -1,10 +1,11 @@
-"""Keeps the Relacy model (tests/model/slot_model.cc) in step with the engine.
+"""Keeps the Relacy models (tests/model/slot_model.cc, bucket_model.cc) in step with
+the engine.
 
 protocol_orders.txt lists the memory orders of the slot protocol. This test checks
 that core/table.cc and core/words.h use exactly those orders in the functions listed,
-and that the model declares exactly the rows marked `model`. Changing an order in the
-engine therefore fails here until the list and the model are updated (and the model
-rerun). See protocol_orders.txt for the row formats.
+and that each model declares exactly the rows that name it (`slot`, `bucket`).
+Changing an order in the engine therefore fails here until the list and the models
+are updated (and the models rerun). See protocol_orders.txt for the row formats.
 
 Runs under Bazel (files from the runfiles) or directly from the repository root:
     python3 tests/model/model_sync_test.py
@@ -26,10 +27,17 @@ def _path(relative):
 
 
 ORDERS = _path("tests/model/protocol_orders.txt")
-MODEL = _path("tests/model/slot_model.cc")
+# The models, by the name protocol_orders.txt's rows give them.
+MODELS = {
+    "slot": _path("tests/model/slot_model.cc"),
+    "bucket": _path("tests/model/bucket_model.cc"),
+}
 FENCES = ("WriterReleaseFence", "ReaderAcquireFence")
 PAYLOAD_CONSTANTS = ("kPayloadLoad", "kPayloadStore")
-PROTOCOL_CALLS = ("SetTag", "WriteCopy", "WriteEmptyCopy")
+# The calls a `calls` row lists, in the order the body makes them: the slot
+# protocol's steps, and the writers' lookup, locks and rechecks.
+PROTOCOL_CALLS = ("SetTag", "WriteCopy", "WriteEmptyCopy", "LocateAndLock", "LookupWhere",
+                  "Lock", "HoldsKeyLocked", "UnlockAll", "FindLocked", "WriteLocked")
 
 
 def strip_comments(text):
@@ -114,18 +122,31 @@ def read_rows():
     return rows
 
 
-def model_declarations():
-    """{(kind, scope, step): value} declared by the model's ENGINE_* lines."""
-    with open(MODEL) as f:
+def model_declarations(model):
+    """{(scope, step): (kind, value)} declared by the model's ENGINE_* lines."""
+    path = MODELS[model]
+    with open(path) as f:
         text = f.read()
     decls = {}
     for m in re.finditer(r"^ENGINE_(ORDER|FENCE|TEXT)\((\w+),\s*(\w+),\s*(\w+)\)",
                          text, re.M):
         key = (m.group(2), m.group(3))
         if key in decls:
-            raise AssertionError(f"slot_model.cc declares {key} twice")
+            raise AssertionError(f"{os.path.basename(path)} declares {key} twice")
         decls[key] = (m.group(1), m.group(4))
     return decls
+
+
+def models_of(lineno, marker):
+    """The models a row's last column names ('-': none; 'slot,bucket': both)."""
+    if marker == "-":
+        return []
+    names = marker.split(",")
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        raise AssertionError(f"protocol_orders.txt:{lineno}: unknown model {unknown}; "
+                             f"the models are {sorted(MODELS)}")
+    return names
 
 
 class ModelSyncTest(unittest.TestCase):
@@ -192,22 +213,29 @@ class ModelSyncTest(unittest.TestCase):
                 self.fail(f"protocol_orders.txt:{lineno}: {path} {function} no longer "
                           f"contains '{snippet}'")
 
-    def test_model_declares_exactly_the_model_rows(self):
-        want = {}
+    def test_models_declare_exactly_their_rows(self):
+        want = {model: {} for model in MODELS}
         for lineno, f in self.rows:
-            if f[0] == "order" and f[6] == "model":
+            if f[0] == "order":
                 kind = "FENCE" if f[4] in FENCES else "ORDER"
-                want[(f[2], f[3])] = (kind, f[4])
-            elif f[0] == "define" and f[5] == "model":
-                want[(f[2], f[3])] = ("ORDER", f[4])
-            elif f[0] == "text" and f[5] == "model":
-                want[(f[2], f[3])] = ("TEXT", f[4])
-        got = model_declarations()
+                entry, marker = (kind, f[4]), f[6]
+            elif f[0] == "define":
+                entry, marker = ("ORDER", f[4]), f[5]
+            elif f[0] == "text":
+                entry, marker = ("TEXT", f[4]), f[5]
+            else:
+                continue
+            for model in models_of(lineno, marker):
+                want[model][(f[2], f[3])] = entry
         errors = []
-        for key in sorted(set(want) | set(got)):
-            if want.get(key) != got.get(key):
-                errors.append(f"{key[0]} {key[1]}: protocol_orders.txt says "
-                              f"{want.get(key)}, slot_model.cc declares {got.get(key)}")
+        for model, path in sorted(MODELS.items()):
+            got = model_declarations(model)
+            self.assertTrue(want[model], f"no row names the {model} model")
+            for key in sorted(set(want[model]) | set(got)):
+                if want[model].get(key) != got.get(key):
+                    errors.append(f"{key[0]} {key[1]}: protocol_orders.txt says "
+                                  f"{want[model].get(key)}, {os.path.basename(path)} "
+                                  f"declares {got.get(key)}")
         if errors:
             self.fail("\n" + "\n".join(errors))
 
