@@ -774,11 +774,15 @@ TEST(CliDumpLoadTest, AFailedDumpLeavesTheOutputAsItWasAndNoTemporaryFile) {
   TempDir dir;
   const std::string out = dir.path() + "/out.jsonl";
   WriteFile(out, "the previous dump\n");
-  // A write fails (the dump is over 4 KiB, and so is not allowed to be).
+  // A write fails (the dump is over 4 KiB, and so is not allowed to be). Not under
+  // ThreadSanitizer: its runtime grows file-backed mappings of its own, which the file
+  // size limit turns into SIGBUS in the tool before the dump starts.
+#ifndef __SANITIZE_THREAD__
   CliProcess too_big({"dump", "--output", out, t.path()}, LimitFileSize);
   ExpectError(too_big.Finish(), "dump", "writing " + out + ": File too large");
   EXPECT_EQ(ReadFile(out), "the previous dump\n");
   EXPECT_EQ(DirEntries(dir.path()), (std::vector<std::string>{"out.jsonl"}));
+#endif
   // The rename fails: a directory is where FILE would go.
   const std::string sub = dir.path() + "/sub";
   ASSERT_EQ(mkdir(sub.c_str(), 0700), 0);
