@@ -115,12 +115,16 @@ absl::StatusOr<uint64_t> Table::RepairDeadLocks() {
   // leaves (an odd sequence, a tag on an empty slot): take the lock as a writer would
   // and repair them the same way.
   for (uint64_t b = 0; b < layout_.bucket_count; ++b) {
-    if (!NeedsRepairHint(b)) continue;
+    // Relaxed: a hint (a held lock means a writer is at work there, or a lock word we
+    // cannot take: left alone); LockBucketSlow's CAS synchronizes.
+    if (meta(b).lock.load(std::memory_order_relaxed) != 0 || !NeedsRepairHint(b)) continue;
     // The contended path takes a free lock as well, and is not inlined into Write.
     if (!LockBucketSlow(b)) return DescriptorLostError();
-    RecoverBucket(b);
+    // Under the lock: a writer that held it meanwhile may have left the bucket sound.
+    const bool needed = NeedsRepairHint(b);
+    if (needed) RecoverBucket(b);
     UnlockBucket(b);
-    ++repaired;
+    repaired += needed ? 1 : 0;
   }
   return repaired;
 }
