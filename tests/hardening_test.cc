@@ -27,6 +27,7 @@
 #include "core/slot.h"
 #include "core/table.h"
 #include "gtest/gtest.h"
+#include "tests/table_util.h"
 #include "tests/test_util.h"
 
 // posix_fallocate, interposed: the engine must never call it on a table others may
@@ -44,20 +45,22 @@ extern "C" int posix_fallocate64(int fd, off_t offset, off_t len) {
 namespace shmdict::internal {
 namespace {
 
+using ::shmdict::testing::BucketMetaOf;
+using ::shmdict::testing::CreateOptions;
+using ::shmdict::testing::ForkArmed;
 using ::shmdict::testing::ForkChild;
 using ::shmdict::testing::Sanitized;
+using ::shmdict::testing::SlotSeqOf;
 using ::shmdict::testing::TempTable;
 using ::shmdict::testing::WaitChild;
 
+// The tests' tables: `capacity` keys of up to 16 bytes, values of up to 64.
+OpenOptions Options(uint64_t capacity = 100) { return CreateOptions(capacity, 16, 64); }
+
+// The table at `path`, created if it does not exist; null after a test failure if it
+// does not open.
 std::unique_ptr<Table> Open(const std::string& path, uint64_t capacity = 100) {
-  OpenOptions p;
-  p.create = true;
-  p.capacity = capacity;
-  p.max_key_size = 16;
-  p.max_value_size = 64;
-  absl::StatusOr<std::unique_ptr<Table>> t = Table::Open(path, p);
-  EXPECT_TRUE(t.ok()) << t.status();
-  return t.ok() ? std::move(*t) : nullptr;
+  return ::shmdict::testing::OpenTable(path, Options(capacity));
 }
 
 // The descriptors of this process that refer to `path`.
@@ -91,12 +94,10 @@ std::string KeyAwayFrom(const Table& t, const std::string& key0) {
 // Forks a writer that stops (SIGSTOP) holding key's bucket lock; returns its pid once
 // it is stopped.
 pid_t StopWriterHoldingLock(const std::string& path, const std::string& key) {
-  const pid_t pid = ForkChild([&] {
-    std::unique_ptr<Table> t = Open(path);
-    if (t == nullptr) return 1;
-    ArmCrashPoint(CrashPoint::kLockTaken, 0, CrashAction::kStop);
-    return t->Write(WriteMode::kPut, key, "from the stopped writer", 0).ok() ? 0 : 2;
-  });
+  const pid_t pid =
+      ForkArmed(path, Options(), CrashPoint::kLockTaken, CrashAction::kStop, [&](Table& t) {
+        return t.Write(WriteMode::kPut, key, "from the stopped writer", 0);
+      });
   int status = 0;
   EXPECT_EQ(waitpid(pid, &status, WUNTRACED), pid);
   EXPECT_TRUE(WIFSTOPPED(status));
@@ -170,14 +171,19 @@ TEST(DescriptorTest, ReplacedDescriptorNeverStealsALiveWritersLock) {
 // ---------------------------------------------------------------------------------
 // Finding 2: an odd sequence under a free lock
 
-// The sequence word of the one occupied slot of a table holding one key.
-uint64_t* OnlySlot(const Table& t) {
+// Writes key = value into `t`, which must hold no other key, and returns the sequence
+// word of the slot it went to (null after a test failure if the write failed).
+uint64_t* PutOnlyKey(Table& t, const std::string& key, const std::string& value) {
+  const absl::StatusOr<uint64_t> v = t.Write(WriteMode::kPut, key, value, 0);
+  EXPECT_TRUE(v.ok()) << v.status();
+  if (!v.ok()) return nullptr;
   for (uint64_t b = 0; b < t.layout().bucket_count; ++b) {
     for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
-      auto* seq = reinterpret_cast<uint64_t*>(t.MappingForTesting() + SlotOffset(t.layout(), b, i));
+      uint64_t* seq = SlotSeqOf(t, b, i);
       if (*seq != 0) return seq;
     }
   }
+  ADD_FAILURE() << "no slot was written";
   return nullptr;
 }
 
@@ -186,8 +192,7 @@ TEST(OddSequenceTest, WriteOverOddSequenceNeverPublishesTheCopyItFills) {
   std::unique_ptr<Table> t = Open(tt.path());
   ASSERT_NE(t, nullptr);
   const std::string v1(64, '1'), v2(64, '2');
-  ASSERT_TRUE(t->Write(WriteMode::kPut, "k", v1, 0).ok());
-  uint64_t* seq = OnlySlot(*t);
+  uint64_t* seq = PutOnlyKey(*t, "k", v1);
   ASSERT_NE(seq, nullptr);
   ASSERT_EQ(*seq % 2, 0u);
   *seq += 1;  // damage: odd, with the lock free; readers still read v1's copy
@@ -196,12 +201,9 @@ TEST(OddSequenceTest, WriteOverOddSequenceNeverPublishesTheCopyItFills) {
   ASSERT_EQ(got, v1);
 
   // A writer stops halfway through writing v2.
-  const pid_t pid = ForkChild([&] {
-    std::unique_ptr<Table> w = Open(tt.path());
-    if (w == nullptr) return 1;
-    ArmCrashPoint(CrashPoint::kPayloadHalfWritten, 0, CrashAction::kStop);
-    return w->Write(WriteMode::kPut, "k", v2, 0).ok() ? 0 : 2;
-  });
+  const pid_t pid = ForkArmed(tt.path(), Options(), CrashPoint::kPayloadHalfWritten,
+                              CrashAction::kStop,
+                              [&](Table& w) { return w.Write(WriteMode::kPut, "k", v2, 0); });
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, WUNTRACED), pid);
   ASSERT_TRUE(WIFSTOPPED(status));
@@ -221,8 +223,7 @@ TEST(OddSequenceTest, RepairRollsAnOddSequenceForward) {
   TempTable tt;
   std::unique_ptr<Table> t = Open(tt.path());
   ASSERT_NE(t, nullptr);
-  ASSERT_TRUE(t->Write(WriteMode::kPut, "k", "value", 0).ok());
-  uint64_t* seq = OnlySlot(*t);
+  uint64_t* seq = PutOnlyKey(*t, "k", "value");
   ASSERT_NE(seq, nullptr);
   *seq += 1;
   ASSERT_EQ(t->Verify().damage, 1u);
@@ -296,11 +297,7 @@ TEST(FileTest, CreatorKilledBeforeNamingTheFileLeavesNothing) {
 
 TEST(FileTest, NameOverNameMaxIsInvalid) {
   const std::string name(NAME_MAX + 1, 'n');
-  OpenOptions p;
-  p.create = true;
-  p.capacity = 10;
-  p.max_key_size = 8;
-  p.max_value_size = 8;
+  const OpenOptions p = CreateOptions(10, 8, 8);
   absl::StatusOr<std::unique_ptr<Table>> t = Table::Open(name, p);
   EXPECT_EQ(ErrorCodeOf(t.status()), ErrorCode::kInvalid) << t.status();
   EXPECT_NE(t.status().message().find("255"), absl::string_view::npos) << t.status();
@@ -390,17 +387,13 @@ TEST(LockTest, WriterWaitingForAStoppedHolderSleeps) {
 // ---------------------------------------------------------------------------------
 // Finding 8: an exhausted clock
 
-BucketMeta& MetaOf(const Table& t, uint64_t b) {
-  return *reinterpret_cast<BucketMeta*>(t.MappingForTesting() + BucketOffset(t.layout(), b));
-}
-
 TEST(ClockTest, ExhaustedClockRefusesWritesAndVerifyFlagsIt) {
   TempTable tt;
   std::unique_ptr<Table> t = Open(tt.path());
   ASSERT_NE(t, nullptr);
   uint64_t b1, b2;
   t->BucketsOf("k", &b1, &b2);
-  MetaOf(*t, b1).clock.store(UINT64_MAX);
+  BucketMetaOf(*t, b1).clock.store(UINT64_MAX);
   absl::StatusOr<uint64_t> v = t->Write(WriteMode::kInsert, "k", "v", 0);
   EXPECT_EQ(ErrorCodeOf(v.status()), ErrorCode::kBadFile) << v.status() << " version " << (v.ok() ? *v : 0);
   EXPECT_EQ(t->Version("k"), 0u);
@@ -409,12 +402,12 @@ TEST(ClockTest, ExhaustedClockRefusesWritesAndVerifyFlagsIt) {
   EXPECT_NE(r.messages[0].find("clock"), std::string::npos) << r.messages[0];
 
   // An update in a bucket whose clock is exhausted is refused too.
-  MetaOf(*t, b1).clock.store(0);
+  BucketMetaOf(*t, b1).clock.store(0);
   ASSERT_TRUE(t->Write(WriteMode::kPut, "k", "v", 0).ok());
   uint64_t where1, where2;
   t->BucketsOf("k", &where1, &where2);
-  MetaOf(*t, where1).clock.store(UINT64_MAX);
-  MetaOf(*t, where2).clock.store(UINT64_MAX);
+  BucketMetaOf(*t, where1).clock.store(UINT64_MAX);
+  BucketMetaOf(*t, where2).clock.store(UINT64_MAX);
   v = t->Write(WriteMode::kPut, "k", "w", 0);
   EXPECT_EQ(ErrorCodeOf(v.status()), ErrorCode::kBadFile) << v.status();
   std::string got;
@@ -427,8 +420,7 @@ TEST(ScanTest, CorruptSlotsAreCountedNotSilentlySkipped) {
   TempTable tt;
   std::unique_ptr<Table> t = Open(tt.path());
   ASSERT_NE(t, nullptr);
-  ASSERT_TRUE(t->Write(WriteMode::kPut, "a", "1", 0).ok());
-  uint64_t* seq = OnlySlot(*t);
+  uint64_t* seq = PutOnlyKey(*t, "a", "1");
   ASSERT_NE(seq, nullptr);
   ASSERT_TRUE(t->Write(WriteMode::kPut, "b", "2", 0).ok());
   // Slot of "a": its current copy claims a value longer than the maximum.
