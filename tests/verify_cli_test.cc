@@ -1,10 +1,8 @@
 // `shmdict verify` and `--repair`, run as a user would, on tables left in each state:
 // clean, with a dead writer's lock and half-written slot, damaged, and not a table.
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -14,43 +12,28 @@
 #include "core/slot.h"
 #include "core/table.h"
 #include "gtest/gtest.h"
+#include "tests/cli/cli_runner.h"
+#include "tests/table_util.h"
 #include "tests/test_util.h"
 
 namespace shmdict::internal {
 namespace {
 
-using ::shmdict::testing::ForkChild;
+using ::shmdict::cli::testing::Cli;
+using ::shmdict::cli::testing::CliResult;
+using ::shmdict::testing::BucketMetaOf;
+using ::shmdict::testing::CreateOptions;
+using ::shmdict::testing::ForkArmed;
+using ::shmdict::testing::SlotSeqOf;
 using ::shmdict::testing::TempTable;
 using ::shmdict::testing::WaitChild;
 
-struct CliResult {
-  int exit_code;
-  std::string out;
-};
+// The tests' tables: 100 keys of up to 16 bytes, values of up to 64.
+OpenOptions Options() { return CreateOptions(100, 16, 64); }
 
-CliResult Cli(const std::string& args) {
-  const char* srcdir = getenv("TEST_SRCDIR");
-  const std::string bin = std::string(srcdir != nullptr ? srcdir : ".") + "/shmdict/tools/shmdict";
-  const std::string cmd = bin + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  EXPECT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
+// A new table at `path`; null after a test failure if it cannot be created.
 std::unique_ptr<Table> Create(const std::string& path) {
-  OpenOptions p;
-  p.create = true;
-  p.capacity = 100;
-  p.max_key_size = 16;
-  p.max_value_size = 64;
-  absl::StatusOr<std::unique_ptr<Table>> t = Table::Open(path, p);
-  EXPECT_TRUE(t.ok()) << t.status();
-  return t.ok() ? std::move(*t) : nullptr;
+  return ::shmdict::testing::OpenTable(path, Options());
 }
 
 TEST(VerifyCliTest, CleanTablePasses) {
@@ -59,12 +42,12 @@ TEST(VerifyCliTest, CleanTablePasses) {
   for (int i = 0; i < 50; ++i) {
     ASSERT_TRUE(t->Write(WriteMode::kPut, "k" + std::to_string(i), "v", 0).ok());
   }
-  CliResult r = Cli("verify " + tt.path());
-  EXPECT_EQ(r.exit_code, 0) << r.out;
+  CliResult r = Cli({"verify", tt.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("entries: 50"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("OK"), std::string::npos) << r.out;
-  r = Cli("verify --json " + tt.path());
-  EXPECT_EQ(r.exit_code, 0) << r.out;
+  r = Cli({"verify", "--json", tt.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("\"ok\":true"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"entries\":50"), std::string::npos) << r.out;
 }
@@ -73,24 +56,21 @@ TEST(VerifyCliTest, DeadWritersWorkIsReportedAndRepaired) {
   TempTable tt;
   std::unique_ptr<Table> t = Create(tt.path());
   ASSERT_TRUE(t->Write(WriteMode::kPut, "victim", "old", 0).ok());
-  const pid_t pid = ForkChild([&]() -> int {
-    std::unique_ptr<Table> w = Create(tt.path());
-    ArmCrashPoint(CrashPoint::kPayloadHalfWritten, 0, CrashAction::kKill);
-    return w->Write(WriteMode::kPut, "victim", "new", 0).ok() ? 0 : 4;
-  });
-  const int status = WaitChild(pid);
+  const int status = WaitChild(
+      ForkArmed(tt.path(), Options(), CrashPoint::kPayloadHalfWritten, CrashAction::kKill,
+                [](Table& w) { return w.Write(WriteMode::kPut, "victim", "new", 0); }));
   ASSERT_TRUE(WIFSIGNALED(status));
-  CliResult r = Cli("verify " + tt.path());
-  EXPECT_EQ(r.exit_code, 1) << r.out;
+  CliResult r = Cli({"verify", tt.path()});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("NEEDS REPAIR"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("1 lock(s), 1 interrupted write(s)"), std::string::npos) << r.out;
-  r = Cli("verify --repair " + tt.path());
-  EXPECT_EQ(r.exit_code, 0) << r.out;
+  r = Cli({"verify", "--repair", tt.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("repaired: 1 bucket(s)"), std::string::npos) << r.out;
   std::string v;
   ASSERT_TRUE(t->Get("victim", &v, nullptr).ok());
   EXPECT_EQ(v, "old");
-  EXPECT_EQ(Cli("verify " + tt.path()).exit_code, 0);
+  EXPECT_EQ(Cli({"verify", tt.path()}).exit_code, 0);
 }
 
 TEST(VerifyCliTest, DamageIsReportedAndNotTouched) {
@@ -101,9 +81,7 @@ TEST(VerifyCliTest, DamageIsReportedAndNotTouched) {
   t->BucketsOf("key", &b1, &b2);
   // Scribble: flip the tag of every occupied slot of the key's buckets.
   for (uint64_t b : {b1, b2}) {
-    auto* meta = reinterpret_cast<BucketMeta*>(t->MappingForTesting() +
-                                               internal::BucketOffset(t->layout(), b));
-    for (auto& word : meta->tags) {
+    for (auto& word : BucketMetaOf(*t, b).tags) {
       uint64_t w = word.load();
       for (int i = 0; i < 8; ++i) {
         const uint64_t byte = (w >> (8 * i)) & 0xFF;
@@ -112,8 +90,8 @@ TEST(VerifyCliTest, DamageIsReportedAndNotTouched) {
       word.store(w);
     }
   }
-  CliResult r = Cli("verify --repair " + tt.path());
-  EXPECT_EQ(r.exit_code, 1) << r.out;
+  CliResult r = Cli({"verify", "--repair", tt.path()});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("DAMAGED"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("but the key's is"), std::string::npos) << r.out;
 }
@@ -131,7 +109,7 @@ TEST(VerifyCliTest, ScansReportCorruptSlotsTheySkipped) {
   bool done = false;
   for (uint64_t b : {b1, b2}) {
     for (uint32_t i = 0; i < kSlotsPerBucket && !done; ++i) {
-      auto* seq = reinterpret_cast<uint64_t*>(t->MappingForTesting() + SlotOffset(t->layout(), b, i));
+      uint64_t* seq = SlotSeqOf(*t, b, i);
       uint64_t* c = CopyAt(seq, *seq, t->layout().copy_stride / 8);
       if ((c[1] & 0xFFFFFFFFu) == 4 && std::memcmp(c + 2, "bad", 3) == 0) {
         c[1] = 4 | (uint64_t{1000} << 32);
@@ -140,27 +118,25 @@ TEST(VerifyCliTest, ScansReportCorruptSlotsTheySkipped) {
     }
   }
   ASSERT_TRUE(done);
-  for (const std::string cmd : {"ls ", "dump "}) {
-    const CliResult r = Cli(cmd + tt.path());
-    EXPECT_EQ(r.exit_code, 1) << cmd << r.out;
-    EXPECT_NE(r.out.find("1 corrupt slot skipped"), std::string::npos) << cmd << r.out;
+  for (const std::string cmd : {"ls", "dump"}) {
+    const CliResult r = Cli({cmd, tt.path()});
+    EXPECT_EQ(r.exit_code, 1) << cmd << r.out << r.err;
+    EXPECT_NE(r.err.find("1 corrupt slot skipped"), std::string::npos) << cmd << r.err;
     EXPECT_NE(r.out.find("good"), std::string::npos) << cmd << r.out;
   }
 }
 
 TEST(VerifyCliTest, BadFilesAndBadUsage) {
   TempTable tt;
-  FILE* f = std::fopen(tt.path().c_str(), "w");
-  ASSERT_NE(f, nullptr);
-  std::fputs("not a table at all, just some bytes that are long enough..........", f);
-  std::fclose(f);
-  CliResult r = Cli("verify " + tt.path());
-  EXPECT_EQ(r.exit_code, 1) << r.out;
+  ASSERT_TRUE(::shmdict::testing::WriteFile(
+      tt.path(), "not a table at all, just some bytes that are long enough.........."));
+  CliResult r = Cli({"verify", tt.path()});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("NOT A VALID TABLE"), std::string::npos) << r.out;
-  EXPECT_EQ(Cli("verify /dev/shm/shmdict-no-such-table-xyz").exit_code, 2);
-  EXPECT_EQ(Cli("verify").exit_code, 2);
-  EXPECT_EQ(Cli("frobnicate x").exit_code, 2);
-  r = Cli("verify --help");
+  EXPECT_EQ(Cli({"verify", "/dev/shm/shmdict-no-such-table-xyz"}).exit_code, 2);
+  EXPECT_EQ(Cli({"verify"}).exit_code, 2);
+  EXPECT_EQ(Cli({"frobnicate", "x"}).exit_code, 2);
+  r = Cli({"verify", "--help"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("usage: shmdict verify"), std::string::npos) << r.out;
 }
