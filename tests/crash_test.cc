@@ -28,6 +28,7 @@ using ::shmdict::testing::CreateOptions;
 using ::shmdict::testing::ForkArmed;
 using ::shmdict::testing::ForkChild;
 using ::shmdict::testing::TempTable;
+using ::shmdict::testing::ValueOf;
 using ::shmdict::testing::WaitChild;
 
 // The tests' tables: 200 keys of up to 32 bytes, values of up to 256; created if
@@ -41,14 +42,6 @@ OpenOptions Options(bool create) {
 // The table at `path`; null after a test failure if it does not open.
 std::unique_ptr<Table> OpenTable(const std::string& path, bool create) {
   return ::shmdict::testing::OpenTable(path, Options(create));
-}
-
-std::string Get(const Table& t, const std::string& key) {
-  std::string v;
-  absl::Status s = t.Get(key, &v, nullptr);
-  if (ErrorCodeOf(s) == ErrorCode::kNotFound) return "<absent>";
-  EXPECT_TRUE(s.ok()) << s;
-  return v;
 }
 
 // A value long enough that a write is many word stores.
@@ -160,7 +153,7 @@ void Seed(Table& t, Op op) {
 
 void ExpectNeighboursIntact(const Table& t) {
   for (int i = 0; i < 40; ++i) {
-    ASSERT_EQ(Get(t, "n" + std::to_string(i)), Big('a' + i % 26)) << "neighbour " << i;
+    ASSERT_EQ(ValueOf(t, "n" + std::to_string(i)), Big('a' + i % 26)) << "neighbour " << i;
   }
 }
 
@@ -189,7 +182,7 @@ TEST(CrashTest, KilledWriterAtEveryCrashPointIsAllOrNothing) {
         << "the child did not reach the crash point (status " << status << ")";
 
     // A reader (this process) is unaffected: it sees exactly the old or the new value.
-    EXPECT_EQ(Get(*t, "victim"), VictimValue(c.op, c.applied));
+    EXPECT_EQ(ValueOf(*t, "victim"), VictimValue(c.op, c.applied));
     ExpectNeighboursIntact(*t);
     if (!c.applied) {
       EXPECT_EQ(t->Version("victim"), version_before);
@@ -202,7 +195,7 @@ TEST(CrashTest, KilledWriterAtEveryCrashPointIsAllOrNothing) {
     absl::StatusOr<uint64_t> v = t->Write(WriteMode::kPut, "victim", Big('A'), 0);
     ASSERT_TRUE(v.ok()) << v.status();
     EXPECT_GT(*v, version_before) << "versions never go back, even across a crash";
-    EXPECT_EQ(Get(*t, "victim"), Big('A'));
+    EXPECT_EQ(ValueOf(*t, "victim"), Big('A'));
     EXPECT_GE(t->GetStats().recoveries, recoveries_before + 1);
     ExpectNeighboursIntact(*t);
     ExpectClean(*t);
@@ -234,11 +227,11 @@ TEST(CrashTest, CrashDuringRecoveryIsRecoveredAgain) {
     std::unique_ptr<Table> t = OpenTable(tt.path(), true);
     ASSERT_NE(t, nullptr);
     Seed(*t, c.first_op);
-    const std::string before = Get(*t, "victim");
+    const std::string before = ValueOf(*t, "victim");
     const uint64_t recoveries_before = t->GetStats().recoveries;
     int status = CrashChild(tt.path(), c.first_op, c.first_point, CrashAction::kKill);
     ASSERT_TRUE(WIFSIGNALED(status)) << "first writer did not crash";
-    const std::string after_first = Get(*t, "victim");
+    const std::string after_first = ValueOf(*t, "victim");
 
     // The repairer: a writer of the same key, killed inside the repair.
     status = WaitChild(ForkVictimWriter(tt.path(), c.recovery_point, CrashAction::kKill,
@@ -246,11 +239,11 @@ TEST(CrashTest, CrashDuringRecoveryIsRecoveredAgain) {
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
         << "the repairer did not reach " << CrashPointName(c.recovery_point);
     // Still the same committed state: the repairer changed nothing visible.
-    EXPECT_EQ(Get(*t, "victim"), after_first);
+    EXPECT_EQ(ValueOf(*t, "victim"), after_first);
     EXPECT_TRUE(after_first == before || after_first == VictimValue(c.first_op, true));
 
     ASSERT_TRUE(t->Write(WriteMode::kPut, "victim", Big('A'), 0).ok());
-    EXPECT_EQ(Get(*t, "victim"), Big('A'));
+    EXPECT_EQ(ValueOf(*t, "victim"), Big('A'));
     EXPECT_GE(t->GetStats().recoveries, recoveries_before + 1);
     ExpectNeighboursIntact(*t);
     ExpectClean(*t);
@@ -275,7 +268,7 @@ void StoppedWriterScenario(bool then_kill) {
 
   // Readers: never blocked, always the old value.
   for (int i = 0; i < 100000; ++i) {
-    ASSERT_EQ(Get(*t, "victim"), Big('O'));
+    ASSERT_EQ(ValueOf(*t, "victim"), Big('O'));
   }
   // A writer of the key waits: the owner is stopped, not dead.
   std::unique_ptr<Table> w2 = OpenTable(tt.path(), false);
@@ -286,7 +279,7 @@ void StoppedWriterScenario(bool then_kill) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_FALSE(done.load()) << "a stopped lock owner was treated as dead";
-  EXPECT_EQ(Get(*t, "victim"), Big('O'));
+  EXPECT_EQ(ValueOf(*t, "victim"), Big('O'));
 
   if (then_kill) {
     kill(pid, SIGKILL);
@@ -303,7 +296,7 @@ void StoppedWriterScenario(bool then_kill) {
     EXPECT_EQ(WEXITSTATUS(status), 0);
     EXPECT_EQ(t->GetStats().recoveries, 0u);
   }
-  EXPECT_EQ(Get(*t, "victim"), Big('W'));
+  EXPECT_EQ(ValueOf(*t, "victim"), Big('W'));
   ExpectNeighboursIntact(*t);
   ExpectClean(*t);
 }
@@ -337,12 +330,12 @@ TEST(CrashTest, StoppedWriterDoesNotBlockOtherBuckets) {
     ASSERT_TRUE(t->Write(WriteMode::kPut, k, Big('x'), 0).ok()) << k;
     ASSERT_TRUE(t->Erase(k).ok()) << k;
   }
-  EXPECT_EQ(Get(*t, "victim"), "<absent>");
+  EXPECT_EQ(ValueOf(*t, "victim"), "<absent>");
   kill(pid, SIGCONT);
   status = WaitChild(pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  EXPECT_EQ(Get(*t, "victim"), Big('N'));
+  EXPECT_EQ(ValueOf(*t, "victim"), Big('N'));
   ExpectClean(*t);
 }
 

@@ -52,16 +52,33 @@ using ::shmdict::testing::ForkChild;
 using ::shmdict::testing::Sanitized;
 using ::shmdict::testing::SlotSeqOf;
 using ::shmdict::testing::TempTable;
+using ::shmdict::testing::ValueOf;
 using ::shmdict::testing::WaitChild;
 
 // The tests' tables: `capacity` keys of up to 16 bytes, values of up to 64.
 OpenOptions Options(uint64_t capacity = 100) { return CreateOptions(capacity, 16, 64); }
 
-// The table at `path`, created if it does not exist; null after a test failure if it
-// does not open.
-std::unique_ptr<Table> Open(const std::string& path, uint64_t capacity = 100) {
-  return ::shmdict::testing::OpenTable(path, Options(capacity));
-}
+// Each test's table file, at a path of its own, removed after the test. The test suites
+// below are this fixture under the names of the findings they check.
+class TableTest : public ::testing::Test {
+ protected:
+  // The table, created for `capacity` keys if it does not exist yet; null after a test
+  // failure if it does not open.
+  std::unique_ptr<Table> Open(uint64_t capacity = 100) {
+    return ::shmdict::testing::OpenTable(path(), Options(capacity));
+  }
+  const std::string& path() const { return file_.path(); }
+
+ private:
+  TempTable file_;
+};
+using DescriptorTest = TableTest;
+using OddSequenceTest = TableTest;
+using FileTest = TableTest;
+using VerifyTest = TableTest;
+using LockTest = TableTest;
+using ClockTest = TableTest;
+using ScanTest = TableTest;
 
 // The descriptors of this process that refer to `path`.
 std::set<int> DescriptorsOf(const std::string& path) {
@@ -113,18 +130,16 @@ void KillChild(pid_t pid) {
 // ---------------------------------------------------------------------------------
 // Finding 1: descriptors
 
-TEST(DescriptorTest, TableDescriptorsAreNeverStdio) {
-  TempTable tt;
-  const std::string path = tt.path();
+TEST_F(DescriptorTest, TableDescriptorsAreNeverStdio) {
   const pid_t pid = ForkChild([&] {
     close(0);
     close(1);
     close(2);
-    std::unique_ptr<Table> t = Open(path);
+    std::unique_ptr<Table> t = Open();
     if (t == nullptr) return 1;
     if (!t->Write(WriteMode::kPut, "k", "v", 0).ok()) return 2;  // registers: a 2nd fd
     struct stat table;
-    if (stat(path.c_str(), &table) != 0) return 3;
+    if (stat(path().c_str(), &table) != 0) return 3;
     for (int fd = 0; fd <= 2; ++fd) {
       struct stat st;
       if (fstat(fd, &st) == 0 && st.st_dev == table.st_dev && st.st_ino == table.st_ino) {
@@ -138,17 +153,16 @@ TEST(DescriptorTest, TableDescriptorsAreNeverStdio) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << "10 + n: the table was open as descriptor n";
 }
 
-TEST(DescriptorTest, ReplacedDescriptorNeverStealsALiveWritersLock) {
-  TempTable tt;
-  std::unique_ptr<Table> creator = Open(tt.path());
+TEST_F(DescriptorTest, ReplacedDescriptorNeverStealsALiveWritersLock) {
+  std::unique_ptr<Table> creator = Open();
   ASSERT_NE(creator, nullptr);
-  const pid_t holder = StopWriterHoldingLock(tt.path(), "k");
+  const pid_t holder = StopWriterHoldingLock(path(), "k");
 
-  const std::set<int> before = DescriptorsOf(tt.path());
-  std::unique_ptr<Table> t = Open(tt.path());
+  const std::set<int> before = DescriptorsOf(path());
+  std::unique_ptr<Table> t = Open();
   ASSERT_NE(t, nullptr);
   std::set<int> mine;
-  for (int fd : DescriptorsOf(tt.path())) {
+  for (int fd : DescriptorsOf(path())) {
     if (!before.count(fd)) mine.insert(fd);
   }
   ASSERT_EQ(mine.size(), 1u);
@@ -187,41 +201,35 @@ uint64_t* PutOnlyKey(Table& t, const std::string& key, const std::string& value)
   return nullptr;
 }
 
-TEST(OddSequenceTest, WriteOverOddSequenceNeverPublishesTheCopyItFills) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Open(tt.path());
+TEST_F(OddSequenceTest, WriteOverOddSequenceNeverPublishesTheCopyItFills) {
+  std::unique_ptr<Table> t = Open();
   ASSERT_NE(t, nullptr);
   const std::string v1(64, '1'), v2(64, '2');
   uint64_t* seq = PutOnlyKey(*t, "k", v1);
   ASSERT_NE(seq, nullptr);
   ASSERT_EQ(*seq % 2, 0u);
   *seq += 1;  // damage: odd, with the lock free; readers still read v1's copy
-  std::string got;
-  ASSERT_TRUE(t->Get("k", &got, nullptr).ok());
-  ASSERT_EQ(got, v1);
+  ASSERT_EQ(ValueOf(*t, "k"), v1);
 
   // A writer stops halfway through writing v2.
-  const pid_t pid = ForkArmed(tt.path(), Options(), CrashPoint::kPayloadHalfWritten,
+  const pid_t pid = ForkArmed(path(), Options(), CrashPoint::kPayloadHalfWritten,
                               CrashAction::kStop,
                               [&](Table& w) { return w.Write(WriteMode::kPut, "k", v2, 0); });
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, WUNTRACED), pid);
   ASSERT_TRUE(WIFSTOPPED(status));
   // Mid-write, readers see the committed value, never the copy being written.
-  ASSERT_TRUE(t->Get("k", &got, nullptr).ok());
-  EXPECT_EQ(got, v1);
+  EXPECT_EQ(ValueOf(*t, "k"), v1);
   kill(pid, SIGCONT);
   status = WaitChild(pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  ASSERT_TRUE(t->Get("k", &got, nullptr).ok());
-  EXPECT_EQ(got, v2);
+  EXPECT_EQ(ValueOf(*t, "k"), v2);
   EXPECT_EQ(t->Verify().damage, 0u);
 }
 
-TEST(OddSequenceTest, RepairRollsAnOddSequenceForward) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Open(tt.path());
+TEST_F(OddSequenceTest, RepairRollsAnOddSequenceForward) {
+  std::unique_ptr<Table> t = Open();
   ASSERT_NE(t, nullptr);
   uint64_t* seq = PutOnlyKey(*t, "k", "value");
   ASSERT_NE(seq, nullptr);
@@ -233,22 +241,19 @@ TEST(OddSequenceTest, RepairRollsAnOddSequenceForward) {
   EXPECT_EQ(*seq % 2, 0u);
   const VerifyReport r = t->Verify();
   EXPECT_EQ(r.damage, 0u) << (r.messages.empty() ? "" : r.messages[0]);
-  std::string got;
-  ASSERT_TRUE(t->Get("k", &got, nullptr).ok());
-  EXPECT_EQ(got, "value");
+  EXPECT_EQ(ValueOf(*t, "k"), "value");
 }
 
 // ---------------------------------------------------------------------------------
 // Finding 3: no posix_fallocate on a live table
 
-TEST(FileTest, OpeningASparseTableReservesWithoutEmulation) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Open(tt.path(), 10000);
+TEST_F(FileTest, OpeningASparseTableReservesWithoutEmulation) {
+  std::unique_ptr<Table> t = Open(10000);
   ASSERT_NE(t, nullptr);
   const uint64_t size = t->layout().file_size;
   {
     // Punch a hole at the end (all zeros there: nothing changes but the allocation).
-    const int fd = open(tt.path().c_str(), O_RDWR | O_CLOEXEC);
+    const int fd = open(path().c_str(), O_RDWR | O_CLOEXEC);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                         static_cast<off_t>(size - 65536), 65536),
@@ -259,24 +264,24 @@ TEST(FileTest, OpeningASparseTableReservesWithoutEmulation) {
     close(fd);
   }
   g_posix_fallocate_calls.store(0);
-  std::unique_ptr<Table> again = Open(tt.path(), 10000);
+  std::unique_ptr<Table> again = Open(10000);
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(g_posix_fallocate_calls.load(), 0);
   struct stat st;
-  ASSERT_EQ(stat(tt.path().c_str(), &st), 0);
+  ASSERT_EQ(stat(path().c_str(), &st), 0);
   EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, size) << "the hole was not reserved";
 }
 
 // ---------------------------------------------------------------------------------
 // Finding 4: creation
 
-TEST(FileTest, CreatorKilledBeforeNamingTheFileLeavesNothing) {
+TEST_F(FileTest, CreatorKilledBeforeNamingTheFileLeavesNothing) {
   char dir_template[] = "/dev/shm/shmdict-test-dir-XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);
   const std::string dir = dir_template;
   const pid_t pid = ForkChild([&] {
     ArmCrashPoint(CrashPoint::kCreateBeforeLink, 0, CrashAction::kKill);
-    Open(dir + "/t", 100000);
+    ::shmdict::testing::OpenTable(dir + "/t", Options(100000));
     return 1;  // not reached
   });
   const int status = WaitChild(pid);
@@ -295,7 +300,7 @@ TEST(FileTest, CreatorKilledBeforeNamingTheFileLeavesNothing) {
   EXPECT_TRUE(left.empty()) << "left behind: " << left[0];
 }
 
-TEST(FileTest, NameOverNameMaxIsInvalid) {
+TEST_F(FileTest, NameOverNameMaxIsInvalid) {
   const std::string name(NAME_MAX + 1, 'n');
   const OpenOptions p = CreateOptions(10, 8, 8);
   absl::StatusOr<std::unique_ptr<Table>> t = Table::Open(name, p);
@@ -312,13 +317,12 @@ TEST(FileTest, NameOverNameMaxIsInvalid) {
 // ---------------------------------------------------------------------------------
 // Finding 5: verify on a busy table
 
-TEST(VerifyTest, BusyTableNeverReportsDamage) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Open(tt.path(), 64);
+TEST_F(VerifyTest, BusyTableNeverReportsDamage) {
+  std::unique_ptr<Table> t = Open(64);
   ASSERT_NE(t, nullptr);
   const uint64_t seed = ::shmdict::testing::TestSeed();
   const pid_t writer = ForkChild([&] {
-    std::unique_ptr<Table> w = Open(tt.path(), 64);
+    std::unique_ptr<Table> w = Open(64);
     if (w == nullptr) return 1;
     uint64_t x = seed | 1;
     for (;;) {  // until killed
@@ -355,11 +359,10 @@ long VoluntarySwitches(pid_t tid) {
   return -1;
 }
 
-TEST(LockTest, WriterWaitingForAStoppedHolderSleeps) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Open(tt.path());
+TEST_F(LockTest, WriterWaitingForAStoppedHolderSleeps) {
+  std::unique_ptr<Table> t = Open();
   ASSERT_NE(t, nullptr);
-  const pid_t holder = StopWriterHoldingLock(tt.path(), "k");
+  const pid_t holder = StopWriterHoldingLock(path(), "k");
   std::atomic<pid_t> tid{0};
   std::atomic<bool> done{false};
   std::thread waiter([&] {
@@ -379,17 +382,14 @@ TEST(LockTest, WriterWaitingForAStoppedHolderSleeps) {
   kill(holder, SIGKILL);      // now it is dead: the waiter takes over and writes
   WaitChild(holder);
   waiter.join();
-  std::string got;
-  ASSERT_TRUE(t->Get("k", &got, nullptr).ok());
-  EXPECT_EQ(got, "after the holder");
+  EXPECT_EQ(ValueOf(*t, "k"), "after the holder");
 }
 
 // ---------------------------------------------------------------------------------
 // Finding 8: an exhausted clock
 
-TEST(ClockTest, ExhaustedClockRefusesWritesAndVerifyFlagsIt) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Open(tt.path());
+TEST_F(ClockTest, ExhaustedClockRefusesWritesAndVerifyFlagsIt) {
+  std::unique_ptr<Table> t = Open();
   ASSERT_NE(t, nullptr);
   uint64_t b1, b2;
   t->BucketsOf("k", &b1, &b2);
@@ -410,15 +410,12 @@ TEST(ClockTest, ExhaustedClockRefusesWritesAndVerifyFlagsIt) {
   BucketMetaOf(*t, where2).clock.store(UINT64_MAX);
   v = t->Write(WriteMode::kPut, "k", "w", 0);
   EXPECT_EQ(ErrorCodeOf(v.status()), ErrorCode::kBadFile) << v.status();
-  std::string got;
-  ASSERT_TRUE(t->Get("k", &got, nullptr).ok());
-  EXPECT_EQ(got, "v");
+  EXPECT_EQ(ValueOf(*t, "k"), "v");
 }
 
 // Count and ForEach say how many slots they skipped.
-TEST(ScanTest, CorruptSlotsAreCountedNotSilentlySkipped) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Open(tt.path());
+TEST_F(ScanTest, CorruptSlotsAreCountedNotSilentlySkipped) {
+  std::unique_ptr<Table> t = Open();
   ASSERT_NE(t, nullptr);
   uint64_t* seq = PutOnlyKey(*t, "a", "1");
   ASSERT_NE(seq, nullptr);

@@ -11,9 +11,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "api/errors.h"
 #include "api/options.h"
 #include "core/crash_point.h"
 #include "core/layout.h"
@@ -30,6 +33,17 @@ inline std::unique_ptr<internal::Table> OpenTable(const std::string& path,
   absl::StatusOr<std::unique_ptr<internal::Table>> t = internal::Table::Open(path, options);
   EXPECT_TRUE(t.ok()) << t.status();
   return t.ok() ? std::move(*t) : nullptr;
+}
+
+// The value of `key` in `t`: "<absent>" when the key is not there, and "<error>", after
+// failing the current test, when the read fails otherwise.
+inline std::string ValueOf(const internal::Table& t, std::string_view key) {
+  std::string v;
+  const absl::Status s = t.Get(key, &v, nullptr);
+  if (s.ok()) return v;
+  if (ErrorCodeOf(s) == ErrorCode::kNotFound) return "<absent>";
+  ADD_FAILURE() << "reading " << key << ": " << s;
+  return "<error>";
 }
 
 // Forks a child that opens the table at `path` with `options`, arms crash point `point`

@@ -26,56 +26,62 @@ using ::shmdict::testing::CreateOptions;
 using ::shmdict::testing::ForkArmed;
 using ::shmdict::testing::SlotSeqOf;
 using ::shmdict::testing::TempTable;
+using ::shmdict::testing::ValueOf;
 using ::shmdict::testing::WaitChild;
 
 // The tests' tables: 100 keys of up to 16 bytes, values of up to 64.
 OpenOptions Options() { return CreateOptions(100, 16, 64); }
 
-// A new table at `path`; null after a test failure if it cannot be created.
-std::unique_ptr<Table> Create(const std::string& path) {
-  return ::shmdict::testing::OpenTable(path, Options());
-}
+// Each test's table file, at a path of its own, removed after the test.
+class VerifyCliTest : public ::testing::Test {
+ protected:
+  // The table, created if it does not exist yet; null after a test failure if it does
+  // not open.
+  std::unique_ptr<Table> Create() { return ::shmdict::testing::OpenTable(path(), Options()); }
+  const std::string& path() const { return file_.path(); }
 
-TEST(VerifyCliTest, CleanTablePasses) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Create(tt.path());
+ private:
+  TempTable file_;
+};
+
+TEST_F(VerifyCliTest, CleanTablePasses) {
+  std::unique_ptr<Table> t = Create();
+  ASSERT_NE(t, nullptr);
   for (int i = 0; i < 50; ++i) {
     ASSERT_TRUE(t->Write(WriteMode::kPut, "k" + std::to_string(i), "v", 0).ok());
   }
-  CliResult r = Cli({"verify", tt.path()});
+  CliResult r = Cli({"verify", path()});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("entries: 50"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("OK"), std::string::npos) << r.out;
-  r = Cli({"verify", "--json", tt.path()});
+  r = Cli({"verify", "--json", path()});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("\"ok\":true"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"entries\":50"), std::string::npos) << r.out;
 }
 
-TEST(VerifyCliTest, DeadWritersWorkIsReportedAndRepaired) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Create(tt.path());
+TEST_F(VerifyCliTest, DeadWritersWorkIsReportedAndRepaired) {
+  std::unique_ptr<Table> t = Create();
+  ASSERT_NE(t, nullptr);
   ASSERT_TRUE(t->Write(WriteMode::kPut, "victim", "old", 0).ok());
   const int status = WaitChild(
-      ForkArmed(tt.path(), Options(), CrashPoint::kPayloadHalfWritten, CrashAction::kKill,
+      ForkArmed(path(), Options(), CrashPoint::kPayloadHalfWritten, CrashAction::kKill,
                 [](Table& w) { return w.Write(WriteMode::kPut, "victim", "new", 0); }));
   ASSERT_TRUE(WIFSIGNALED(status));
-  CliResult r = Cli({"verify", tt.path()});
+  CliResult r = Cli({"verify", path()});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("NEEDS REPAIR"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("1 lock(s), 1 interrupted write(s)"), std::string::npos) << r.out;
-  r = Cli({"verify", "--repair", tt.path()});
+  r = Cli({"verify", "--repair", path()});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("repaired: 1 bucket(s)"), std::string::npos) << r.out;
-  std::string v;
-  ASSERT_TRUE(t->Get("victim", &v, nullptr).ok());
-  EXPECT_EQ(v, "old");
-  EXPECT_EQ(Cli({"verify", tt.path()}).exit_code, 0);
+  EXPECT_EQ(ValueOf(*t, "victim"), "old");
+  EXPECT_EQ(Cli({"verify", path()}).exit_code, 0);
 }
 
-TEST(VerifyCliTest, DamageIsReportedAndNotTouched) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Create(tt.path());
+TEST_F(VerifyCliTest, DamageIsReportedAndNotTouched) {
+  std::unique_ptr<Table> t = Create();
+  ASSERT_NE(t, nullptr);
   ASSERT_TRUE(t->Write(WriteMode::kPut, "key", "value", 0).ok());
   uint64_t b1, b2;
   t->BucketsOf("key", &b1, &b2);
@@ -90,7 +96,7 @@ TEST(VerifyCliTest, DamageIsReportedAndNotTouched) {
       word.store(w);
     }
   }
-  CliResult r = Cli({"verify", "--repair", tt.path()});
+  CliResult r = Cli({"verify", "--repair", path()});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("DAMAGED"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("but the key's is"), std::string::npos) << r.out;
@@ -98,9 +104,9 @@ TEST(VerifyCliTest, DamageIsReportedAndNotTouched) {
 
 // ls and dump list every readable entry, then say how many corrupt slots they skipped
 // and exit 1 (they used to skip them silently and exit 0).
-TEST(VerifyCliTest, ScansReportCorruptSlotsTheySkipped) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Create(tt.path());
+TEST_F(VerifyCliTest, ScansReportCorruptSlotsTheySkipped) {
+  std::unique_ptr<Table> t = Create();
+  ASSERT_NE(t, nullptr);
   ASSERT_TRUE(t->Write(WriteMode::kPut, "good", "1", 0).ok());
   ASSERT_TRUE(t->Write(WriteMode::kPut, "bad", "2", 0).ok());
   // The slot of "bad": its current copy claims a value longer than the maximum.
@@ -119,18 +125,17 @@ TEST(VerifyCliTest, ScansReportCorruptSlotsTheySkipped) {
   }
   ASSERT_TRUE(done);
   for (const std::string cmd : {"ls", "dump"}) {
-    const CliResult r = Cli({cmd, tt.path()});
+    const CliResult r = Cli({cmd, path()});
     EXPECT_EQ(r.exit_code, 1) << cmd << r.out << r.err;
     EXPECT_NE(r.err.find("1 corrupt slot skipped"), std::string::npos) << cmd << r.err;
     EXPECT_NE(r.out.find("good"), std::string::npos) << cmd << r.out;
   }
 }
 
-TEST(VerifyCliTest, BadFilesAndBadUsage) {
-  TempTable tt;
+TEST_F(VerifyCliTest, BadFilesAndBadUsage) {
   ASSERT_TRUE(::shmdict::testing::WriteFile(
-      tt.path(), "not a table at all, just some bytes that are long enough.........."));
-  CliResult r = Cli({"verify", tt.path()});
+      path(), "not a table at all, just some bytes that are long enough.........."));
+  CliResult r = Cli({"verify", path()});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("NOT A VALID TABLE"), std::string::npos) << r.out;
   EXPECT_EQ(Cli({"verify", "/dev/shm/shmdict-no-such-table-xyz"}).exit_code, 2);
