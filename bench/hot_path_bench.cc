@@ -218,33 +218,25 @@ void Latency(benchmark::State& state, const BenchTable& t, const KeyStream& keys
   Finish(state, t);
 }
 
-void BM_GetHit(benchmark::State& state) {
+// Dict::Get over the hits (kHit) or the misses, as a throughput benchmark.
+template <bool kHit>
+void GetThroughput(benchmark::State& state) {
   BenchTable* t = TableOrSkip(state);
   if (t == nullptr) return;
   const Dict& d = t->dict();
   Throughput(
-      state, *t, t->hits(),
+      state, *t, kHit ? t->hits() : t->misses(),
       [&](std::string_view key) {
         absl::StatusOr<std::string> v = d.Get(key);
         benchmark::DoNotOptimize(v);
-        return v.ok();
+        return v.ok() == kHit;
       },
-      "Get of an inserted key failed");
+      kHit ? "Get of an inserted key failed" : "Get of a key never inserted succeeded");
 }
 
-void BM_GetMiss(benchmark::State& state) {
-  BenchTable* t = TableOrSkip(state);
-  if (t == nullptr) return;
-  const Dict& d = t->dict();
-  Throughput(
-      state, *t, t->misses(),
-      [&](std::string_view key) {
-        absl::StatusOr<std::string> v = d.Get(key);
-        benchmark::DoNotOptimize(v);
-        return !v.ok();
-      },
-      "Get of a key never inserted succeeded");
-}
+void BM_GetHit(benchmark::State& state) { GetThroughput<true>(state); }
+
+void BM_GetMiss(benchmark::State& state) { GetThroughput<false>(state); }
 
 void BM_ContainsMiss(benchmark::State& state) {
   BenchTable* t = TableOrSkip(state);
@@ -282,49 +274,75 @@ void BM_Put(benchmark::State& state) {
       "Put of an inserted key failed");
 }
 
-void BM_GetInto(benchmark::State& state) {
-  BenchTable* t = TableOrSkip(state);
-  if (t == nullptr) return;
-  const Dict& d = t->dict();
+// A get of a key's value into a caller's buffer of kValueSize bytes, through the C++ API
+// (Dict::GetInto) or through libshmdict.so (SoGetInto, below): the status or return
+// code, which Found() reads.
+struct DictGetInto {
+  const Dict& d;
+  absl::Status operator()(std::string_view key, char* buf, size_t* len) const {
+    return d.GetInto(key, buf, kValueSize, len);
+  }
+};
+
+bool Found(const absl::Status& s) { return s.ok(); }
+bool Found(int rc) { return rc == shmdict_bench_so::kOk; }
+
+// `get` (DictGetInto or SoGetInto) of the hits, as a throughput benchmark.
+template <class GetInto>
+void GetIntoThroughput(benchmark::State& state, const BenchTable& t, GetInto get,
+                       const char* failure) {
   Throughput(
-      state, *t, t->hits(),
+      state, t, t.hits(),
       [&](std::string_view key) {
         char buf[kValueSize];
         size_t len = 0;
-        absl::Status s = d.GetInto(key, buf, sizeof(buf), &len);
-        benchmark::DoNotOptimize(s);
+        auto result = get(key, buf, &len);
+        benchmark::DoNotOptimize(result);
         benchmark::DoNotOptimize(len);
         benchmark::DoNotOptimize(buf);
-        return s.ok();
+        return Found(result);
       },
-      "GetInto of an inserted key failed");
+      failure);
+}
+
+// `get` of the hits as a dependent chain: each key waits for the value read before.
+template <class GetInto>
+void GetIntoLatency(benchmark::State& state, const BenchTable& t, GetInto get,
+                    const char* failure) {
+  Latency(
+      state, t, t.hits(),
+      [&](std::string_view key) -> uint64_t {
+        char buf[kValueSize];
+        size_t len = 0;
+        const auto result = get(key, buf, &len);
+        return bench::ValueDependency(buf, len) | (Found(result) ? 0 : 1);
+      },
+      failure);
+}
+
+void BM_GetInto(benchmark::State& state) {
+  BenchTable* t = TableOrSkip(state);
+  if (t == nullptr) return;
+  GetIntoThroughput(state, *t, DictGetInto{t->dict()}, "GetInto of an inserted key failed");
 }
 
 void BM_GetIntoLatency(benchmark::State& state) {
   BenchTable* t = TableOrSkip(state);
   if (t == nullptr) return;
-  const Dict& d = t->dict();
-  Latency(
-      state, *t, t->hits(),
-      [&](std::string_view key) -> uint64_t {
-        char buf[kValueSize];
-        size_t len = 0;
-        const absl::Status s = d.GetInto(key, buf, sizeof(buf), &len);
-        return bench::ValueDependency(buf, len) | (s.ok() ? 0 : 1);
-      },
-      "GetInto of an inserted key failed, or read a value that is not well formed");
+  GetIntoLatency(state, *t, DictGetInto{t->dict()},
+                 "GetInto of an inserted key failed, or read a value that is not well formed");
 }
 
 void BM_GetMissLatency(benchmark::State& state) {
   BenchTable* t = TableOrSkip(state);
   if (t == nullptr) return;
-  const Dict& d = t->dict();
+  const DictGetInto get{t->dict()};
   Latency(
       state, *t, t->misses(),
       [&](std::string_view key) -> uint64_t {
         char buf[kValueSize];
         size_t len = 0;
-        const absl::Status s = d.GetInto(key, buf, sizeof(buf), &len);
+        const absl::Status s = get(key, buf, &len);
         // A miss has no value: its status, and a load fence (bench/workload.h).
         const uint64_t dependency = absl::IsNotFound(s) ? 0 : 1;
         bench::LoadFence();
@@ -411,24 +429,20 @@ const SoHandle* SoHandleOrSkip(benchmark::State& state, const BenchTable& t) {
   return &handles->emplace(t.path(), h).first->second;
 }
 
+// shmdict_get through libshmdict.so, as GetIntoThroughput and GetIntoLatency call it.
+struct SoGetInto {
+  const SoHandle& so;
+  int operator()(std::string_view key, char* buf, size_t* len) const {
+    return so.lib->get(so.handle, key.data(), key.size(), buf, kValueSize, len, nullptr);
+  }
+};
+
 void BM_SoGet(benchmark::State& state) {
   BenchTable* t = TableOrSkip(state);
   if (t == nullptr) return;
   const SoHandle* so = SoHandleOrSkip(state, *t);
   if (so == nullptr) return;
-  Throughput(
-      state, *t, t->hits(),
-      [&](std::string_view key) {
-        char buf[kValueSize];
-        size_t len = 0;
-        const int rc = so->lib->get(so->handle, key.data(), key.size(), buf, sizeof(buf),
-                                    &len, nullptr);
-        benchmark::DoNotOptimize(rc);
-        benchmark::DoNotOptimize(len);
-        benchmark::DoNotOptimize(buf);
-        return rc == shmdict_bench_so::kOk;
-      },
-      "shmdict_get of an inserted key failed");
+  GetIntoThroughput(state, *t, SoGetInto{*so}, "shmdict_get of an inserted key failed");
 }
 
 void BM_SoGetLatency(benchmark::State& state) {
@@ -436,16 +450,8 @@ void BM_SoGetLatency(benchmark::State& state) {
   if (t == nullptr) return;
   const SoHandle* so = SoHandleOrSkip(state, *t);
   if (so == nullptr) return;
-  Latency(
-      state, *t, t->hits(),
-      [&](std::string_view key) -> uint64_t {
-        char buf[kValueSize];
-        size_t len = 0;
-        const int rc = so->lib->get(so->handle, key.data(), key.size(), buf, sizeof(buf),
-                                    &len, nullptr);
-        return bench::ValueDependency(buf, len) | (rc == shmdict_bench_so::kOk ? 0 : 1);
-      },
-      "shmdict_get of an inserted key failed, or read a value that is not well formed");
+  GetIntoLatency(state, *t, SoGetInto{*so},
+                 "shmdict_get of an inserted key failed, or read a value that is not well formed");
 }
 
 void BM_DependentRandomAccess(benchmark::State& state) {

@@ -106,6 +106,19 @@ void ExpectOpenFails(const char* path, int flags, const shmdict_options* opts, i
   if (rc == SHMDICT_OK) shmdict_close(d);
 }
 
+// Creates a file at `path` (which must not exist) holding `bytes`: a file that is not a
+// table.
+::testing::AssertionResult WriteNewFile(const char* path, const std::string& bytes) {
+  const int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return ::testing::AssertionFailure() << "create " << path << ": " << errno;
+  const ssize_t n = write(fd, bytes.data(), bytes.size());
+  close(fd);
+  if (n != static_cast<ssize_t>(bytes.size())) {
+    return ::testing::AssertionFailure() << "write " << path << ": " << errno;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 bool Exists(const char* path) {
   struct stat st;
   return lstat(path, &st) == 0;
@@ -139,6 +152,41 @@ uint64_t Count(shmdict* d) {
   return n;
 }
 
+// A handle from shmdict_open on the table at `path`, created with the default options
+// if absent; the caller closes it. Null (and a test failure) if it does not open.
+shmdict* OpenUnowned(const char* path) {
+  const shmdict_options o = Options();
+  shmdict* d = nullptr;
+  EXPECT_EQ(shmdict_open(path, SHMDICT_CREATE, &o, &d), SHMDICT_OK) << shmdict_last_error();
+  return d;
+}
+
+// Each test's table: NewTable creates it, at a path of the test's own, and keeps a handle
+// on it until the test ends.
+class CApiTest : public ::testing::Test {
+ protected:
+  // Creates the table with `o` and returns the handle; null (and a test failure) if it
+  // does not open.
+  shmdict* NewTable(const shmdict_options& o = Options()) {
+    handle_ = Create(table_, o);
+    return handle_.get();
+  }
+  // NewTable(), then k = "v" written through the handle; *version, if given, is that
+  // write's version. Null (and a test failure) if a step failed.
+  shmdict* NewTableWithK(uint64_t* version = nullptr) {
+    shmdict* d = NewTable();
+    if (d == nullptr) return nullptr;
+    const int rc = Put(d, "k", "v", version);
+    EXPECT_EQ(rc, SHMDICT_OK) << shmdict_last_error();
+    return rc == SHMDICT_OK ? d : nullptr;
+  }
+  const char* path() const { return table_.path(); }
+
+ private:
+  TempPath table_;
+  Handle handle_;
+};
+
 const int kAllErrors[] = {SHMDICT_ENOTFOUND, SHMDICT_EEXISTS, SHMDICT_EFULL,
                           SHMDICT_ETOOBIG,   SHMDICT_EBUFFER, SHMDICT_EVERSION,
                           SHMDICT_ETYPE,     SHMDICT_EINVAL,  SHMDICT_EBADFILE,
@@ -147,7 +195,7 @@ const int kAllErrors[] = {SHMDICT_ENOTFOUND, SHMDICT_EEXISTS, SHMDICT_EFULL,
 // ---------------------------------------------------------------------------------
 // Codes and messages
 
-TEST(CApiTest, CodesAreDistinctAndNegative) {
+TEST_F(CApiTest, CodesAreDistinctAndNegative) {
   EXPECT_EQ(SHMDICT_OK, 0);
   std::set<int> seen;
   for (const int code : kAllErrors) {
@@ -165,7 +213,7 @@ TEST(CApiTest, CodesAreDistinctAndNegative) {
   }
 }
 
-TEST(CApiTest, StrerrorDescribesEveryCodeAndNeverReturnsNull) {
+TEST_F(CApiTest, StrerrorDescribesEveryCodeAndNeverReturnsNull) {
   // Each code's description names what the code means: this checks the C values
   // against the library's table of codes, which the C header cannot see.
   const struct {
@@ -206,26 +254,24 @@ TEST(CApiTest, StrerrorDescribesEveryCodeAndNeverReturnsNull) {
 
 // A lookup miss also leaves a message (the engine's misses carry none, to stay
 // allocation-free; the C API describes the code instead).
-TEST(CApiTest, LastErrorAfterAMissIsNotEmpty) {
-  TempPath t;
-  Handle h = Create(t);
+TEST_F(CApiTest, LastErrorAfterAMissIsNotEmpty) {
+  shmdict* h = NewTable();
   ASSERT_NE(h, nullptr);
   char buf[8];
   size_t len = 0;
-  EXPECT_EQ(shmdict_get(h.get(), "absent", 6, buf, sizeof(buf), &len, nullptr),
+  EXPECT_EQ(shmdict_get(h, "absent", 6, buf, sizeof(buf), &len, nullptr),
             SHMDICT_ENOTFOUND);
   EXPECT_STRNE(shmdict_last_error(), "");
 }
 
-TEST(CApiTest, GetManyAgreesWithGet) {
-  TempPath t;
-  Handle h = Create(t);
+TEST_F(CApiTest, GetManyAgreesWithGet) {
+  shmdict* h = NewTable();
   ASSERT_NE(h, nullptr);
   std::vector<std::string> keys;
   for (int i = 0; i < 150; ++i) {
     keys.push_back("key" + std::to_string(i));
     if (i % 2 == 0) {
-      ASSERT_EQ(shmdict_put(h.get(), keys.back().data(), keys.back().size(),
+      ASSERT_EQ(shmdict_put(h, keys.back().data(), keys.back().size(),
                             keys.back().data(), i % 5 == 0 ? 0 : keys.back().size(), nullptr),
                 SHMDICT_OK);
     }
@@ -244,7 +290,7 @@ TEST(CApiTest, GetManyAgreesWithGet) {
     caps[i] = i % 11 == 0 ? 2 : 8;
   }
   kp[3] = nullptr;  // a null key with nonzero length: that key alone is invalid
-  ASSERT_EQ(shmdict_get_many(h.get(), n, kp.data(), kl.data(), vp.data(), caps.data(),
+  ASSERT_EQ(shmdict_get_many(h, n, kp.data(), kl.data(), vp.data(), caps.data(),
                              lens.data(), versions.data(), results.data()),
             SHMDICT_OK);
   for (size_t i = 0; i < n; ++i) {
@@ -255,7 +301,7 @@ TEST(CApiTest, GetManyAgreesWithGet) {
     char buf[8];
     size_t len = 0;
     uint64_t version = 0;
-    const int want = shmdict_get(h.get(), keys[i].data(), keys[i].size(), buf, caps[i], &len,
+    const int want = shmdict_get(h, keys[i].data(), keys[i].size(), buf, caps[i], &len,
                                  &version);
     EXPECT_EQ(results[i], want) << i;
     if (want == SHMDICT_OK || want == SHMDICT_EBUFFER) {
@@ -267,21 +313,21 @@ TEST(CApiTest, GetManyAgreesWithGet) {
     }
   }
   // Optional outputs may be null; required arrays may not.
-  EXPECT_EQ(shmdict_get_many(h.get(), n, kp.data(), kl.data(), vp.data(), caps.data(),
+  EXPECT_EQ(shmdict_get_many(h, n, kp.data(), kl.data(), vp.data(), caps.data(),
                              nullptr, nullptr, results.data()),
             SHMDICT_OK);
-  EXPECT_EQ(shmdict_get_many(h.get(), n, nullptr, kl.data(), vp.data(), caps.data(),
+  EXPECT_EQ(shmdict_get_many(h, n, nullptr, kl.data(), vp.data(), caps.data(),
                              nullptr, nullptr, results.data()),
             SHMDICT_EINVAL);
   EXPECT_EQ(shmdict_get_many(nullptr, 0, nullptr, nullptr, nullptr, nullptr, nullptr,
                              nullptr, nullptr),
             SHMDICT_EINVAL);
-  EXPECT_EQ(shmdict_get_many(h.get(), 0, nullptr, nullptr, nullptr, nullptr, nullptr,
+  EXPECT_EQ(shmdict_get_many(h, 0, nullptr, nullptr, nullptr, nullptr, nullptr,
                              nullptr, nullptr),
             SHMDICT_OK);
 }
 
-TEST(CApiTest, LastErrorIsPerThreadAndNamesTheProblem) {
+TEST_F(CApiTest, LastErrorIsPerThreadAndNamesTheProblem) {
   // A thread that never failed has no message.
   std::string fresh = "unset";
   std::thread([&] { fresh = shmdict_last_error(); }).join();
@@ -313,7 +359,7 @@ TEST(CApiTest, LastErrorIsPerThreadAndNamesTheProblem) {
 // ---------------------------------------------------------------------------------
 // shmdict_open, shmdict_close, shmdict_unlink
 
-TEST(CApiTest, OpenCreatesAndReopens) {
+TEST_F(CApiTest, OpenCreatesAndReopens) {
   TempPath t;
   {
     Handle d = Create(t);
@@ -338,7 +384,7 @@ TEST(CApiTest, OpenCreatesAndReopens) {
   EXPECT_EQ(Get(created_again.get(), "k"), "w");
 }
 
-TEST(CApiTest, OpenWithoutCreateOnAMissingFileIsNotFound) {
+TEST_F(CApiTest, OpenWithoutCreateOnAMissingFileIsNotFound) {
   TempPath t;
   ExpectOpenFails(t.path(), 0, nullptr, SHMDICT_ENOTFOUND);
   ExpectOpenFails(t.path(), SHMDICT_READONLY, nullptr, SHMDICT_ENOTFOUND);
@@ -349,7 +395,7 @@ TEST(CApiTest, OpenWithoutCreateOnAMissingFileIsNotFound) {
                   SHMDICT_ENOTFOUND);
 }
 
-TEST(CApiTest, OpenExclusive) {
+TEST_F(CApiTest, OpenExclusive) {
   TempPath t;
   const shmdict_options o = Options();
   Handle d = Open(t.path(), SHMDICT_CREATE | SHMDICT_EXCL, &o);
@@ -362,7 +408,7 @@ TEST(CApiTest, OpenExclusive) {
   EXPECT_FALSE(Exists(u.path()));
 }
 
-TEST(CApiTest, OpenReadOnlyRefusesWrites) {
+TEST_F(CApiTest, OpenReadOnlyRefusesWrites) {
   TempPath t;
   {
     Handle d = Create(t);
@@ -392,7 +438,7 @@ TEST(CApiTest, OpenReadOnlyRefusesWrites) {
   ExpectOpenFails(t.path(), SHMDICT_READONLY | SHMDICT_CREATE, &o, SHMDICT_EINVAL);
 }
 
-TEST(CApiTest, UnknownFlagsAreInvalid) {
+TEST_F(CApiTest, UnknownFlagsAreInvalid) {
   TempPath t;
   const shmdict_options o = Options();
   for (const int flags : {0x10, 0x100, 0x40000000, INT_MIN, -1, SHMDICT_CREATE | 0x20}) {
@@ -402,7 +448,7 @@ TEST(CApiTest, UnknownFlagsAreInvalid) {
   }
 }
 
-TEST(CApiTest, NullArgumentsToOpenAreInvalid) {
+TEST_F(CApiTest, NullArgumentsToOpenAreInvalid) {
   TempPath t;
   const shmdict_options o = Options();
   // NULL out: nothing to return a handle in, so nothing is created either.
@@ -420,7 +466,7 @@ TEST(CApiTest, NullArgumentsToOpenAreInvalid) {
   EXPECT_FALSE(Exists(t.path()));
 }
 
-TEST(CApiTest, BadOptionsAreInvalid) {
+TEST_F(CApiTest, BadOptionsAreInvalid) {
   TempPath t;
   for (const shmdict_options& o :
        {Options(0), Options(uint64_t{1} << 37), Options(10, 0, 8), Options(10, 65537, 8),
@@ -452,7 +498,7 @@ class UmaskGuard {
   mode_t old_;
 };
 
-TEST(CApiTest, ModeZeroMeans0600) {
+TEST_F(CApiTest, ModeZeroMeans0600) {
   UmaskGuard guard(0);  // the mode must not depend on the umask
   {
     TempPath t;
@@ -489,14 +535,9 @@ TEST(CApiTest, ModeZeroMeans0600) {
   }
 }
 
-TEST(CApiTest, OpenRefusesFilesThatAreNotTables) {
+TEST_F(CApiTest, OpenRefusesFilesThatAreNotTables) {
   TempPath t;
-  {
-    const int fd = open(t.path(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(write(fd, "not a table", 11), 11);
-    close(fd);
-  }
+  ASSERT_TRUE(WriteNewFile(t.path(), "not a table"));
   ExpectOpenFails(t.path(), 0, nullptr, SHMDICT_EBADFILE);
   ExpectOpenFails(t.path(), SHMDICT_READONLY, nullptr, SHMDICT_EBADFILE);
   const shmdict_options o = Options();
@@ -505,7 +546,7 @@ TEST(CApiTest, OpenRefusesFilesThatAreNotTables) {
   ExpectOpenFails(t.path(), 0, nullptr, SHMDICT_EPERM);
 }
 
-TEST(CApiTest, EioLeavesAMessage) {
+TEST_F(CApiTest, EioLeavesAMessage) {
   // A table larger than /dev/shm: the space reservation fails.
   struct statvfs vfs;
   ASSERT_EQ(statvfs("/dev/shm", &vfs), 0);
@@ -521,7 +562,7 @@ TEST(CApiTest, EioLeavesAMessage) {
 }
 
 // The contract: errno is left set after SHMDICT_EIO (here ENOSPC: /dev/shm is too small).
-TEST(CApiTest, EioLeavesErrnoSet) {
+TEST_F(CApiTest, EioLeavesErrnoSet) {
   struct statvfs vfs;
   ASSERT_EQ(statvfs("/dev/shm", &vfs), 0);
   if (uint64_t{vfs.f_blocks} * vfs.f_frsize > (uint64_t{1} << 41)) {
@@ -535,12 +576,11 @@ TEST(CApiTest, EioLeavesErrnoSet) {
   EXPECT_EQ(errno, ENOSPC) << strerror(errno);
 }
 
-TEST(CApiTest, CloseNullIsOk) {
+TEST_F(CApiTest, CloseNullIsOk) {
   EXPECT_EQ(shmdict_close(nullptr), SHMDICT_OK);
   TempPath t;
-  const shmdict_options o = Options();
-  shmdict* d = nullptr;
-  ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &d), SHMDICT_OK);
+  shmdict* d = OpenUnowned(t.path());
+  ASSERT_NE(d, nullptr);
   EXPECT_EQ(shmdict_close(d), SHMDICT_OK);
 }
 
@@ -591,66 +631,79 @@ std::vector<int> CallEveryFunction(shmdict* d) {
   return rcs;
 }
 
-// Expects the table at `t` to hold exactly k = "v".
-void ExpectOnlyKV(const TempPath& t) {
-  Handle h = Open(t.path(), 0, nullptr);
-  ASSERT_NE(h, nullptr);
-  EXPECT_EQ(Get(h.get(), "k"), "v");
-  EXPECT_EQ(Count(h.get()), 1u);
-}
-
-TEST(CApiClosedHandleTest, DoubleCloseIsInvalid) {
-  TempPath t;
-  const shmdict_options o = Options();
-  shmdict* d = nullptr;
-  ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &d), SHMDICT_OK);
-  ASSERT_EQ(shmdict_close(d), SHMDICT_OK);
-  EXPECT_EQ(shmdict_close(d), SHMDICT_EINVAL);
-  EXPECT_STREQ(shmdict_last_error(), "closed handle");
-  EXPECT_EQ(shmdict_close(d), SHMDICT_EINVAL);
-}
-
-TEST(CApiClosedHandleTest, GetAndPutAfterCloseAreInvalid) {
-  TempPath t;
-  const shmdict_options o = Options();
-  shmdict* d = nullptr;
-  ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &d), SHMDICT_OK);
-  ASSERT_EQ(Put(d, "k", "v"), SHMDICT_OK);
-  ASSERT_EQ(shmdict_close(d), SHMDICT_OK);
-  EXPECT_EQ(Get(d, "k"), "<" + std::to_string(SHMDICT_EINVAL) + ">");
-  EXPECT_STREQ(shmdict_last_error(), "closed handle");
-  EXPECT_EQ(Put(d, "k", "new"), SHMDICT_EINVAL);
-  EXPECT_STREQ(shmdict_last_error(), "closed handle");
-  ExpectOnlyKV(t);
-}
-
-TEST(CApiClosedHandleTest, EveryCallOnAClosedHandleIsInvalidAndChangesNothing) {
-  TempPath t;
-  const shmdict_options o = Options();
-  shmdict* d = nullptr;
-  ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &d), SHMDICT_OK);
-  ASSERT_EQ(Put(d, "k", "v"), SHMDICT_OK);
-  ASSERT_EQ(shmdict_close(d), SHMDICT_OK);
+// Expects every function that takes a handle to refuse `d` with SHMDICT_EINVAL, and to
+// touch none of its out-parameters (CallEveryFunction).
+void ExpectEveryCallInvalid(shmdict* d) {
   const std::vector<int> rcs = CallEveryFunction(d);
   for (size_t i = 0; i < rcs.size(); ++i) {
     EXPECT_EQ(rcs[i], SHMDICT_EINVAL) << "function " << i;
   }
+}
+
+// Each test's table, at a path of its own, removed after the test.
+class CApiClosedHandleTest : public ::testing::Test {
+ protected:
+  // A handle that created the table, wrote k = "v" and was closed: the stale handle the
+  // tests call with. Null (and a test failure) if a step failed.
+  shmdict* StaleHandle() {
+    shmdict* d = OpenUnowned(path());
+    if (d == nullptr) return nullptr;
+    const int put = Put(d, "k", "v");
+    EXPECT_EQ(put, SHMDICT_OK);
+    const int closed = shmdict_close(d);
+    EXPECT_EQ(closed, SHMDICT_OK);
+    return put == SHMDICT_OK && closed == SHMDICT_OK ? d : nullptr;
+  }
+
+  // Expects the table to hold exactly k = "v".
+  void ExpectOnlyKV() {
+    Handle h = Open(path(), 0, nullptr);
+    ASSERT_NE(h, nullptr);
+    EXPECT_EQ(Get(h.get(), "k"), "v");
+    EXPECT_EQ(Count(h.get()), 1u);
+  }
+
+  const char* path() const { return table_.path(); }
+
+ private:
+  TempPath table_;
+};
+
+TEST_F(CApiClosedHandleTest, DoubleCloseIsInvalid) {
+  shmdict* d = OpenUnowned(path());
+  ASSERT_NE(d, nullptr);
+  ASSERT_EQ(shmdict_close(d), SHMDICT_OK);
+  EXPECT_EQ(shmdict_close(d), SHMDICT_EINVAL);
   EXPECT_STREQ(shmdict_last_error(), "closed handle");
-  ExpectOnlyKV(t);
+  EXPECT_EQ(shmdict_close(d), SHMDICT_EINVAL);
+}
+
+TEST_F(CApiClosedHandleTest, GetAndPutAfterCloseAreInvalid) {
+  shmdict* d = StaleHandle();
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(Get(d, "k"), "<" + std::to_string(SHMDICT_EINVAL) + ">");
+  EXPECT_STREQ(shmdict_last_error(), "closed handle");
+  EXPECT_EQ(Put(d, "k", "new"), SHMDICT_EINVAL);
+  EXPECT_STREQ(shmdict_last_error(), "closed handle");
+  ExpectOnlyKV();
+}
+
+TEST_F(CApiClosedHandleTest, EveryCallOnAClosedHandleIsInvalidAndChangesNothing) {
+  shmdict* d = StaleHandle();
+  ASSERT_NE(d, nullptr);
+  ExpectEveryCallInvalid(d);
+  EXPECT_STREQ(shmdict_last_error(), "closed handle");
+  ExpectOnlyKV();
 }
 
 // The memory of a closed handle is set aside, not reused for new handles, for the
 // next 1024 closes (api/shmdict_c.h): a stale handle is recognised all that while.
-TEST(CApiClosedHandleTest, StaysRecognisedWhileOtherHandlesOpenAndClose) {
-  TempPath t;
-  const shmdict_options o = Options();
-  shmdict* stale = nullptr;
-  ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &stale), SHMDICT_OK);
-  ASSERT_EQ(Put(stale, "k", "v"), SHMDICT_OK);
-  ASSERT_EQ(shmdict_close(stale), SHMDICT_OK);
+TEST_F(CApiClosedHandleTest, StaysRecognisedWhileOtherHandlesOpenAndClose) {
+  shmdict* stale = StaleHandle();
+  ASSERT_NE(stale, nullptr);
   for (int i = 0; i < 1023; ++i) {
     shmdict* d = nullptr;
-    ASSERT_EQ(shmdict_open(t.path(), 0, nullptr, &d), SHMDICT_OK) << i;
+    ASSERT_EQ(shmdict_open(path(), 0, nullptr, &d), SHMDICT_OK) << i;
     ASSERT_NE(d, stale) << "a new handle reuses a closed one's memory after " << i
                         << " closes";
     ASSERT_EQ(shmdict_close(d), SHMDICT_OK);
@@ -658,18 +711,16 @@ TEST(CApiClosedHandleTest, StaysRecognisedWhileOtherHandlesOpenAndClose) {
   EXPECT_EQ(Put(stale, "k", "new"), SHMDICT_EINVAL);
   EXPECT_STREQ(shmdict_last_error(), "closed handle");
   EXPECT_EQ(shmdict_close(stale), SHMDICT_EINVAL);
-  ExpectOnlyKV(t);
+  ExpectOnlyKV();
 }
 
 // What closed handles keep aside is bounded: thousands of opens and closes do not
 // accumulate memory.
-TEST(CApiClosedHandleTest, ClosedHandlesDoNotAccumulate) {
-  TempPath t;
-  const shmdict_options o = Options();
+TEST_F(CApiClosedHandleTest, ClosedHandlesDoNotAccumulate) {
   auto open_and_close = [&](int n) {
     for (int i = 0; i < n; ++i) {
-      shmdict* d = nullptr;
-      ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &d), SHMDICT_OK);
+      shmdict* d = OpenUnowned(path());
+      ASSERT_NE(d, nullptr);
       ASSERT_EQ(shmdict_close(d), SHMDICT_OK);
     }
   };
@@ -681,12 +732,10 @@ TEST(CApiClosedHandleTest, ClosedHandlesDoNotAccumulate) {
   EXPECT_LT(after, before + 4000 * 24 / 4) << "before " << before << ", after " << after;
 }
 
-TEST(CApiClosedHandleTest, RacingClosesCloseOnce) {
-  TempPath t;
-  const shmdict_options o = Options();
+TEST_F(CApiClosedHandleTest, RacingClosesCloseOnce) {
   for (int round = 0; round < 50; ++round) {
-    shmdict* d = nullptr;
-    ASSERT_EQ(shmdict_open(t.path(), SHMDICT_CREATE, &o, &d), SHMDICT_OK);
+    shmdict* d = OpenUnowned(path());
+    ASSERT_NE(d, nullptr);
     std::atomic<bool> go{false};
     std::atomic<int> ok{0}, invalid{0};
     std::vector<std::thread> threads;
@@ -704,13 +753,10 @@ TEST(CApiClosedHandleTest, RacingClosesCloseOnce) {
   }
 }
 
-TEST(CApiClosedHandleTest, AForeignPointerIsNotAHandle) {
+TEST_F(CApiClosedHandleTest, AForeignPointerIsNotAHandle) {
   alignas(64) uint64_t memory[16] = {};
   shmdict* d = reinterpret_cast<shmdict*>(memory);
-  const std::vector<int> rcs = CallEveryFunction(d);
-  for (size_t i = 0; i < rcs.size(); ++i) {
-    EXPECT_EQ(rcs[i], SHMDICT_EINVAL) << "function " << i;
-  }
+  ExpectEveryCallInvalid(d);
   EXPECT_STREQ(shmdict_last_error(), "not a shmdict handle");
   EXPECT_EQ(shmdict_close(d), SHMDICT_EINVAL);
   EXPECT_STREQ(shmdict_last_error(), "not a shmdict handle");
@@ -722,23 +768,21 @@ TEST(CApiClosedHandleTest, AForeignPointerIsNotAHandle) {
   shmdict* read_only = static_cast<shmdict*>(page);
   EXPECT_EQ(shmdict_close(read_only), SHMDICT_EINVAL);
   EXPECT_STREQ(shmdict_last_error(), "not a shmdict handle");
-  for (const int rc : CallEveryFunction(read_only)) EXPECT_EQ(rc, SHMDICT_EINVAL);
+  ExpectEveryCallInvalid(read_only);
   munmap(page, 4096);
 }
 
-TEST(CApiTest, Unlink) {
-  TempPath t;
-  Handle d = Create(t);
+TEST_F(CApiTest, Unlink) {
+  shmdict* d = NewTableWithK();
   ASSERT_NE(d, nullptr);
-  ASSERT_EQ(Put(d.get(), "k", "v"), SHMDICT_OK);
-  EXPECT_EQ(shmdict_unlink(t.path()), SHMDICT_OK);
-  EXPECT_FALSE(Exists(t.path()));
+  EXPECT_EQ(shmdict_unlink(path()), SHMDICT_OK);
+  EXPECT_FALSE(Exists(path()));
   // Open handles stay valid.
-  EXPECT_EQ(Get(d.get(), "k"), "v");
-  EXPECT_EQ(Put(d.get(), "k2", "v2"), SHMDICT_OK);
-  EXPECT_EQ(shmdict_unlink(t.path()), SHMDICT_ENOTFOUND);
+  EXPECT_EQ(Get(d, "k"), "v");
+  EXPECT_EQ(Put(d, "k2", "v2"), SHMDICT_OK);
+  EXPECT_EQ(shmdict_unlink(path()), SHMDICT_ENOTFOUND);
   EXPECT_STRNE(shmdict_last_error(), "");
-  ExpectOpenFails(t.path(), 0, nullptr, SHMDICT_ENOTFOUND);
+  ExpectOpenFails(path(), 0, nullptr, SHMDICT_ENOTFOUND);
   // By bare name.
   TempPath named;
   ASSERT_NE(Create(named), nullptr);
@@ -748,12 +792,9 @@ TEST(CApiTest, Unlink) {
   EXPECT_EQ(shmdict_unlink(""), SHMDICT_EINVAL);
 }
 
-TEST(CApiTest, UnlinkLeavesFilesThatAreNotTablesInPlace) {
+TEST_F(CApiTest, UnlinkLeavesFilesThatAreNotTablesInPlace) {
   TempPath t;
-  const int fd = open(t.path(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(write(fd, "precious", 8), 8);
-  close(fd);
+  ASSERT_TRUE(WriteNewFile(t.path(), "precious"));
   EXPECT_EQ(shmdict_unlink(t.path()), SHMDICT_EBADFILE);
   EXPECT_STRNE(shmdict_last_error(), "");
   EXPECT_TRUE(Exists(t.path()));
@@ -769,11 +810,9 @@ TEST(CApiTest, UnlinkLeavesFilesThatAreNotTablesInPlace) {
 // ---------------------------------------------------------------------------------
 // Reads and writes
 
-TEST(CApiTest, PutGetInsertReplaceErase) {
-  TempPath t;
-  Handle h = Create(t);
-  ASSERT_NE(h, nullptr);
-  shmdict* d = h.get();
+TEST_F(CApiTest, PutGetInsertReplaceErase) {
+  shmdict* d = NewTable();
+  ASSERT_NE(d, nullptr);
   uint64_t v1 = 0, v2 = 0, v3 = 0, got_version = 0;
   ASSERT_EQ(Put(d, "alpha", "one", &v1), SHMDICT_OK);
   EXPECT_NE(v1, 0u);
@@ -809,11 +848,9 @@ TEST(CApiTest, PutGetInsertReplaceErase) {
   EXPECT_GT(v5, v4);
 }
 
-TEST(CApiTest, KeysAndValuesAreBytes) {
-  TempPath t;
-  Handle h = Create(t);
-  ASSERT_NE(h, nullptr);
-  shmdict* d = h.get();
+TEST_F(CApiTest, KeysAndValuesAreBytes) {
+  shmdict* d = NewTable();
+  ASSERT_NE(d, nullptr);
   const std::string k1("a\0b", 3), k2("a\0c", 3), v1("\0\xff\0", 3);
   ASSERT_EQ(Put(d, k1, v1), SHMDICT_OK);
   ASSERT_EQ(Put(d, k2, "second"), SHMDICT_OK);
@@ -832,11 +869,9 @@ TEST(CApiTest, KeysAndValuesAreBytes) {
   EXPECT_EQ(Count(d), 3u);
 }
 
-TEST(CApiTest, GetReportsTheSizeNeeded) {
-  TempPath t;
-  Handle h = Create(t);
-  ASSERT_NE(h, nullptr);
-  shmdict* d = h.get();
+TEST_F(CApiTest, GetReportsTheSizeNeeded) {
+  shmdict* d = NewTable();
+  ASSERT_NE(d, nullptr);
   ASSERT_EQ(Put(d, "k", "0123456789"), SHMDICT_OK);
   char small[4];
   size_t len = 0;
@@ -864,11 +899,9 @@ TEST(CApiTest, GetReportsTheSizeNeeded) {
   EXPECT_STREQ(buf, "xxxxxxx");
 }
 
-TEST(CApiTest, CompareAndSwap) {
-  TempPath t;
-  Handle h = Create(t);
-  ASSERT_NE(h, nullptr);
-  shmdict* d = h.get();
+TEST_F(CApiTest, CompareAndSwap) {
+  shmdict* d = NewTable();
+  ASSERT_NE(d, nullptr);
   uint64_t v1 = 0, v2 = 0, unchanged = 12345;
   // Expected version 0: insert-if-absent.
   ASSERT_EQ(shmdict_compare_and_swap(d, "k", 1, 0, "a", 1, &v1), SHMDICT_OK);
@@ -887,11 +920,9 @@ TEST(CApiTest, CompareAndSwap) {
   EXPECT_EQ(Get(d, "k"), "b");
 }
 
-TEST(CApiTest, FetchAdd) {
-  TempPath t;
-  Handle h = Create(t);
-  ASSERT_NE(h, nullptr);
-  shmdict* d = h.get();
+TEST_F(CApiTest, FetchAdd) {
+  shmdict* d = NewTable();
+  ASSERT_NE(d, nullptr);
   int64_t sum = 0;
   ASSERT_EQ(shmdict_fetch_add(d, "n", 1, 5, &sum), SHMDICT_OK);
   EXPECT_EQ(sum, 5);
@@ -926,26 +957,23 @@ TEST(CApiTest, FetchAdd) {
   EXPECT_EQ(shmdict_fetch_add(s.get(), "n", 1, 1, nullptr), SHMDICT_ETOOBIG);
 }
 
-TEST(CApiTest, Count) {
-  TempPath t;
-  Handle h = Create(t);
+TEST_F(CApiTest, Count) {
+  shmdict* h = NewTable();
   ASSERT_NE(h, nullptr);
-  EXPECT_EQ(Count(h.get()), 0u);
-  for (int i = 0; i < 100; ++i) ASSERT_EQ(Put(h.get(), "k" + std::to_string(i), "v"), 0);
-  EXPECT_EQ(Count(h.get()), 100u);
+  EXPECT_EQ(Count(h), 0u);
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(Put(h, "k" + std::to_string(i), "v"), 0);
+  EXPECT_EQ(Count(h), 100u);
   for (int i = 0; i < 30; ++i) {
     const std::string k = "k" + std::to_string(i);
-    ASSERT_EQ(shmdict_erase(h.get(), k.data(), k.size()), SHMDICT_OK);
+    ASSERT_EQ(shmdict_erase(h, k.data(), k.size()), SHMDICT_OK);
   }
-  EXPECT_EQ(Count(h.get()), 70u);
-  EXPECT_EQ(shmdict_count(h.get(), nullptr), SHMDICT_OK);  // optional out-pointer
+  EXPECT_EQ(Count(h), 70u);
+  EXPECT_EQ(shmdict_count(h, nullptr), SHMDICT_OK);  // optional out-pointer
 }
 
-TEST(CApiTest, TooBig) {
-  TempPath t;
-  Handle h = Create(t, Options(100, 13, 21));
-  ASSERT_NE(h, nullptr);
-  shmdict* d = h.get();
+TEST_F(CApiTest, TooBig) {
+  shmdict* d = NewTable(Options(100, 13, 21));
+  ASSERT_NE(d, nullptr);
   const std::string key13(13, 'k'), key14(14, 'k'), value21(21, 'v'), value22(22, 'v');
   ASSERT_EQ(Put(d, key13, value21), SHMDICT_OK);
   EXPECT_EQ(Get(d, key13), value21);
@@ -968,11 +996,9 @@ TEST(CApiTest, TooBig) {
   EXPECT_EQ(Count(d), 1u);
 }
 
-TEST(CApiTest, FullTable) {
-  TempPath t;
-  Handle h = Create(t, Options(16, 8, 8));
-  ASSERT_NE(h, nullptr);
-  shmdict* d = h.get();
+TEST_F(CApiTest, FullTable) {
+  shmdict* d = NewTable(Options(16, 8, 8));
+  ASSERT_NE(d, nullptr);
   int n = 0;
   int rc = SHMDICT_OK;
   for (; n < 100000; ++n) {
@@ -999,13 +1025,10 @@ int64_t MillisecondsSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
-TEST(CApiTest, WaitReturnsAtOnceWhenTheVersionDiffers) {
-  TempPath t;
-  Handle h = Create(t);
-  ASSERT_NE(h, nullptr);
-  shmdict* d = h.get();
+TEST_F(CApiTest, WaitReturnsAtOnceWhenTheVersionDiffers) {
   uint64_t v = 0;
-  ASSERT_EQ(Put(d, "k", "v", &v), SHMDICT_OK);
+  shmdict* d = NewTableWithK(&v);
+  ASSERT_NE(d, nullptr);
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(shmdict_wait(d, "k", 1, 0, 10000), SHMDICT_OK);  // present, not absent
   EXPECT_EQ(shmdict_wait(d, "k", 1, v - 1, 10000), SHMDICT_OK);
@@ -1014,13 +1037,10 @@ TEST(CApiTest, WaitReturnsAtOnceWhenTheVersionDiffers) {
   EXPECT_LT(MillisecondsSince(start), 5000);
 }
 
-TEST(CApiTest, WaitTimesOut) {
-  TempPath t;
-  Handle h = Create(t);
-  ASSERT_NE(h, nullptr);
-  shmdict* d = h.get();
+TEST_F(CApiTest, WaitTimesOut) {
   uint64_t v = 0;
-  ASSERT_EQ(Put(d, "k", "v", &v), SHMDICT_OK);
+  shmdict* d = NewTableWithK(&v);
+  ASSERT_NE(d, nullptr);
   EXPECT_EQ(shmdict_wait(d, "k", 1, v, 0), SHMDICT_ETIMEOUT);
   EXPECT_STRNE(shmdict_last_error(), "");
   EXPECT_EQ(shmdict_wait(d, "absent", 6, 0, 0), SHMDICT_ETIMEOUT);
@@ -1030,7 +1050,7 @@ TEST(CApiTest, WaitTimesOut) {
   EXPECT_GE(waited, 49);
   EXPECT_LT(waited, 5000);
   // A read-only handle (which polls) times out the same way.
-  Handle r = Open(t.path(), SHMDICT_READONLY, nullptr);
+  Handle r = Open(path(), SHMDICT_READONLY, nullptr);
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(shmdict_wait(r.get(), "k", 1, v, 20), SHMDICT_ETIMEOUT);
 }
@@ -1050,113 +1070,85 @@ int WaitWhileAnotherWrites(shmdict* waiter, shmdict* writer, const std::string& 
   return rc.load();
 }
 
-TEST(CApiTest, WaitWakesOnAWrite) {
-  TempPath t;
-  Handle a = Create(t);
-  ASSERT_NE(a, nullptr);
-  Handle b = Open(t.path(), 0, nullptr);
-  ASSERT_NE(b, nullptr);
+TEST_F(CApiTest, WaitWakesOnAWrite) {
   uint64_t v = 0;
-  ASSERT_EQ(Put(a.get(), "k", "v", &v), SHMDICT_OK);
+  shmdict* a = NewTableWithK(&v);
+  ASSERT_NE(a, nullptr);
+  Handle b = Open(path(), 0, nullptr);
+  ASSERT_NE(b, nullptr);
   auto start = std::chrono::steady_clock::now();
   // An update, through another handle, without a timeout.
-  EXPECT_EQ(WaitWhileAnotherWrites(a.get(), b.get(), "k", v, -1), SHMDICT_OK);
+  EXPECT_EQ(WaitWhileAnotherWrites(a, b.get(), "k", v, -1), SHMDICT_OK);
   EXPECT_LT(MillisecondsSince(start), 5000);
   // An insert (version 0: wait for the key to appear), with a long timeout.
   start = std::chrono::steady_clock::now();
-  EXPECT_EQ(WaitWhileAnotherWrites(a.get(), a.get(), "new", 0, 60000), SHMDICT_OK);
+  EXPECT_EQ(WaitWhileAnotherWrites(a, a, "new", 0, 60000), SHMDICT_OK);
   EXPECT_LT(MillisecondsSince(start), 5000);
   // A read-only waiter notices by polling.
-  Handle r = Open(t.path(), SHMDICT_READONLY, nullptr);
+  Handle r = Open(path(), SHMDICT_READONLY, nullptr);
   ASSERT_NE(r, nullptr);
-  ASSERT_EQ(Put(a.get(), "ro", "v", &v), SHMDICT_OK);
+  ASSERT_EQ(Put(a, "ro", "v", &v), SHMDICT_OK);
   start = std::chrono::steady_clock::now();
-  EXPECT_EQ(WaitWhileAnotherWrites(r.get(), a.get(), "ro", v, 60000), SHMDICT_OK);
+  EXPECT_EQ(WaitWhileAnotherWrites(r.get(), a, "ro", v, 60000), SHMDICT_OK);
   EXPECT_LT(MillisecondsSince(start), 5000);
 }
 
-TEST(CApiTest, WaitWakesOnAnotherProcessWrite) {
-  TempPath t;
-  Handle h = Create(t);
-  ASSERT_NE(h, nullptr);
+TEST_F(CApiTest, WaitWakesOnAnotherProcessWrite) {
   uint64_t v = 0;
-  ASSERT_EQ(Put(h.get(), "k", "v", &v), SHMDICT_OK);
-  const std::string path = t.path();
+  shmdict* h = NewTableWithK(&v);
+  ASSERT_NE(h, nullptr);
   std::fflush(nullptr);
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     shmdict* d = nullptr;
-    if (shmdict_open(path.c_str(), 0, nullptr, &d) != SHMDICT_OK) _exit(1);
+    if (shmdict_open(path(), 0, nullptr, &d) != SHMDICT_OK) _exit(1);
     usleep(100 * 1000);
     _exit(shmdict_put(d, "k", 1, "w", 1, nullptr) == SHMDICT_OK ? 0 : 2);
   }
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_EQ(shmdict_wait(h.get(), "k", 1, v, 30000), SHMDICT_OK) << shmdict_last_error();
+  EXPECT_EQ(shmdict_wait(h, "k", 1, v, 30000), SHMDICT_OK) << shmdict_last_error();
   EXPECT_LT(MillisecondsSince(start), 10000);
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  EXPECT_EQ(Get(h.get(), "k"), "w");
+  EXPECT_EQ(Get(h, "k"), "w");
 }
 
-TEST(CApiTest, WaitArgumentErrors) {
-  TempPath t;
-  Handle h = Create(t, Options(100, 8, 8));
+TEST_F(CApiTest, WaitArgumentErrors) {
+  shmdict* h = NewTable(Options(100, 8, 8));
   ASSERT_NE(h, nullptr);
   EXPECT_EQ(shmdict_wait(nullptr, "k", 1, 0, 0), SHMDICT_EINVAL);
-  EXPECT_EQ(shmdict_wait(h.get(), nullptr, 1, 0, 0), SHMDICT_EINVAL);
+  EXPECT_EQ(shmdict_wait(h, nullptr, 1, 0, 0), SHMDICT_EINVAL);
   EXPECT_STRNE(shmdict_last_error(), "");
   // A key over the maximum can never change.
-  EXPECT_EQ(shmdict_wait(h.get(), "123456789", 9, 0, -1), SHMDICT_ETOOBIG);
+  EXPECT_EQ(shmdict_wait(h, "123456789", 9, 0, -1), SHMDICT_ETOOBIG);
   // The empty key is a key.
-  EXPECT_EQ(shmdict_wait(h.get(), nullptr, 0, 0, 0), SHMDICT_ETIMEOUT);
-  ASSERT_EQ(shmdict_put(h.get(), nullptr, 0, "v", 1, nullptr), SHMDICT_OK);
-  EXPECT_EQ(shmdict_wait(h.get(), nullptr, 0, 0, 0), SHMDICT_OK);
+  EXPECT_EQ(shmdict_wait(h, nullptr, 0, 0, 0), SHMDICT_ETIMEOUT);
+  ASSERT_EQ(shmdict_put(h, nullptr, 0, "v", 1, nullptr), SHMDICT_OK);
+  EXPECT_EQ(shmdict_wait(h, nullptr, 0, 0, 0), SHMDICT_OK);
 }
 
 // The longest timeout (INT64_MAX ms) waits: the deadline saturates instead of wrapping.
-TEST(CApiTest, WaitWithTheLongestTimeoutWaits) {
-  TempPath t;
-  Handle h = Create(t);
-  ASSERT_NE(h, nullptr);
+TEST_F(CApiTest, WaitWithTheLongestTimeoutWaits) {
   uint64_t v = 0;
-  ASSERT_EQ(Put(h.get(), "k", "v", &v), SHMDICT_OK);
-  EXPECT_EQ(WaitWhileAnotherWrites(h.get(), h.get(), "k", v, INT64_MAX), SHMDICT_OK);
+  shmdict* h = NewTableWithK(&v);
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(WaitWhileAnotherWrites(h, h, "k", v, INT64_MAX), SHMDICT_OK);
 }
 
 // ---------------------------------------------------------------------------------
 // Argument checks
 
-TEST(CApiTest, NullHandleIsInvalid) {
-  char buf[8];
-  size_t len = 0;
-  uint64_t version = 0, count = 0;
-  int64_t sum = 0;
-  const int rcs[] = {
-      shmdict_get(nullptr, "k", 1, buf, sizeof(buf), &len, &version),
-      shmdict_put(nullptr, "k", 1, "v", 1, &version),
-      shmdict_insert(nullptr, "k", 1, "v", 1, &version),
-      shmdict_replace(nullptr, "k", 1, "v", 1, &version),
-      shmdict_erase(nullptr, "k", 1),
-      shmdict_compare_and_swap(nullptr, "k", 1, 0, "v", 1, &version),
-      shmdict_fetch_add(nullptr, "k", 1, 1, &sum),
-      shmdict_wait(nullptr, "k", 1, 0, 0),
-      shmdict_count(nullptr, &count),
-  };
-  for (size_t i = 0; i < sizeof(rcs) / sizeof(rcs[0]); ++i) {
-    EXPECT_EQ(rcs[i], SHMDICT_EINVAL) << "function " << i;
-  }
+TEST_F(CApiTest, NullHandleIsInvalid) {
+  ExpectEveryCallInvalid(nullptr);
   EXPECT_STRNE(shmdict_last_error(), "");
 }
 
-TEST(CApiTest, NullPointersWithNonzeroLengthsAreInvalid) {
-  TempPath t;
-  Handle h = Create(t);
-  ASSERT_NE(h, nullptr);
-  shmdict* d = h.get();
-  ASSERT_EQ(Put(d, "k", "v"), SHMDICT_OK);
+TEST_F(CApiTest, NullPointersWithNonzeroLengthsAreInvalid) {
+  shmdict* d = NewTableWithK();
+  ASSERT_NE(d, nullptr);
   char buf[8];
   size_t len = 0;
   // NULL keys.
@@ -1180,11 +1172,9 @@ TEST(CApiTest, NullPointersWithNonzeroLengthsAreInvalid) {
   EXPECT_EQ(Count(d), 1u);
 }
 
-TEST(CApiTest, OptionalOutPointersMayBeNull) {
-  TempPath t;
-  Handle h = Create(t);
-  ASSERT_NE(h, nullptr);
-  shmdict* d = h.get();
+TEST_F(CApiTest, OptionalOutPointersMayBeNull) {
+  shmdict* d = NewTable();
+  ASSERT_NE(d, nullptr);
   EXPECT_EQ(shmdict_put(d, "k", 1, "v", 1, nullptr), SHMDICT_OK);
   EXPECT_EQ(shmdict_insert(d, "i", 1, "v", 1, nullptr), SHMDICT_OK);
   EXPECT_EQ(shmdict_replace(d, "k", 1, "w", 1, nullptr), SHMDICT_OK);
@@ -1201,9 +1191,8 @@ TEST(CApiTest, OptionalOutPointersMayBeNull) {
 // ---------------------------------------------------------------------------------
 // Threads and processes
 
-TEST(CApiTest, ThreadsShareAHandle) {
-  TempPath t;
-  Handle h = Create(t);
+TEST_F(CApiTest, ThreadsShareAHandle) {
+  shmdict* h = NewTable();
   ASSERT_NE(h, nullptr);
   constexpr int kThreads = 4, kAdds = 2000;
   std::vector<std::thread> threads;
@@ -1211,43 +1200,44 @@ TEST(CApiTest, ThreadsShareAHandle) {
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&] {
       for (int j = 0; j < kAdds; ++j) {
-        if (shmdict_fetch_add(h.get(), "n", 1, 1, nullptr) != SHMDICT_OK) ++failures;
+        if (shmdict_fetch_add(h, "n", 1, 1, nullptr) != SHMDICT_OK) ++failures;
       }
     });
   }
   for (std::thread& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
   int64_t sum = 0;
-  ASSERT_EQ(shmdict_fetch_add(h.get(), "n", 1, 0, &sum), SHMDICT_OK);
+  ASSERT_EQ(shmdict_fetch_add(h, "n", 1, 0, &sum), SHMDICT_OK);
   EXPECT_EQ(sum, kThreads * kAdds);
 }
 
-TEST(CApiTest, ChildUsesAnInheritedHandle) {
-  TempPath t;
-  Handle h = Create(t);
+TEST_F(CApiTest, ChildUsesAnInheritedHandle) {
+  shmdict* h = NewTable();
   ASSERT_NE(h, nullptr);
-  ASSERT_EQ(Put(h.get(), "parent", "1"), SHMDICT_OK);
+  ASSERT_EQ(Put(h, "parent", "1"), SHMDICT_OK);
   std::fflush(nullptr);
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    int rc = shmdict_put(h.get(), "child", 5, "2", 1, nullptr);
-    if (rc == SHMDICT_OK) rc = shmdict_fetch_add(h.get(), "n", 1, 3, nullptr);
+    int rc = shmdict_put(h, "child", 5, "2", 1, nullptr);
+    if (rc == SHMDICT_OK) rc = shmdict_fetch_add(h, "n", 1, 3, nullptr);
     _exit(rc == SHMDICT_OK ? 0 : 1);
   }
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  EXPECT_EQ(Get(h.get(), "child"), "2");
+  EXPECT_EQ(Get(h, "child"), "2");
   int64_t sum = 0;
-  ASSERT_EQ(shmdict_fetch_add(h.get(), "n", 1, 1, &sum), SHMDICT_OK);
+  ASSERT_EQ(shmdict_fetch_add(h, "n", 1, 1, &sum), SHMDICT_OK);
   EXPECT_EQ(sum, 4);
 }
 
 }  // namespace
 
 namespace {
+
+using CApiForEachTest = CApiTest;
 
 struct Visited {
   std::map<std::string, std::pair<std::string, uint64_t>> entries;
@@ -1262,64 +1252,60 @@ int Visit(void* ctx, const void* key, size_t key_len, const void* value, size_t 
   return v->stop_after >= 0 && static_cast<int>(v->entries.size()) >= v->stop_after;
 }
 
-TEST(CApiForEachTest, VisitsEveryEntryOnceWithItsVersion) {
-  TempPath t;
-  Handle d = Create(t);
-  ASSERT_TRUE(d);
+TEST_F(CApiForEachTest, VisitsEveryEntryOnceWithItsVersion) {
+  shmdict* d = NewTable();
+  ASSERT_NE(d, nullptr);
   std::map<std::string, std::pair<std::string, uint64_t>> want;
   for (int i = 0; i < 100; ++i) {
     const std::string key = "k" + std::to_string(i), value = std::string(i % 7, 'v');
     uint64_t version = 0;
-    ASSERT_EQ(Put(d.get(), key, value, &version), SHMDICT_OK);
+    ASSERT_EQ(Put(d, key, value, &version), SHMDICT_OK);
     want[key] = {value, version};
   }
-  ASSERT_EQ(shmdict_erase(d.get(), "k5", 2), SHMDICT_OK);
+  ASSERT_EQ(shmdict_erase(d, "k5", 2), SHMDICT_OK);
   want.erase("k5");
   Visited v;
-  ASSERT_EQ(shmdict_foreach(d.get(), Visit, &v), SHMDICT_OK);
+  ASSERT_EQ(shmdict_foreach(d, Visit, &v), SHMDICT_OK);
   EXPECT_EQ(v.entries, want);
 }
 
-TEST(CApiForEachTest, StopsWhenTheCallbackSaysSo) {
-  TempPath t;
-  Handle d = Create(t);
-  ASSERT_TRUE(d);
-  for (int i = 0; i < 10; ++i) ASSERT_EQ(Put(d.get(), "k" + std::to_string(i), "v"), SHMDICT_OK);
+TEST_F(CApiForEachTest, StopsWhenTheCallbackSaysSo) {
+  shmdict* d = NewTable();
+  ASSERT_NE(d, nullptr);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(Put(d, "k" + std::to_string(i), "v"), SHMDICT_OK);
   Visited v;
   v.stop_after = 3;
-  ASSERT_EQ(shmdict_foreach(d.get(), Visit, &v), SHMDICT_OK);
+  ASSERT_EQ(shmdict_foreach(d, Visit, &v), SHMDICT_OK);
   EXPECT_EQ(v.entries.size(), 3u);
 }
 
-TEST(CApiForEachTest, TheCallbackMayWriteTheTable) {
-  TempPath t;
-  Handle d = Create(t);
-  ASSERT_TRUE(d);
-  for (int i = 0; i < 20; ++i) ASSERT_EQ(Put(d.get(), "k" + std::to_string(i), "v"), SHMDICT_OK);
+TEST_F(CApiForEachTest, TheCallbackMayWriteTheTable) {
+  shmdict* d = NewTable();
+  ASSERT_NE(d, nullptr);
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(Put(d, "k" + std::to_string(i), "v"), SHMDICT_OK);
   struct Ctx {
     shmdict* d;
     int visited = 0;
-  } ctx{d.get()};
+  } ctx{d};
   auto erase_each = [](void* c, const void* key, size_t key_len, const void*, size_t,
                        uint64_t) {
     auto* x = static_cast<Ctx*>(c);
     ++x->visited;
     return shmdict_erase(x->d, key, key_len) == SHMDICT_OK ? 0 : 1;
   };
-  ASSERT_EQ(shmdict_foreach(d.get(), erase_each, &ctx), SHMDICT_OK);
+  ASSERT_EQ(shmdict_foreach(d, erase_each, &ctx), SHMDICT_OK);
   EXPECT_EQ(ctx.visited, 20);
-  EXPECT_EQ(Count(d.get()), 0u);
+  EXPECT_EQ(Count(d), 0u);
 }
 
-TEST(CApiForEachTest, BadArguments) {
-  TempPath t;
-  Handle d = Create(t);
-  ASSERT_TRUE(d);
+TEST_F(CApiForEachTest, BadArguments) {
+  shmdict* d = NewTable();
+  ASSERT_NE(d, nullptr);
   Visited v;
   EXPECT_EQ(shmdict_foreach(nullptr, Visit, &v), SHMDICT_EINVAL);
-  EXPECT_EQ(shmdict_foreach(d.get(), nullptr, &v), SHMDICT_EINVAL);
+  EXPECT_EQ(shmdict_foreach(d, nullptr, &v), SHMDICT_EINVAL);
   EXPECT_STRNE(shmdict_last_error(), "");
-  ASSERT_EQ(shmdict_foreach(d.get(), Visit, &v), SHMDICT_OK);  // empty table
+  ASSERT_EQ(shmdict_foreach(d, Visit, &v), SHMDICT_OK);  // empty table
   EXPECT_TRUE(v.entries.empty());
 }
 

@@ -22,6 +22,7 @@
 namespace shmdict {
 namespace {
 
+using ::shmdict::testing::CreateOptions;
 using ::shmdict::testing::ForkChild;
 using ::shmdict::testing::Sanitized;
 using ::shmdict::testing::TempTable;
@@ -31,15 +32,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr uint32_t kMaxValue = 256;
 constexpr int kHotKeys = 6;
-
-OpenOptions Create(uint64_t capacity = 64) {
-  OpenOptions o;
-  o.create = true;
-  o.capacity = capacity;
-  o.max_key_size = 16;
-  o.max_value_size = kMaxValue;
-  return o;
-}
 
 std::string KeyName(int k) { return "hot" + std::to_string(k); }
 
@@ -146,9 +138,24 @@ std::string WriterLoop(Dict& d, uint32_t writer, uint64_t seed, Clock::time_poin
   return "";
 }
 
-TEST(ConcurrencyTest, ThreadsNeverSeeTornValues) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+// Each test's table (keys of up to 16 bytes, values of up to kMaxValue), at a path of
+// its own, removed after the test.
+class ConcurrencyTest : public ::testing::Test {
+ protected:
+  // Creates the table for `capacity` keys and opens it.
+  absl::StatusOr<Dict> Create(uint64_t capacity = 64) {
+    return Dict::Open(path(), CreateOptions(capacity, 16, kMaxValue));
+  }
+  // Another handle on the table (as a child process opens it).
+  absl::StatusOr<Dict> Reopen() { return Dict::Open(path(), OpenOptions()); }
+  const std::string& path() const { return table_.path(); }
+
+ private:
+  TempTable table_;
+};
+
+TEST_F(ConcurrencyTest, ThreadsNeverSeeTornValues) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok()) << d.status();
   const uint64_t seed = TestSeed();
   const auto deadline = Clock::now() + RunFor().duration;
@@ -177,10 +184,9 @@ TEST(ConcurrencyTest, ThreadsNeverSeeTornValues) {
   EXPECT_GT(writes, 0u);
 }
 
-TEST(ConcurrencyTest, ProcessesNeverSeeTornValues) {
-  TempTable t;
+TEST_F(ConcurrencyTest, ProcessesNeverSeeTornValues) {
   {
-    absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+    absl::StatusOr<Dict> d = Create();
     ASSERT_TRUE(d.ok()) << d.status();
   }
   const uint64_t seed = TestSeed();
@@ -189,7 +195,7 @@ TEST(ConcurrencyTest, ProcessesNeverSeeTornValues) {
   for (int i = 0; i < 4; ++i) {
     const bool writer = i % 2 == 0;
     pids.push_back(ForkChild([&, i, writer]() -> int {
-      absl::StatusOr<Dict> d = Dict::Open(t.path(), OpenOptions());
+      absl::StatusOr<Dict> d = Reopen();
       if (!d.ok()) return 2;
       uint64_t n = 0;
       const std::string err =
@@ -209,15 +215,14 @@ TEST(ConcurrencyTest, ProcessesNeverSeeTornValues) {
   }
 }
 
-TEST(ConcurrencyTest, FetchAddFromTwoProcessesGivesTheExactTotal) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+TEST_F(ConcurrencyTest, FetchAddFromTwoProcessesGivesTheExactTotal) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok());
   const int kPerProcess = Sanitized() ? 20000 : 100000;
   std::vector<pid_t> pids;
   for (int p = 0; p < 2; ++p) {
     pids.push_back(ForkChild([&]() -> int {
-      absl::StatusOr<Dict> c = Dict::Open(t.path(), OpenOptions());
+      absl::StatusOr<Dict> c = Reopen();
       if (!c.ok()) return 2;
       for (int i = 0; i < kPerProcess; ++i) {
         if (!c->FetchAdd("counter", 1).ok()) return 1;
@@ -235,9 +240,8 @@ TEST(ConcurrencyTest, FetchAddFromTwoProcessesGivesTheExactTotal) {
   EXPECT_EQ(*total, 2 * kPerProcess);
 }
 
-TEST(ConcurrencyTest, FetchAddAndCompareAndSwapFromThreadsAreAtomic) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+TEST_F(ConcurrencyTest, FetchAddAndCompareAndSwapFromThreadsAreAtomic) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok());
   const int kPerThread = Sanitized() ? 2000 : 20000;
   constexpr int kThreads = 4;
@@ -269,9 +273,8 @@ TEST(ConcurrencyTest, FetchAddAndCompareAndSwapFromThreadsAreAtomic) {
   EXPECT_EQ(*d->Get("cas"), std::to_string(kThreads * kPerThread));
 }
 
-TEST(ConcurrencyTest, ConcurrentInsertsOfOneKeyHaveOneWinner) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create(4096));
+TEST_F(ConcurrencyTest, ConcurrentInsertsOfOneKeyHaveOneWinner) {
+  absl::StatusOr<Dict> d = Create(4096);
   ASSERT_TRUE(d.ok());
   constexpr int kThreads = 4, kKeys = 2000;
   std::atomic<int> wins[kKeys] = {};
@@ -295,9 +298,8 @@ TEST(ConcurrencyTest, ConcurrentInsertsOfOneKeyHaveOneWinner) {
 
 // Inserts and erases of many keys from several threads at once, then a check that the
 // table holds exactly what the threads' last acknowledged operations say.
-TEST(ConcurrencyTest, DisjointWritersLeaveExactlyTheirLastWrites) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create(8192));
+TEST_F(ConcurrencyTest, DisjointWritersLeaveExactlyTheirLastWrites) {
+  absl::StatusOr<Dict> d = Create(8192);
   ASSERT_TRUE(d.ok());
   const uint64_t seed = TestSeed();
   constexpr int kThreads = 4, kKeysPerThread = 500;

@@ -18,32 +18,30 @@
 #include "core/crash_point.h"
 #include "core/table.h"
 #include "gtest/gtest.h"
+#include "tests/table_util.h"
 #include "tests/test_util.h"
 
 namespace shmdict::internal {
 namespace {
 
+using ::shmdict::testing::CreateOptions;
+using ::shmdict::testing::ForkArmed;
 using ::shmdict::testing::ForkChild;
 using ::shmdict::testing::TempTable;
+using ::shmdict::testing::ValueOf;
 using ::shmdict::testing::WaitChild;
 
-std::unique_ptr<Table> OpenTable(const std::string& path, bool create) {
-  OpenOptions p;
-  p.create = create;
-  p.capacity = 200;
-  p.max_key_size = 32;
-  p.max_value_size = 256;
-  absl::StatusOr<std::unique_ptr<Table>> t = Table::Open(path, p);
-  EXPECT_TRUE(t.ok()) << t.status();
-  return t.ok() ? std::move(*t) : nullptr;
+// The tests' tables: 200 keys of up to 32 bytes, values of up to 256; created if
+// `create`, else the table must exist.
+OpenOptions Options(bool create) {
+  OpenOptions o = CreateOptions(200, 32, 256);
+  o.create = create;
+  return o;
 }
 
-std::string Get(const Table& t, const std::string& key) {
-  std::string v;
-  absl::Status s = t.Get(key, &v, nullptr);
-  if (ErrorCodeOf(s) == ErrorCode::kNotFound) return "<absent>";
-  EXPECT_TRUE(s.ok()) << s;
-  return v;
+// The table at `path`; null after a test failure if it does not open.
+std::unique_ptr<Table> OpenTable(const std::string& path, bool create) {
+  return ::shmdict::testing::OpenTable(path, Options(create));
 }
 
 // A value long enough that a write is many word stores.
@@ -74,28 +72,27 @@ std::string Le64(int64_t v) {
 // Runs `op` on "victim" in a child armed to die at `point`. Returns the child's wait
 // status.
 int CrashChild(const std::string& path, Op op, CrashPoint point, CrashAction action) {
-  const pid_t pid = ForkChild([&]() -> int {
-    std::unique_ptr<Table> t = OpenTable(path, false);
-    if (t == nullptr) return 3;
-    ArmCrashPoint(point, 0, action);
-    absl::Status s;
+  return WaitChild(ForkArmed(path, Options(false), point, action, [&](Table& t) {
     switch (op) {
       case Op::kUpdate:
-        s = t->Write(WriteMode::kPut, "victim", Big('N'), 0).status();
-        break;
+        return t.Write(WriteMode::kPut, "victim", Big('N'), 0).status();
       case Op::kInsert:
-        s = t->Write(WriteMode::kInsert, "victim", Big('N'), 0).status();
-        break;
+        return t.Write(WriteMode::kInsert, "victim", Big('N'), 0).status();
       case Op::kErase:
-        s = t->Erase("victim");
-        break;
+        return t.Erase("victim");
       case Op::kFetchAdd:
-        s = t->FetchAdd("victim", 2, nullptr).status();
-        break;
+        return t.FetchAdd("victim", 2, nullptr).status();
     }
-    return s.ok() ? 0 : 4;
-  });
-  return WaitChild(pid);
+    return absl::InternalError("unknown operation");
+  }));
+}
+
+// Forks a writer of "victim" = `value` (with `mode`) that `action` stops or kills at
+// `point`. Returns its pid.
+pid_t ForkVictimWriter(const std::string& path, CrashPoint point, CrashAction action,
+                       WriteMode mode, const std::string& value) {
+  return ForkArmed(path, Options(false), point, action,
+                   [&](Table& t) { return t.Write(mode, "victim", value, 0); });
 }
 
 struct Case {
@@ -127,28 +124,17 @@ std::vector<Case> AllCases() {
   };
 }
 
-std::string OldValue(Op op) {
+// What "victim" reads as before `op` (Seed's value) or, if `applied`, after it.
+std::string VictimValue(Op op, bool applied) {
   switch (op) {
     case Op::kUpdate:
-    case Op::kErase:
-      return Big('O');
+      return Big(applied ? 'N' : 'O');
     case Op::kInsert:
-      return "<absent>";
-    case Op::kFetchAdd:
-      return Le64(40);
-  }
-  return "";
-}
-
-std::string NewValue(Op op) {
-  switch (op) {
-    case Op::kUpdate:
-    case Op::kInsert:
-      return Big('N');
+      return applied ? Big('N') : "<absent>";
     case Op::kErase:
-      return "<absent>";
+      return applied ? "<absent>" : Big('O');
     case Op::kFetchAdd:
-      return Le64(42);
+      return Le64(applied ? 42 : 40);
   }
   return "";
 }
@@ -167,7 +153,7 @@ void Seed(Table& t, Op op) {
 
 void ExpectNeighboursIntact(const Table& t) {
   for (int i = 0; i < 40; ++i) {
-    ASSERT_EQ(Get(t, "n" + std::to_string(i)), Big('a' + i % 26)) << "neighbour " << i;
+    ASSERT_EQ(ValueOf(t, "n" + std::to_string(i)), Big('a' + i % 26)) << "neighbour " << i;
   }
 }
 
@@ -196,8 +182,7 @@ TEST(CrashTest, KilledWriterAtEveryCrashPointIsAllOrNothing) {
         << "the child did not reach the crash point (status " << status << ")";
 
     // A reader (this process) is unaffected: it sees exactly the old or the new value.
-    const std::string expected = c.applied ? NewValue(c.op) : OldValue(c.op);
-    EXPECT_EQ(Get(*t, "victim"), expected);
+    EXPECT_EQ(ValueOf(*t, "victim"), VictimValue(c.op, c.applied));
     ExpectNeighboursIntact(*t);
     if (!c.applied) {
       EXPECT_EQ(t->Version("victim"), version_before);
@@ -210,7 +195,7 @@ TEST(CrashTest, KilledWriterAtEveryCrashPointIsAllOrNothing) {
     absl::StatusOr<uint64_t> v = t->Write(WriteMode::kPut, "victim", Big('A'), 0);
     ASSERT_TRUE(v.ok()) << v.status();
     EXPECT_GT(*v, version_before) << "versions never go back, even across a crash";
-    EXPECT_EQ(Get(*t, "victim"), Big('A'));
+    EXPECT_EQ(ValueOf(*t, "victim"), Big('A'));
     EXPECT_GE(t->GetStats().recoveries, recoveries_before + 1);
     ExpectNeighboursIntact(*t);
     ExpectClean(*t);
@@ -242,27 +227,23 @@ TEST(CrashTest, CrashDuringRecoveryIsRecoveredAgain) {
     std::unique_ptr<Table> t = OpenTable(tt.path(), true);
     ASSERT_NE(t, nullptr);
     Seed(*t, c.first_op);
-    const std::string before = Get(*t, "victim");
+    const std::string before = ValueOf(*t, "victim");
     const uint64_t recoveries_before = t->GetStats().recoveries;
     int status = CrashChild(tt.path(), c.first_op, c.first_point, CrashAction::kKill);
     ASSERT_TRUE(WIFSIGNALED(status)) << "first writer did not crash";
-    const std::string after_first = Get(*t, "victim");
+    const std::string after_first = ValueOf(*t, "victim");
 
     // The repairer: a writer of the same key, killed inside the repair.
-    const pid_t pid = ForkChild([&]() -> int {
-      std::unique_ptr<Table> r = OpenTable(tt.path(), false);
-      ArmCrashPoint(c.recovery_point, 0, CrashAction::kKill);
-      return r->Write(WriteMode::kPut, "victim", Big('R'), 0).ok() ? 0 : 4;
-    });
-    status = WaitChild(pid);
+    status = WaitChild(ForkVictimWriter(tt.path(), c.recovery_point, CrashAction::kKill,
+                                        WriteMode::kPut, Big('R')));
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
         << "the repairer did not reach " << CrashPointName(c.recovery_point);
     // Still the same committed state: the repairer changed nothing visible.
-    EXPECT_EQ(Get(*t, "victim"), after_first);
-    EXPECT_TRUE(after_first == before || after_first == NewValue(c.first_op));
+    EXPECT_EQ(ValueOf(*t, "victim"), after_first);
+    EXPECT_TRUE(after_first == before || after_first == VictimValue(c.first_op, true));
 
     ASSERT_TRUE(t->Write(WriteMode::kPut, "victim", Big('A'), 0).ok());
-    EXPECT_EQ(Get(*t, "victim"), Big('A'));
+    EXPECT_EQ(ValueOf(*t, "victim"), Big('A'));
     EXPECT_GE(t->GetStats().recoveries, recoveries_before + 1);
     ExpectNeighboursIntact(*t);
     ExpectClean(*t);
@@ -278,11 +259,8 @@ void StoppedWriterScenario(bool then_kill) {
   std::unique_ptr<Table> t = OpenTable(tt.path(), true);
   ASSERT_NE(t, nullptr);
   Seed(*t, Op::kUpdate);
-  const pid_t pid = ForkChild([&]() -> int {
-    std::unique_ptr<Table> w = OpenTable(tt.path(), false);
-    ArmCrashPoint(CrashPoint::kPayloadHalfWritten, 0, CrashAction::kStop);
-    return w->Write(WriteMode::kPut, "victim", Big('N'), 0).ok() ? 0 : 4;
-  });
+  const pid_t pid = ForkVictimWriter(tt.path(), CrashPoint::kPayloadHalfWritten,
+                                     CrashAction::kStop, WriteMode::kPut, Big('N'));
   // Wait until the child has stopped at the crash point.
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, WUNTRACED), pid);
@@ -290,7 +268,7 @@ void StoppedWriterScenario(bool then_kill) {
 
   // Readers: never blocked, always the old value.
   for (int i = 0; i < 100000; ++i) {
-    ASSERT_EQ(Get(*t, "victim"), Big('O'));
+    ASSERT_EQ(ValueOf(*t, "victim"), Big('O'));
   }
   // A writer of the key waits: the owner is stopped, not dead.
   std::unique_ptr<Table> w2 = OpenTable(tt.path(), false);
@@ -301,7 +279,7 @@ void StoppedWriterScenario(bool then_kill) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_FALSE(done.load()) << "a stopped lock owner was treated as dead";
-  EXPECT_EQ(Get(*t, "victim"), Big('O'));
+  EXPECT_EQ(ValueOf(*t, "victim"), Big('O'));
 
   if (then_kill) {
     kill(pid, SIGKILL);
@@ -318,7 +296,7 @@ void StoppedWriterScenario(bool then_kill) {
     EXPECT_EQ(WEXITSTATUS(status), 0);
     EXPECT_EQ(t->GetStats().recoveries, 0u);
   }
-  EXPECT_EQ(Get(*t, "victim"), Big('W'));
+  EXPECT_EQ(ValueOf(*t, "victim"), Big('W'));
   ExpectNeighboursIntact(*t);
   ExpectClean(*t);
 }
@@ -342,11 +320,8 @@ TEST(CrashTest, StoppedWriterDoesNotBlockOtherBuckets) {
     t->BucketsOf(k, &b1, &b2);
     if (b1 != v1 && b1 != v2 && b2 != v1 && b2 != v2) others.push_back(k);
   }
-  const pid_t pid = ForkChild([&]() -> int {
-    std::unique_ptr<Table> w = OpenTable(tt.path(), false);
-    ArmCrashPoint(CrashPoint::kPayloadHalfWritten, 0, CrashAction::kStop);
-    return w->Write(WriteMode::kInsert, "victim", Big('N'), 0).ok() ? 0 : 4;
-  });
+  const pid_t pid = ForkVictimWriter(tt.path(), CrashPoint::kPayloadHalfWritten,
+                                     CrashAction::kStop, WriteMode::kInsert, Big('N'));
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, WUNTRACED), pid);
   ASSERT_TRUE(WIFSTOPPED(status));
@@ -355,12 +330,12 @@ TEST(CrashTest, StoppedWriterDoesNotBlockOtherBuckets) {
     ASSERT_TRUE(t->Write(WriteMode::kPut, k, Big('x'), 0).ok()) << k;
     ASSERT_TRUE(t->Erase(k).ok()) << k;
   }
-  EXPECT_EQ(Get(*t, "victim"), "<absent>");
+  EXPECT_EQ(ValueOf(*t, "victim"), "<absent>");
   kill(pid, SIGCONT);
   status = WaitChild(pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  EXPECT_EQ(Get(*t, "victim"), Big('N'));
+  EXPECT_EQ(ValueOf(*t, "victim"), Big('N'));
   ExpectClean(*t);
 }
 
@@ -391,12 +366,8 @@ TEST(CrashTest, ReaderProcessNeverSeesUncommittedValues) {
   const CrashPoint points[] = {CrashPoint::kWriteBegun, CrashPoint::kPayloadHalfWritten,
                                CrashPoint::kPayloadWritten};
   for (int round = 0; round < 30; ++round) {
-    const pid_t pid = ForkChild([&]() -> int {
-      std::unique_ptr<Table> w = OpenTable(tt.path(), false);
-      ArmCrashPoint(points[round % 3], 0, CrashAction::kKill);
-      return w->Write(WriteMode::kPut, "victim", Big('k'), 0).ok() ? 0 : 4;
-    });
-    const int status = WaitChild(pid);
+    const int status = WaitChild(ForkVictimWriter(tt.path(), points[round % 3],
+                                                  CrashAction::kKill, WriteMode::kPut, Big('k')));
     ASSERT_TRUE(WIFSIGNALED(status));
     if (round == 15) {
       ASSERT_TRUE(t->Write(WriteMode::kPut, "victim", Big('c'), 0).ok());

@@ -19,16 +19,22 @@
 namespace shmdict {
 namespace {
 
+using ::shmdict::testing::CreateOptions;
 using ::shmdict::testing::TempTable;
 
-OpenOptions Create(uint64_t capacity = 1000, uint32_t key = 32, uint32_t value = 64) {
-  OpenOptions o;
-  o.create = true;
-  o.capacity = capacity;
-  o.max_key_size = key;
-  o.max_value_size = value;
-  return o;
-}
+// Each test's table file, at a path of its own, removed after the test.
+class DictTest : public ::testing::Test {
+ protected:
+  // Creates the table (see CreateOptions) and opens it.
+  absl::StatusOr<Dict> Create(uint64_t capacity = 1000, uint32_t key = 32,
+                              uint32_t value = 64) {
+    return Dict::Open(path(), CreateOptions(capacity, key, value));
+  }
+  const std::string& path() const { return table_.path(); }
+
+ private:
+  TempTable table_;
+};
 
 ErrorCode Code(const absl::Status& s) { return ErrorCodeOf(s); }
 template <typename T>
@@ -36,9 +42,8 @@ ErrorCode Code(const absl::StatusOr<T>& s) {
   return ErrorCodeOf(s.status());
 }
 
-TEST(DictTest, PutGetRoundTrip) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+TEST_F(DictTest, PutGetRoundTrip) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok()) << d.status();
   absl::StatusOr<uint64_t> v1 = d->Put("alpha", "one");
   ASSERT_TRUE(v1.ok()) << v1.status();
@@ -60,9 +65,8 @@ TEST(DictTest, PutGetRoundTrip) {
 
 // GetMany agrees with GetInto key by key: hits, misses, oversized keys, values that do
 // not fit, and batches longer than the engine's internal groups and chunks.
-TEST(DictTest, GetManyAgreesWithGetInto) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create(2000, 16, 64));
+TEST_F(DictTest, GetManyAgreesWithGetInto) {
+  absl::StatusOr<Dict> d = Create(2000, 16, 64);
   ASSERT_TRUE(d.ok()) << d.status();
   std::mt19937_64 rng(::shmdict::testing::TestSeed());
   std::vector<std::string> keys;
@@ -110,11 +114,10 @@ TEST(DictTest, GetManyAgreesWithGetInto) {
             ErrorCode::kInvalid);
 }
 
-TEST(DictTest, SecondHandleSeesWrites) {
-  TempTable t;
-  absl::StatusOr<Dict> a = Dict::Open(t.path(), Create());
+TEST_F(DictTest, SecondHandleSeesWrites) {
+  absl::StatusOr<Dict> a = Create();
   ASSERT_TRUE(a.ok());
-  absl::StatusOr<Dict> b = Dict::Open(t.path(), OpenOptions());
+  absl::StatusOr<Dict> b = Dict::Open(path(), OpenOptions());
   ASSERT_TRUE(b.ok()) << b.status();
   ASSERT_TRUE(a->Put("k", "v").ok());
   EXPECT_EQ(*b->Get("k"), "v");
@@ -122,9 +125,8 @@ TEST(DictTest, SecondHandleSeesWrites) {
   EXPECT_EQ(*a->Get("k"), "w");
 }
 
-TEST(DictTest, InsertReplaceErase) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+TEST_F(DictTest, InsertReplaceErase) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(Code(d->Replace("k", "x")), ErrorCode::kNotFound);
   ASSERT_TRUE(d->Insert("k", "a").ok());
@@ -139,9 +141,8 @@ TEST(DictTest, InsertReplaceErase) {
   EXPECT_EQ(d->Version("k"), 0u);
 }
 
-TEST(DictTest, BinaryKeysWithNulBytesAndEmptyValues) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+TEST_F(DictTest, BinaryKeysWithNulBytesAndEmptyValues) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok());
   const std::string k1("a\0b", 3), k2("a\0c", 3), k3("a", 1), k4("", 0);
   const std::string v1("\0\0\xff", 3);
@@ -166,9 +167,8 @@ TEST(DictTest, BinaryKeysWithNulBytesAndEmptyValues) {
                       {k1, v1}, {k2, ""}, {k3, "x"}, {k4, "empty key"}}));
 }
 
-TEST(DictTest, SizesAtAndOverTheMaxima) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create(100, 13, 21));
+TEST_F(DictTest, SizesAtAndOverTheMaxima) {
+  absl::StatusOr<Dict> d = Create(100, 13, 21);
   ASSERT_TRUE(d.ok());
   const std::string key13(13, 'k'), value21(21, 'v');
   ASSERT_TRUE(d->Put(key13, value21).ok());
@@ -184,9 +184,8 @@ TEST(DictTest, SizesAtAndOverTheMaxima) {
   EXPECT_EQ(d->Count(), 1u);
 }
 
-TEST(DictTest, GetIntoReportsTheSizeNeeded) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+TEST_F(DictTest, GetIntoReportsTheSizeNeeded) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok());
   ASSERT_TRUE(d->Put("k", "0123456789").ok());
   char small[4];
@@ -204,9 +203,8 @@ TEST(DictTest, GetIntoReportsTheSizeNeeded) {
   EXPECT_EQ(len, 0u);
 }
 
-TEST(DictTest, CompareAndSwap) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+TEST_F(DictTest, CompareAndSwap) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok());
   // Version 0 means insert-if-absent.
   absl::StatusOr<uint64_t> v1 = d->CompareAndSwap("k", 0, "a");
@@ -223,9 +221,8 @@ TEST(DictTest, CompareAndSwap) {
   EXPECT_FALSE(d->Contains("absent"));
 }
 
-TEST(DictTest, FetchAdd) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+TEST_F(DictTest, FetchAdd) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok());
   uint64_t version = 0;
   EXPECT_EQ(*d->FetchAdd("n", 5, &version), 5);
@@ -245,17 +242,15 @@ TEST(DictTest, FetchAdd) {
   EXPECT_EQ(*d->Get("s"), "short");
 }
 
-TEST(DictTest, FetchAddNeedsEightByteValues) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create(10, 8, 4));
+TEST_F(DictTest, FetchAddNeedsEightByteValues) {
+  absl::StatusOr<Dict> d = Create(10, 8, 4);
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(Code(d->FetchAdd("n", 1)), ErrorCode::kTooBig);
 }
 
-TEST(DictTest, VersionsIncreaseAndNeverRepeatAcrossEraseAndReinsert) {
-  TempTable t;
+TEST_F(DictTest, VersionsIncreaseAndNeverRepeatAcrossEraseAndReinsert) {
   // A small table, so that re-inserts land in either of the key's buckets.
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create(64, 16, 16));
+  absl::StatusOr<Dict> d = Create(64, 16, 16);
   ASSERT_TRUE(d.ok());
   std::mt19937_64 rng(shmdict::testing::TestSeed());
   std::map<std::string, std::set<uint64_t>> seen;
@@ -278,10 +273,9 @@ TEST(DictTest, VersionsIncreaseAndNeverRepeatAcrossEraseAndReinsert) {
   }
 }
 
-TEST(DictTest, FillingToTheFirstFullKeepsEveryKey) {
-  TempTable t;
+TEST_F(DictTest, FillingToTheFirstFullKeepsEveryKey) {
   const uint64_t capacity = 20000;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create(capacity, 16, 8));
+  absl::StatusOr<Dict> d = Create(capacity, 16, 8);
   ASSERT_TRUE(d.ok());
   uint64_t n = 0;
   absl::Status last;
@@ -314,17 +308,16 @@ TEST(DictTest, FillingToTheFirstFullKeepsEveryKey) {
   EXPECT_TRUE(d->Insert("key0000000000001", "yyyyyyyy").ok());
 }
 
-TEST(DictTest, ReadOnlyHandleReadsAndRefusesWrites) {
-  TempTable t;
+TEST_F(DictTest, ReadOnlyHandleReadsAndRefusesWrites) {
   {
-    absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+    absl::StatusOr<Dict> d = Create();
     ASSERT_TRUE(d.ok());
     ASSERT_TRUE(d->Put("k", "v").ok());
   }
-  ASSERT_EQ(chmod(t.path().c_str(), 0400), 0);
+  ASSERT_EQ(chmod(path().c_str(), 0400), 0);
   OpenOptions ro;
   ro.read_only = true;
-  absl::StatusOr<Dict> r = Dict::Open(t.path(), ro);
+  absl::StatusOr<Dict> r = Dict::Open(path(), ro);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r->Get("k"), "v");
   EXPECT_EQ(Code(r->Put("k", "w")), ErrorCode::kPermission);
@@ -333,46 +326,45 @@ TEST(DictTest, ReadOnlyHandleReadsAndRefusesWrites) {
   EXPECT_EQ(*r->Get("k"), "v");
   OpenOptions bad = ro;
   bad.create = true;
-  EXPECT_EQ(Code(Dict::Open(t.path(), bad)), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Dict::Open(path(), bad)), ErrorCode::kInvalid);
 }
 
-TEST(DictTest, OpenOptionsAreChecked) {
-  TempTable t;
-  EXPECT_EQ(Code(Dict::Open(t.path(), OpenOptions())), ErrorCode::kNotFound);
-  EXPECT_EQ(Code(Dict::Open(t.path(), Create(0))), ErrorCode::kInvalid);
-  EXPECT_EQ(Code(Dict::Open(t.path(), Create(10, 0, 8))), ErrorCode::kInvalid);
-  EXPECT_EQ(Code(Dict::Open(t.path(), Create(10, 8, 0))), ErrorCode::kInvalid);
-  EXPECT_EQ(Code(Dict::Open(t.path(), Create(10, 70000, 8))), ErrorCode::kInvalid);
-  EXPECT_EQ(Code(Dict::Open(t.path(), Create(uint64_t{1} << 40))), ErrorCode::kInvalid);
-  OpenOptions world = Create();
+TEST_F(DictTest, OpenOptionsAreChecked) {
+  EXPECT_EQ(Code(Dict::Open(path(), OpenOptions())), ErrorCode::kNotFound);
+  EXPECT_EQ(Code(Create(0)), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Create(10, 0, 8)), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Create(10, 8, 0)), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Create(10, 70000, 8)), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Create(uint64_t{1} << 40)), ErrorCode::kInvalid);
+  OpenOptions world = CreateOptions();
   world.mode = 0666;
-  EXPECT_EQ(Code(Dict::Open(t.path(), world)), ErrorCode::kInvalid);
-  OpenOptions group = Create();
+  EXPECT_EQ(Code(Dict::Open(path(), world)), ErrorCode::kInvalid);
+  OpenOptions group = CreateOptions();
   group.mode = 0660;
-  EXPECT_EQ(Code(Dict::Open(t.path(), group)), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Dict::Open(path(), group)), ErrorCode::kInvalid);
   OpenOptions excl_only;
   excl_only.exclusive = true;
-  EXPECT_EQ(Code(Dict::Open(t.path(), excl_only)), ErrorCode::kInvalid);
-  EXPECT_EQ(Code(Dict::Open("", Create())), ErrorCode::kInvalid);
-  EXPECT_EQ(Code(Dict::Open("..", Create())), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Dict::Open(path(), excl_only)), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Dict::Open("", CreateOptions())), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Dict::Open("..", CreateOptions())), ErrorCode::kInvalid);
   // None of the refused calls created a file.
-  EXPECT_NE(access(t.path().c_str(), F_OK), 0);
+  EXPECT_NE(access(path().c_str(), F_OK), 0);
 
-  ASSERT_TRUE(Dict::Open(t.path(), Create(10, 8, 8)).ok());
-  OpenOptions excl = Create(10, 8, 8);
+  ASSERT_TRUE(Create(10, 8, 8).ok());
+  OpenOptions excl = CreateOptions(10, 8, 8);
   excl.exclusive = true;
-  EXPECT_EQ(Code(Dict::Open(t.path(), excl)), ErrorCode::kExists);
-  EXPECT_TRUE(Dict::Open(t.path(), Create(10, 8, 8)).ok());
-  EXPECT_EQ(Code(Dict::Open(t.path(), Create(11, 8, 8))), ErrorCode::kInvalid);
-  EXPECT_EQ(Code(Dict::Open(t.path(), Create(10, 9, 8))), ErrorCode::kInvalid);
-  EXPECT_EQ(Code(Dict::Open(t.path(), Create(10, 8, 9))), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Dict::Open(path(), excl)), ErrorCode::kExists);
+  EXPECT_TRUE(Create(10, 8, 8).ok());
+  EXPECT_EQ(Code(Create(11, 8, 8)), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Create(10, 9, 8)), ErrorCode::kInvalid);
+  EXPECT_EQ(Code(Create(10, 8, 9)), ErrorCode::kInvalid);
 }
 
-TEST(DictTest, NameWithoutSlashLivesInDevShm) {
+TEST_F(DictTest, NameWithoutSlashLivesInDevShm) {
   const std::string name = "shmdict-test-name-" + std::to_string(getpid());
   unlink(("/dev/shm/" + name).c_str());
   {
-    absl::StatusOr<Dict> d = Dict::Open(name, Create());
+    absl::StatusOr<Dict> d = Dict::Open(name, CreateOptions());
     ASSERT_TRUE(d.ok()) << d.status();
     EXPECT_EQ(d->path(), "/dev/shm/" + name);
     struct stat st;
@@ -383,19 +375,14 @@ TEST(DictTest, NameWithoutSlashLivesInDevShm) {
   EXPECT_EQ(Code(Dict::Unlink(name)), ErrorCode::kNotFound);
 }
 
-TEST(DictTest, UnlinkRefusesFilesThatAreNotTables) {
-  TempTable t;
-  FILE* f = std::fopen(t.path().c_str(), "w");
-  ASSERT_NE(f, nullptr);
-  std::fputs("precious data", f);
-  std::fclose(f);
-  EXPECT_EQ(Code(Dict::Unlink(t.path())), ErrorCode::kBadFile);
-  EXPECT_EQ(access(t.path().c_str(), F_OK), 0) << "a foreign file was removed";
+TEST_F(DictTest, UnlinkRefusesFilesThatAreNotTables) {
+  ASSERT_TRUE(::shmdict::testing::WriteFile(path(), "precious data"));
+  EXPECT_EQ(Code(Dict::Unlink(path())), ErrorCode::kBadFile);
+  EXPECT_EQ(access(path().c_str(), F_OK), 0) << "a foreign file was removed";
 }
 
-TEST(DictTest, StatsDescribeTheTable) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create(1000, 16, 64));
+TEST_F(DictTest, StatsDescribeTheTable) {
+  absl::StatusOr<Dict> d = Create(1000, 16, 64);
   ASSERT_TRUE(d.ok());
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(d->Put("k" + std::to_string(i), "v").ok());
   const Stats s = d->GetStats();
@@ -409,13 +396,12 @@ TEST(DictTest, StatsDescribeTheTable) {
   EXPECT_EQ(s.live_processes, 1u);
   EXPECT_EQ(s.recoveries, 0u);
   struct stat st;
-  ASSERT_EQ(stat(t.path().c_str(), &st), 0);
+  ASSERT_EQ(stat(path().c_str(), &st), 0);
   EXPECT_EQ(uint64_t(st.st_size), s.file_size);
 }
 
-TEST(DictTest, ForEachStopsWhenAsked) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+TEST_F(DictTest, ForEachStopsWhenAsked) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok());
   for (int i = 0; i < 50; ++i) ASSERT_TRUE(d->Put("k" + std::to_string(i), "v").ok());
   int calls = 0;
@@ -423,9 +409,8 @@ TEST(DictTest, ForEachStopsWhenAsked) {
   EXPECT_EQ(calls, 7);
 }
 
-TEST(DictTest, ChildAfterForkWritesWithItsOwnProcessEntry) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+TEST_F(DictTest, ChildAfterForkWritesWithItsOwnProcessEntry) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok());
   ASSERT_TRUE(d->Put("parent", "1").ok());  // the parent registers
   const pid_t pid = shmdict::testing::ForkChild([&]() -> int {

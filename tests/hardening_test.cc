@@ -27,6 +27,7 @@
 #include "core/slot.h"
 #include "core/table.h"
 #include "gtest/gtest.h"
+#include "tests/table_util.h"
 #include "tests/test_util.h"
 
 // posix_fallocate, interposed: the engine must never call it on a table others may
@@ -44,21 +45,40 @@ extern "C" int posix_fallocate64(int fd, off_t offset, off_t len) {
 namespace shmdict::internal {
 namespace {
 
+using ::shmdict::testing::BucketMetaOf;
+using ::shmdict::testing::CreateOptions;
+using ::shmdict::testing::ForkArmed;
 using ::shmdict::testing::ForkChild;
 using ::shmdict::testing::Sanitized;
+using ::shmdict::testing::SlotSeqOf;
 using ::shmdict::testing::TempTable;
+using ::shmdict::testing::ValueOf;
 using ::shmdict::testing::WaitChild;
 
-std::unique_ptr<Table> Open(const std::string& path, uint64_t capacity = 100) {
-  OpenOptions p;
-  p.create = true;
-  p.capacity = capacity;
-  p.max_key_size = 16;
-  p.max_value_size = 64;
-  absl::StatusOr<std::unique_ptr<Table>> t = Table::Open(path, p);
-  EXPECT_TRUE(t.ok()) << t.status();
-  return t.ok() ? std::move(*t) : nullptr;
-}
+// The tests' tables: `capacity` keys of up to 16 bytes, values of up to 64.
+OpenOptions Options(uint64_t capacity = 100) { return CreateOptions(capacity, 16, 64); }
+
+// Each test's table file, at a path of its own, removed after the test. The test suites
+// below are this fixture under the names of the findings they check.
+class TableTest : public ::testing::Test {
+ protected:
+  // The table, created for `capacity` keys if it does not exist yet; null after a test
+  // failure if it does not open.
+  std::unique_ptr<Table> Open(uint64_t capacity = 100) {
+    return ::shmdict::testing::OpenTable(path(), Options(capacity));
+  }
+  const std::string& path() const { return file_.path(); }
+
+ private:
+  TempTable file_;
+};
+using DescriptorTest = TableTest;
+using OddSequenceTest = TableTest;
+using FileTest = TableTest;
+using VerifyTest = TableTest;
+using LockTest = TableTest;
+using ClockTest = TableTest;
+using ScanTest = TableTest;
 
 // The descriptors of this process that refer to `path`.
 std::set<int> DescriptorsOf(const std::string& path) {
@@ -91,12 +111,10 @@ std::string KeyAwayFrom(const Table& t, const std::string& key0) {
 // Forks a writer that stops (SIGSTOP) holding key's bucket lock; returns its pid once
 // it is stopped.
 pid_t StopWriterHoldingLock(const std::string& path, const std::string& key) {
-  const pid_t pid = ForkChild([&] {
-    std::unique_ptr<Table> t = Open(path);
-    if (t == nullptr) return 1;
-    ArmCrashPoint(CrashPoint::kLockTaken, 0, CrashAction::kStop);
-    return t->Write(WriteMode::kPut, key, "from the stopped writer", 0).ok() ? 0 : 2;
-  });
+  const pid_t pid =
+      ForkArmed(path, Options(), CrashPoint::kLockTaken, CrashAction::kStop, [&](Table& t) {
+        return t.Write(WriteMode::kPut, key, "from the stopped writer", 0);
+      });
   int status = 0;
   EXPECT_EQ(waitpid(pid, &status, WUNTRACED), pid);
   EXPECT_TRUE(WIFSTOPPED(status));
@@ -112,18 +130,16 @@ void KillChild(pid_t pid) {
 // ---------------------------------------------------------------------------------
 // Finding 1: descriptors
 
-TEST(DescriptorTest, TableDescriptorsAreNeverStdio) {
-  TempTable tt;
-  const std::string path = tt.path();
+TEST_F(DescriptorTest, TableDescriptorsAreNeverStdio) {
   const pid_t pid = ForkChild([&] {
     close(0);
     close(1);
     close(2);
-    std::unique_ptr<Table> t = Open(path);
+    std::unique_ptr<Table> t = Open();
     if (t == nullptr) return 1;
     if (!t->Write(WriteMode::kPut, "k", "v", 0).ok()) return 2;  // registers: a 2nd fd
     struct stat table;
-    if (stat(path.c_str(), &table) != 0) return 3;
+    if (stat(path().c_str(), &table) != 0) return 3;
     for (int fd = 0; fd <= 2; ++fd) {
       struct stat st;
       if (fstat(fd, &st) == 0 && st.st_dev == table.st_dev && st.st_ino == table.st_ino) {
@@ -137,17 +153,16 @@ TEST(DescriptorTest, TableDescriptorsAreNeverStdio) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << "10 + n: the table was open as descriptor n";
 }
 
-TEST(DescriptorTest, ReplacedDescriptorNeverStealsALiveWritersLock) {
-  TempTable tt;
-  std::unique_ptr<Table> creator = Open(tt.path());
+TEST_F(DescriptorTest, ReplacedDescriptorNeverStealsALiveWritersLock) {
+  std::unique_ptr<Table> creator = Open();
   ASSERT_NE(creator, nullptr);
-  const pid_t holder = StopWriterHoldingLock(tt.path(), "k");
+  const pid_t holder = StopWriterHoldingLock(path(), "k");
 
-  const std::set<int> before = DescriptorsOf(tt.path());
-  std::unique_ptr<Table> t = Open(tt.path());
+  const std::set<int> before = DescriptorsOf(path());
+  std::unique_ptr<Table> t = Open();
   ASSERT_NE(t, nullptr);
   std::set<int> mine;
-  for (int fd : DescriptorsOf(tt.path())) {
+  for (int fd : DescriptorsOf(path())) {
     if (!before.count(fd)) mine.insert(fd);
   }
   ASSERT_EQ(mine.size(), 1u);
@@ -170,59 +185,53 @@ TEST(DescriptorTest, ReplacedDescriptorNeverStealsALiveWritersLock) {
 // ---------------------------------------------------------------------------------
 // Finding 2: an odd sequence under a free lock
 
-// The sequence word of the one occupied slot of a table holding one key.
-uint64_t* OnlySlot(const Table& t) {
+// Writes key = value into `t`, which must hold no other key, and returns the sequence
+// word of the slot it went to (null after a test failure if the write failed).
+uint64_t* PutOnlyKey(Table& t, const std::string& key, const std::string& value) {
+  const absl::StatusOr<uint64_t> v = t.Write(WriteMode::kPut, key, value, 0);
+  EXPECT_TRUE(v.ok()) << v.status();
+  if (!v.ok()) return nullptr;
   for (uint64_t b = 0; b < t.layout().bucket_count; ++b) {
     for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
-      auto* seq = reinterpret_cast<uint64_t*>(t.MappingForTesting() + SlotOffset(t.layout(), b, i));
+      uint64_t* seq = SlotSeqOf(t, b, i);
       if (*seq != 0) return seq;
     }
   }
+  ADD_FAILURE() << "no slot was written";
   return nullptr;
 }
 
-TEST(OddSequenceTest, WriteOverOddSequenceNeverPublishesTheCopyItFills) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Open(tt.path());
+TEST_F(OddSequenceTest, WriteOverOddSequenceNeverPublishesTheCopyItFills) {
+  std::unique_ptr<Table> t = Open();
   ASSERT_NE(t, nullptr);
   const std::string v1(64, '1'), v2(64, '2');
-  ASSERT_TRUE(t->Write(WriteMode::kPut, "k", v1, 0).ok());
-  uint64_t* seq = OnlySlot(*t);
+  uint64_t* seq = PutOnlyKey(*t, "k", v1);
   ASSERT_NE(seq, nullptr);
   ASSERT_EQ(*seq % 2, 0u);
   *seq += 1;  // damage: odd, with the lock free; readers still read v1's copy
-  std::string got;
-  ASSERT_TRUE(t->Get("k", &got, nullptr).ok());
-  ASSERT_EQ(got, v1);
+  ASSERT_EQ(ValueOf(*t, "k"), v1);
 
   // A writer stops halfway through writing v2.
-  const pid_t pid = ForkChild([&] {
-    std::unique_ptr<Table> w = Open(tt.path());
-    if (w == nullptr) return 1;
-    ArmCrashPoint(CrashPoint::kPayloadHalfWritten, 0, CrashAction::kStop);
-    return w->Write(WriteMode::kPut, "k", v2, 0).ok() ? 0 : 2;
-  });
+  const pid_t pid = ForkArmed(path(), Options(), CrashPoint::kPayloadHalfWritten,
+                              CrashAction::kStop,
+                              [&](Table& w) { return w.Write(WriteMode::kPut, "k", v2, 0); });
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, WUNTRACED), pid);
   ASSERT_TRUE(WIFSTOPPED(status));
   // Mid-write, readers see the committed value, never the copy being written.
-  ASSERT_TRUE(t->Get("k", &got, nullptr).ok());
-  EXPECT_EQ(got, v1);
+  EXPECT_EQ(ValueOf(*t, "k"), v1);
   kill(pid, SIGCONT);
   status = WaitChild(pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  ASSERT_TRUE(t->Get("k", &got, nullptr).ok());
-  EXPECT_EQ(got, v2);
+  EXPECT_EQ(ValueOf(*t, "k"), v2);
   EXPECT_EQ(t->Verify().damage, 0u);
 }
 
-TEST(OddSequenceTest, RepairRollsAnOddSequenceForward) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Open(tt.path());
+TEST_F(OddSequenceTest, RepairRollsAnOddSequenceForward) {
+  std::unique_ptr<Table> t = Open();
   ASSERT_NE(t, nullptr);
-  ASSERT_TRUE(t->Write(WriteMode::kPut, "k", "value", 0).ok());
-  uint64_t* seq = OnlySlot(*t);
+  uint64_t* seq = PutOnlyKey(*t, "k", "value");
   ASSERT_NE(seq, nullptr);
   *seq += 1;
   ASSERT_EQ(t->Verify().damage, 1u);
@@ -232,22 +241,19 @@ TEST(OddSequenceTest, RepairRollsAnOddSequenceForward) {
   EXPECT_EQ(*seq % 2, 0u);
   const VerifyReport r = t->Verify();
   EXPECT_EQ(r.damage, 0u) << (r.messages.empty() ? "" : r.messages[0]);
-  std::string got;
-  ASSERT_TRUE(t->Get("k", &got, nullptr).ok());
-  EXPECT_EQ(got, "value");
+  EXPECT_EQ(ValueOf(*t, "k"), "value");
 }
 
 // ---------------------------------------------------------------------------------
 // Finding 3: no posix_fallocate on a live table
 
-TEST(FileTest, OpeningASparseTableReservesWithoutEmulation) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Open(tt.path(), 10000);
+TEST_F(FileTest, OpeningASparseTableReservesWithoutEmulation) {
+  std::unique_ptr<Table> t = Open(10000);
   ASSERT_NE(t, nullptr);
   const uint64_t size = t->layout().file_size;
   {
     // Punch a hole at the end (all zeros there: nothing changes but the allocation).
-    const int fd = open(tt.path().c_str(), O_RDWR | O_CLOEXEC);
+    const int fd = open(path().c_str(), O_RDWR | O_CLOEXEC);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                         static_cast<off_t>(size - 65536), 65536),
@@ -258,24 +264,24 @@ TEST(FileTest, OpeningASparseTableReservesWithoutEmulation) {
     close(fd);
   }
   g_posix_fallocate_calls.store(0);
-  std::unique_ptr<Table> again = Open(tt.path(), 10000);
+  std::unique_ptr<Table> again = Open(10000);
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(g_posix_fallocate_calls.load(), 0);
   struct stat st;
-  ASSERT_EQ(stat(tt.path().c_str(), &st), 0);
+  ASSERT_EQ(stat(path().c_str(), &st), 0);
   EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, size) << "the hole was not reserved";
 }
 
 // ---------------------------------------------------------------------------------
 // Finding 4: creation
 
-TEST(FileTest, CreatorKilledBeforeNamingTheFileLeavesNothing) {
+TEST_F(FileTest, CreatorKilledBeforeNamingTheFileLeavesNothing) {
   char dir_template[] = "/dev/shm/shmdict-test-dir-XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);
   const std::string dir = dir_template;
   const pid_t pid = ForkChild([&] {
     ArmCrashPoint(CrashPoint::kCreateBeforeLink, 0, CrashAction::kKill);
-    Open(dir + "/t", 100000);
+    ::shmdict::testing::OpenTable(dir + "/t", Options(100000));
     return 1;  // not reached
   });
   const int status = WaitChild(pid);
@@ -294,13 +300,9 @@ TEST(FileTest, CreatorKilledBeforeNamingTheFileLeavesNothing) {
   EXPECT_TRUE(left.empty()) << "left behind: " << left[0];
 }
 
-TEST(FileTest, NameOverNameMaxIsInvalid) {
+TEST_F(FileTest, NameOverNameMaxIsInvalid) {
   const std::string name(NAME_MAX + 1, 'n');
-  OpenOptions p;
-  p.create = true;
-  p.capacity = 10;
-  p.max_key_size = 8;
-  p.max_value_size = 8;
+  const OpenOptions p = CreateOptions(10, 8, 8);
   absl::StatusOr<std::unique_ptr<Table>> t = Table::Open(name, p);
   EXPECT_EQ(ErrorCodeOf(t.status()), ErrorCode::kInvalid) << t.status();
   EXPECT_NE(t.status().message().find("255"), absl::string_view::npos) << t.status();
@@ -315,13 +317,12 @@ TEST(FileTest, NameOverNameMaxIsInvalid) {
 // ---------------------------------------------------------------------------------
 // Finding 5: verify on a busy table
 
-TEST(VerifyTest, BusyTableNeverReportsDamage) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Open(tt.path(), 64);
+TEST_F(VerifyTest, BusyTableNeverReportsDamage) {
+  std::unique_ptr<Table> t = Open(64);
   ASSERT_NE(t, nullptr);
   const uint64_t seed = ::shmdict::testing::TestSeed();
   const pid_t writer = ForkChild([&] {
-    std::unique_ptr<Table> w = Open(tt.path(), 64);
+    std::unique_ptr<Table> w = Open(64);
     if (w == nullptr) return 1;
     uint64_t x = seed | 1;
     for (;;) {  // until killed
@@ -358,11 +359,10 @@ long VoluntarySwitches(pid_t tid) {
   return -1;
 }
 
-TEST(LockTest, WriterWaitingForAStoppedHolderSleeps) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Open(tt.path());
+TEST_F(LockTest, WriterWaitingForAStoppedHolderSleeps) {
+  std::unique_ptr<Table> t = Open();
   ASSERT_NE(t, nullptr);
-  const pid_t holder = StopWriterHoldingLock(tt.path(), "k");
+  const pid_t holder = StopWriterHoldingLock(path(), "k");
   std::atomic<pid_t> tid{0};
   std::atomic<bool> done{false};
   std::thread waiter([&] {
@@ -382,25 +382,18 @@ TEST(LockTest, WriterWaitingForAStoppedHolderSleeps) {
   kill(holder, SIGKILL);      // now it is dead: the waiter takes over and writes
   WaitChild(holder);
   waiter.join();
-  std::string got;
-  ASSERT_TRUE(t->Get("k", &got, nullptr).ok());
-  EXPECT_EQ(got, "after the holder");
+  EXPECT_EQ(ValueOf(*t, "k"), "after the holder");
 }
 
 // ---------------------------------------------------------------------------------
 // Finding 8: an exhausted clock
 
-BucketMeta& MetaOf(const Table& t, uint64_t b) {
-  return *reinterpret_cast<BucketMeta*>(t.MappingForTesting() + BucketOffset(t.layout(), b));
-}
-
-TEST(ClockTest, ExhaustedClockRefusesWritesAndVerifyFlagsIt) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Open(tt.path());
+TEST_F(ClockTest, ExhaustedClockRefusesWritesAndVerifyFlagsIt) {
+  std::unique_ptr<Table> t = Open();
   ASSERT_NE(t, nullptr);
   uint64_t b1, b2;
   t->BucketsOf("k", &b1, &b2);
-  MetaOf(*t, b1).clock.store(UINT64_MAX);
+  BucketMetaOf(*t, b1).clock.store(UINT64_MAX);
   absl::StatusOr<uint64_t> v = t->Write(WriteMode::kInsert, "k", "v", 0);
   EXPECT_EQ(ErrorCodeOf(v.status()), ErrorCode::kBadFile) << v.status() << " version " << (v.ok() ? *v : 0);
   EXPECT_EQ(t->Version("k"), 0u);
@@ -409,26 +402,22 @@ TEST(ClockTest, ExhaustedClockRefusesWritesAndVerifyFlagsIt) {
   EXPECT_NE(r.messages[0].find("clock"), std::string::npos) << r.messages[0];
 
   // An update in a bucket whose clock is exhausted is refused too.
-  MetaOf(*t, b1).clock.store(0);
+  BucketMetaOf(*t, b1).clock.store(0);
   ASSERT_TRUE(t->Write(WriteMode::kPut, "k", "v", 0).ok());
   uint64_t where1, where2;
   t->BucketsOf("k", &where1, &where2);
-  MetaOf(*t, where1).clock.store(UINT64_MAX);
-  MetaOf(*t, where2).clock.store(UINT64_MAX);
+  BucketMetaOf(*t, where1).clock.store(UINT64_MAX);
+  BucketMetaOf(*t, where2).clock.store(UINT64_MAX);
   v = t->Write(WriteMode::kPut, "k", "w", 0);
   EXPECT_EQ(ErrorCodeOf(v.status()), ErrorCode::kBadFile) << v.status();
-  std::string got;
-  ASSERT_TRUE(t->Get("k", &got, nullptr).ok());
-  EXPECT_EQ(got, "v");
+  EXPECT_EQ(ValueOf(*t, "k"), "v");
 }
 
 // Count and ForEach say how many slots they skipped.
-TEST(ScanTest, CorruptSlotsAreCountedNotSilentlySkipped) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Open(tt.path());
+TEST_F(ScanTest, CorruptSlotsAreCountedNotSilentlySkipped) {
+  std::unique_ptr<Table> t = Open();
   ASSERT_NE(t, nullptr);
-  ASSERT_TRUE(t->Write(WriteMode::kPut, "a", "1", 0).ok());
-  uint64_t* seq = OnlySlot(*t);
+  uint64_t* seq = PutOnlyKey(*t, "a", "1");
   ASSERT_NE(seq, nullptr);
   ASSERT_TRUE(t->Write(WriteMode::kPut, "b", "2", 0).ok());
   // Slot of "a": its current copy claims a value longer than the maximum.

@@ -30,6 +30,7 @@
 #include "api/shmdict.h"
 #include "api/dict_access.h"
 #include "core/layout.h"
+#include "core/slot.h"
 #include "core/table.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -44,10 +45,14 @@ using ::shmdict::internal::ComputeLayout;
 using ::shmdict::internal::FileHeader;
 using ::shmdict::internal::ImmutableHeader;
 using ::shmdict::internal::Layout;
+using ::shmdict::testing::CreateOptions;
 using ::shmdict::testing::ForkChild;
+using ::shmdict::testing::ReadFile;
 using ::shmdict::testing::TempTable;
 using ::shmdict::testing::TestSeed;
+using ::shmdict::testing::UmaskGuard;
 using ::shmdict::testing::WaitChild;
+using ::shmdict::testing::WriteFile;
 
 constexpr size_t kChecksumOffset = offsetof(FileHeader, checksum);
 constexpr size_t kImmutableEnd = kChecksumOffset + sizeof(uint64_t);  // 200
@@ -56,15 +61,6 @@ static_assert(kChecksumOffset == sizeof(ImmutableHeader));
 
 // ---------------------------------------------------------------------------------
 // Options
-
-OpenOptions Create(uint64_t capacity = 1000, uint32_t key = 32, uint32_t value = 64) {
-  OpenOptions o;
-  o.create = true;
-  o.capacity = capacity;
-  o.max_key_size = key;
-  o.max_value_size = value;
-  return o;
-}
 
 OpenOptions Existing() { return OpenOptions(); }
 
@@ -145,45 +141,14 @@ template <typename T>
   if (auto r = RefusedWith(path, ReadOnly(), want, message_part); !r) {
     return r << " (read-only)";
   }
-  if (auto r = RefusedWith(path, Create(), want, message_part); !r) return r << " (create)";
+  if (auto r = RefusedWith(path, CreateOptions(), want, message_part); !r) {
+    return r << " (create)";
+  }
   return ::testing::AssertionSuccess();
 }
 
 // ---------------------------------------------------------------------------------
 // Files
-
-// Creates (replacing) a regular file at `path` holding `bytes`, with mode `mode`
-// whatever the umask.
-::testing::AssertionResult WriteFile(const std::string& path, std::string_view bytes,
-                                     mode_t mode = 0600) {
-  unlink(path.c_str());
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                      0600);
-  if (fd < 0) return ::testing::AssertionFailure() << "create " << path << ": " << errno;
-  bool ok = fchmod(fd, mode) == 0;
-  for (size_t done = 0; ok && done < bytes.size();) {
-    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n <= 0) ok = false;
-    done += n > 0 ? static_cast<size_t>(n) : 0;
-  }
-  close(fd);
-  if (!ok) return ::testing::AssertionFailure() << "writing " << path << ": " << errno;
-  return ::testing::AssertionSuccess();
-}
-
-std::string ReadFile(const std::string& path) {
-  std::string bytes;
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return bytes;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
-    if (n <= 0) break;
-    bytes.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return bytes;
-}
 
 // Overwrites bytes of an existing file in place.
 ::testing::AssertionResult PatchFile(const std::string& path, uint64_t offset,
@@ -205,7 +170,7 @@ std::string Value(int i) { return "value-" + std::to_string(i * 7919); }
 std::string MakeTable(const std::string& path, uint64_t capacity, uint32_t key,
                       uint32_t value, int n) {
   {
-    absl::StatusOr<Dict> d = Dict::Open(path, Create(capacity, key, value));
+    absl::StatusOr<Dict> d = Dict::Open(path, CreateOptions(capacity, key, value));
     EXPECT_TRUE(d.ok()) << d.status();
     if (!d.ok()) return "";
     for (int i = 0; i < n; ++i) {
@@ -214,6 +179,13 @@ std::string MakeTable(const std::string& path, uint64_t capacity, uint32_t key,
     }
   }
   return ReadFile(path);
+}
+
+// The bytes of a valid table made as MakeTable makes it, at a path of its own that is
+// removed again.
+std::string ValidTableBytes(uint64_t capacity, uint32_t key, uint32_t value, int n) {
+  TempTable valid("valid");
+  return MakeTable(valid.path(), capacity, key, value, n);
 }
 
 std::string RandomBytes(std::mt19937_64& rng, size_t n) {
@@ -267,25 +239,12 @@ class Watchdog {
   Watchdog& operator=(const Watchdog&) = delete;
 };
 
-class UmaskGuard {
- public:
-  explicit UmaskGuard(mode_t mask) : old_(umask(mask)) {}
-  ~UmaskGuard() { umask(old_); }
-  UmaskGuard(const UmaskGuard&) = delete;
-  UmaskGuard& operator=(const UmaskGuard&) = delete;
-
- private:
-  mode_t old_;
-};
-
 // ---------------------------------------------------------------------------------
 // Files that are not tables
 
 TEST(HostileFileTest, RandomBytesAreRejected) {
-  const uint64_t seed = TestSeed();
-  std::mt19937_64 rng(seed);
-  TempTable valid("valid");
-  const std::string table = MakeTable(valid.path(), 1000, 32, 64, 10);
+  std::mt19937_64 rng(TestSeed());
+  const std::string table = ValidTableBytes(1000, 32, 64, 10);
   ASSERT_FALSE(table.empty());
   TempTable t;
   const size_t sizes[] = {1,    7,    8,    100,  191,   192,   200,          4095,
@@ -303,10 +262,8 @@ TEST(HostileFileTest, RandomBytesAreRejected) {
 }
 
 TEST(HostileFileTest, RandomBytesBehindAValidMagicAreRejected) {
-  const uint64_t seed = TestSeed();
-  std::mt19937_64 rng(seed);
-  TempTable valid("valid");
-  const std::string table = MakeTable(valid.path(), 1000, 32, 64, 10);
+  std::mt19937_64 rng(TestSeed());
+  const std::string table = ValidTableBytes(1000, 32, 64, 10);
   ASSERT_FALSE(table.empty());
   TempTable t;
   for (int round = 0; round < 20; ++round) {
@@ -342,8 +299,8 @@ TEST(HostileFileTest, CreateOnAnExistingForeignFileLeavesItAlone) {
   TempTable t;
   const std::string precious = "precious data, not a table";
   ASSERT_TRUE(WriteFile(t.path(), precious));
-  EXPECT_TRUE(RefusedWith(t.path(), Create(), ErrorCode::kBadFile));
-  OpenOptions excl = Create();
+  EXPECT_TRUE(RefusedWith(t.path(), CreateOptions(), ErrorCode::kBadFile));
+  OpenOptions excl = CreateOptions();
   excl.exclusive = true;
   EXPECT_TRUE(RefusedWith(t.path(), excl, ErrorCode::kExists));
   EXPECT_EQ(ReadFile(t.path()), precious);
@@ -353,10 +310,8 @@ TEST(HostileFileTest, CreateOnAnExistingForeignFileLeavesItAlone) {
 // Truncated and extended tables
 
 TEST(HostileFileTest, TruncatedFileIsRejected) {
-  const uint64_t seed = TestSeed();
-  std::mt19937_64 rng(seed);
-  TempTable valid("valid");
-  const std::string table = MakeTable(valid.path(), 1000, 32, 64, 100);
+  std::mt19937_64 rng(TestSeed());
+  const std::string table = ValidTableBytes(1000, 32, 64, 100);
   ASSERT_FALSE(table.empty());
   absl::StatusOr<Layout> layout = ComputeLayout(1000, 32, 64);
   ASSERT_TRUE(layout.ok());
@@ -390,7 +345,7 @@ TEST(HostileFileTest, TruncatedFileIsRejected) {
     ASSERT_TRUE(WriteFile(t.path(), std::string_view(table).substr(0, length)));
     EXPECT_TRUE(RefusedWith(t.path(), Existing(), ErrorCode::kBadFile));
     EXPECT_TRUE(RefusedWith(t.path(), ReadOnly(), ErrorCode::kBadFile));
-    EXPECT_TRUE(RefusedWith(t.path(), Create(1000, 32, 64), ErrorCode::kBadFile));
+    EXPECT_TRUE(RefusedWith(t.path(), CreateOptions(1000, 32, 64), ErrorCode::kBadFile));
     if (length >= sizeof(FileHeader)) {
       // A valid header: the size is what gives it away, and the message says so.
       EXPECT_TRUE(RefusedWith(t.path(), Existing(), ErrorCode::kBadFile, "truncated"));
@@ -404,8 +359,7 @@ TEST(HostileFileTest, TruncatedFileIsRejected) {
 }
 
 TEST(HostileFileTest, ExtendedFileIsRejected) {
-  TempTable valid("valid");
-  const std::string table = MakeTable(valid.path(), 100, 16, 16, 10);
+  const std::string table = ValidTableBytes(100, 16, 16, 10);
   ASSERT_FALSE(table.empty());
   TempTable t;
   for (const size_t extra : {size_t{1}, size_t{8}, size_t{4096}, table.size()}) {
@@ -465,9 +419,8 @@ TEST(HostileFileTest, FlippedMutableHeaderByteIsNotAnError) {
 }
 
 TEST(HostileFileTest, ForgedHeaderWithRecomputedChecksumIsRejected) {
-  TempTable valid("valid");
   const uint64_t capacity = 1000;
-  const std::string table = MakeTable(valid.path(), capacity, 32, 64, 10);
+  const std::string table = ValidTableBytes(capacity, 32, 64, 10);
   ASSERT_FALSE(table.empty());
   const ImmutableHeader original = FixedOf(table);
   // Our checksum is the library's: a forged header below is refused for its content.
@@ -563,8 +516,7 @@ TEST(HostileFileTest, ForgedHeaderWithRecomputedChecksumIsRejected) {
 }
 
 TEST(HostileFileTest, WrongFormatVersionIsRejectedNamingTheVersion) {
-  TempTable valid("valid");
-  const std::string table = MakeTable(valid.path(), 100, 16, 16, 1);
+  const std::string table = ValidTableBytes(100, 16, 16, 1);
   ASSERT_FALSE(table.empty());
   TempTable t;
   for (const uint32_t version : {0u, 2u, 7u, 0x01000000u, ~0u}) {
@@ -575,13 +527,12 @@ TEST(HostileFileTest, WrongFormatVersionIsRejectedNamingTheVersion) {
     const std::string mention = "format version " + std::to_string(version);
     EXPECT_TRUE(RefusedWith(t.path(), Existing(), ErrorCode::kBadFile, mention));
     EXPECT_TRUE(RefusedWith(t.path(), ReadOnly(), ErrorCode::kBadFile, mention));
-    EXPECT_TRUE(RefusedWith(t.path(), Create(100, 16, 16), ErrorCode::kBadFile, mention));
+    EXPECT_TRUE(RefusedWith(t.path(), CreateOptions(100, 16, 16), ErrorCode::kBadFile, mention));
   }
 }
 
 TEST(HostileFileTest, WrongMagicIsRejected) {
-  TempTable valid("valid");
-  const std::string table = MakeTable(valid.path(), 100, 16, 16, 1);
+  const std::string table = ValidTableBytes(100, 16, 16, 1);
   ASSERT_FALSE(table.empty());
   TempTable t;
   for (const char* magic : {"SHMDICT2", "shmdict1", "SHMDICT\0", "\0HMDICT1", "XXXXXXXX"}) {
@@ -659,8 +610,7 @@ TEST(HostileFileTest, CharacterDeviceIsRejected) {
 }
 
 TEST(HostileFileTest, UnlinkLeavesFilesThatAreNotTablesInPlace) {
-  const uint64_t seed = TestSeed();
-  std::mt19937_64 rng(seed);
+  std::mt19937_64 rng(TestSeed());
   TempTable t;
   for (const std::string& bytes :
        {std::string(), std::string("x"), std::string("SHMDICT"), RandomBytes(rng, 4096),
@@ -701,7 +651,7 @@ TEST(HostileFileTest, WorldWritableTableIsAlwaysRefused) {
     SCOPED_TRACE(::testing::Message() << "mode 0" << std::oct << mode);
     ASSERT_EQ(chmod(t.path().c_str(), mode), 0);
     for (const OpenOptions& o : {Existing(), ReadOnly(), AllowGroup(), AllowGroup(ReadOnly()),
-                                 AllowGroup(Create(100, 16, 16))}) {
+                                 AllowGroup(CreateOptions(100, 16, 16))}) {
       EXPECT_TRUE(RefusedWith(t.path(), o, ErrorCode::kPermission, "world-writable"));
     }
   }
@@ -720,7 +670,7 @@ TEST(HostileFileTest, TableOwnedByAnotherUserNeedsAllowGroup) {
   EXPECT_TRUE(RefusedWith(t.path(), Existing(), ErrorCode::kPermission, "owned by uid 65534"));
   EXPECT_TRUE(RefusedWith(t.path(), ReadOnly(), ErrorCode::kPermission, "owned by uid 65534"));
   EXPECT_TRUE(
-      RefusedWith(t.path(), Create(100, 16, 16), ErrorCode::kPermission, "owned by uid"));
+      RefusedWith(t.path(), CreateOptions(100, 16, 16), ErrorCode::kPermission, "owned by uid"));
   absl::StatusOr<Dict> d = Dict::Open(t.path(), AllowGroup());
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(*d->Get(Key(0)), Value(0));
@@ -818,13 +768,13 @@ TEST(HostileFileTest, NewTablesAreCreatedWithMode0600WhateverTheUmask) {
     UmaskGuard guard(mask);
     TempTable t;
     {
-      absl::StatusOr<Dict> d = Dict::Open(t.path(), Create(100, 16, 16));
+      absl::StatusOr<Dict> d = Dict::Open(t.path(), CreateOptions(100, 16, 16));
       ASSERT_TRUE(d.ok()) << d.status();
       EXPECT_TRUE(d->Put("k", "v").ok());
     }
     EXPECT_EQ(ModeOf(t.path()), 0600u);
     TempTable explicit_mode("0640");
-    OpenOptions o = Create(100, 16, 16);
+    OpenOptions o = CreateOptions(100, 16, 16);
     o.mode = 0640;
     ASSERT_TRUE(Dict::Open(explicit_mode.path(), o).ok());
     EXPECT_EQ(ModeOf(explicit_mode.path()), 0640u);
@@ -854,7 +804,7 @@ TEST(HostileFileTest, NoTemporaryFilesAreLeftBehind) {
   ASSERT_FALSE(MakeTable(created.path(), 100, 16, 16, 1).empty());
   TempTable refused("refused");
   // Refused before any file is made (a world-writable mode) ...
-  OpenOptions world = Create(100, 16, 16);
+  OpenOptions world = CreateOptions(100, 16, 16);
   world.mode = 0666;
   EXPECT_TRUE(RefusedWith(refused.path(), world, ErrorCode::kInvalid));
   // ... and refused after the temporary file was made: a table larger than /dev/shm
@@ -864,7 +814,7 @@ TEST(HostileFileTest, NoTemporaryFilesAreLeftBehind) {
   struct statvfs vfs;
   ASSERT_EQ(statvfs("/dev/shm", &vfs), 0);
   if (uint64_t{vfs.f_blocks} * vfs.f_frsize < huge->file_size / 2) {
-    EXPECT_TRUE(RefusedWith(refused.path(), Create(internal::kMaxCapacity, 8, 8),
+    EXPECT_TRUE(RefusedWith(refused.path(), CreateOptions(internal::kMaxCapacity, 8, 8),
                             ErrorCode::kIo, "space"));
     EXPECT_FALSE(Exists(refused.path()));
   }
@@ -1055,14 +1005,13 @@ void MakeDamagedTable(DamagedTable& t, int n) {
   absl::StatusOr<Layout> l = ComputeLayout(capacity, 16, 32);
   ASSERT_TRUE(l.ok());
   t.layout = *l;
-  t.dict = Dict::Open(t.file.path(), Create(capacity, 16, 32));
+  t.dict = Dict::Open(t.file.path(), CreateOptions(capacity, 16, 32));
   ASSERT_TRUE(t.dict.ok()) << t.dict.status();
   for (int i = 0; i < n; ++i) ASSERT_TRUE(t.dict->Put(Key(i), Value(i)).ok());
 }
 
 TEST(HostileFileTest, RandomBucketsDoNotCrash) {
-  const uint64_t seed = TestSeed();
-  std::mt19937_64 rng(seed);
+  std::mt19937_64 rng(TestSeed());
   DamagedTable t;
   ASSERT_NO_FATAL_FAILURE(MakeDamagedTable(t, 1000));
   {
@@ -1095,8 +1044,7 @@ TEST(HostileFileTest, RandomBucketsDoNotCrash) {
 TEST(HostileFileTest, RandomBucketsWithFreeLocksDoNotCrash) {
   // As above, but with every lock word zero, so that writers go straight to the
   // damaged slots instead of "repairing" each bucket first.
-  const uint64_t seed = TestSeed();
-  std::mt19937_64 rng(seed);
+  std::mt19937_64 rng(TestSeed());
   DamagedTable t;
   ASSERT_NO_FATAL_FAILURE(MakeDamagedTable(t, 1000));
   {
@@ -1116,8 +1064,7 @@ TEST(HostileFileTest, RandomBucketsWithFreeLocksDoNotCrash) {
 TEST(HostileFileTest, SparselyScribbledTableDoesNotCrash) {
   // A few hundred random words over a populated table: most keys survive, some slots
   // hold impossible lengths, sequences or tags.
-  const uint64_t seed = TestSeed();
-  std::mt19937_64 rng(seed);
+  std::mt19937_64 rng(TestSeed());
   for (int round = 0; round < 5; ++round) {
     SCOPED_TRACE(::testing::Message() << "round " << round);
     DamagedTable t;
@@ -1158,16 +1105,11 @@ TEST(HostileFileTest, ImpossibleValueLengthsAreReportedNotFollowed) {
     // table's maximum (and, for half of them, longer than the whole file).
     for (uint64_t b = 0; b < l.bucket_count; ++b) {
       for (uint32_t i = 0; i < internal::kSlotsPerBucket; ++i) {
-        char* slot = raw.base() + internal::SlotOffset(l, b, i);
-        uint64_t seq;
-        std::memcpy(&seq, slot, 8);
-        char* copy = slot + 8 + ((seq >> 1) & 1) * l.copy_stride;
-        uint64_t word1;
-        std::memcpy(&word1, copy + 8, 8);
-        if ((word1 & 0xFFFFFFFFu) == 0) continue;  // empty
+        auto* seq = reinterpret_cast<uint64_t*>(raw.base() + internal::SlotOffset(l, b, i));
+        uint64_t* copy = internal::CopyAt(seq, *seq, l.copy_stride / 8);
+        if ((copy[1] & 0xFFFFFFFFu) == 0) continue;  // empty
         const uint64_t vlen = damaged % 2 == 0 ? l.max_value_size + 1 : 0xFFFFFFFFu;
-        word1 = (word1 & 0xFFFFFFFFu) | vlen << 32;
-        std::memcpy(copy + 8, &word1, 8);
+        copy[1] = (copy[1] & 0xFFFFFFFFu) | vlen << 32;
         ++damaged;
       }
     }
@@ -1198,8 +1140,7 @@ TEST(HostileFileTest, ImpossibleValueLengthsAreReportedNotFollowed) {
 }
 
 TEST(HostileFileTest, RandomProcessTableDoesNotCrash) {
-  const uint64_t seed = TestSeed();
-  std::mt19937_64 rng(seed);
+  std::mt19937_64 rng(TestSeed());
   TempTable file("damaged");
   ASSERT_FALSE(MakeTable(file.path(), 2000, 16, 32, 1000).empty());
   absl::StatusOr<Layout> l = ComputeLayout(2000, 16, 32);

@@ -18,6 +18,7 @@
 #include "core/layout.h"
 #include "core/table.h"
 #include "gtest/gtest.h"
+#include "tests/table_util.h"
 #include "tests/test_util.h"
 
 namespace {
@@ -72,34 +73,26 @@ namespace {
 
 TEST(UnderLockTest, NoStatusNorWakeIsMadeWhileABucketIsLocked) {
   ::shmdict::testing::TempTable tt;
-  OpenOptions p;
-  p.create = true;
-  p.capacity = 100;
-  p.max_key_size = 16;
-  p.max_value_size = 64;
-  absl::StatusOr<std::unique_ptr<Table>> t = Table::Open(tt.path(), p);
-  ASSERT_TRUE(t.ok()) << t.status();
-  absl::StatusOr<uint64_t> v1 = (*t)->Write(WriteMode::kPut, "k", "v", 0);
+  std::unique_ptr<Table> t =
+      ::shmdict::testing::OpenTable(tt.path(), ::shmdict::testing::CreateOptions(100, 16, 64));
+  ASSERT_NE(t, nullptr);
+  absl::StatusOr<uint64_t> v1 = t->Write(WriteMode::kPut, "k", "v", 0);
   ASSERT_TRUE(v1.ok()) << v1.status();
   uint64_t b1, b2;
-  (*t)->BucketsOf("k", &b1, &b2);
-  auto* m1 = reinterpret_cast<BucketMeta*>((*t)->MappingForTesting() +
-                                           (*t)->layout().buckets_offset +
-                                           b1 * (*t)->layout().bucket_stride);
-  auto* m2 = reinterpret_cast<BucketMeta*>((*t)->MappingForTesting() +
-                                           (*t)->layout().buckets_offset +
-                                           b2 * (*t)->layout().bucket_stride);
+  t->BucketsOf("k", &b1, &b2);
+  BucketMeta& m1 = ::shmdict::testing::BucketMetaOf(*t, b1);
+  BucketMeta& m2 = ::shmdict::testing::BucketMetaOf(*t, b2);
   // A waiter announced itself on the key's left bucket: writers wake it.
-  m1->change_seq.fetch_or(1);
+  m1.change_seq.fetch_or(1);
 
-  g_lock1.store(&m1->lock);
-  g_lock2.store(&m2->lock);
-  absl::StatusOr<uint64_t> cas = (*t)->Write(WriteMode::kCompareAndSwap, "k", "w", *v1 + 100);
-  absl::StatusOr<uint64_t> ins = (*t)->Write(WriteMode::kInsert, "k", "w", 0);
-  absl::StatusOr<uint64_t> put = (*t)->Write(WriteMode::kPut, "k", "w", 0);
-  absl::Status erased = (*t)->Erase("k");
-  absl::Status erase = (*t)->Erase("k");
-  absl::StatusOr<uint64_t> rep = (*t)->Write(WriteMode::kReplace, "k", "w", 0);
+  g_lock1.store(&m1.lock);
+  g_lock2.store(&m2.lock);
+  absl::StatusOr<uint64_t> cas = t->Write(WriteMode::kCompareAndSwap, "k", "w", *v1 + 100);
+  absl::StatusOr<uint64_t> ins = t->Write(WriteMode::kInsert, "k", "w", 0);
+  absl::StatusOr<uint64_t> put = t->Write(WriteMode::kPut, "k", "w", 0);
+  absl::Status erased = t->Erase("k");
+  absl::Status erase = t->Erase("k");
+  absl::StatusOr<uint64_t> rep = t->Write(WriteMode::kReplace, "k", "w", 0);
   g_lock1.store(nullptr);
   g_lock2.store(nullptr);
 

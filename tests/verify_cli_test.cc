@@ -1,10 +1,8 @@
 // `shmdict verify` and `--repair`, run as a user would, on tables left in each state:
 // clean, with a dead writer's lock and half-written slot, damaged, and not a table.
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -14,96 +12,82 @@
 #include "core/slot.h"
 #include "core/table.h"
 #include "gtest/gtest.h"
+#include "tests/cli/cli_runner.h"
+#include "tests/table_util.h"
 #include "tests/test_util.h"
 
 namespace shmdict::internal {
 namespace {
 
-using ::shmdict::testing::ForkChild;
+using ::shmdict::cli::testing::Cli;
+using ::shmdict::cli::testing::CliResult;
+using ::shmdict::testing::BucketMetaOf;
+using ::shmdict::testing::CreateOptions;
+using ::shmdict::testing::ForkArmed;
+using ::shmdict::testing::SlotSeqOf;
 using ::shmdict::testing::TempTable;
+using ::shmdict::testing::ValueOf;
 using ::shmdict::testing::WaitChild;
 
-struct CliResult {
-  int exit_code;
-  std::string out;
+// The tests' tables: 100 keys of up to 16 bytes, values of up to 64.
+OpenOptions Options() { return CreateOptions(100, 16, 64); }
+
+// Each test's table file, at a path of its own, removed after the test.
+class VerifyCliTest : public ::testing::Test {
+ protected:
+  // The table, created if it does not exist yet; null after a test failure if it does
+  // not open.
+  std::unique_ptr<Table> Create() { return ::shmdict::testing::OpenTable(path(), Options()); }
+  const std::string& path() const { return file_.path(); }
+
+ private:
+  TempTable file_;
 };
 
-CliResult Cli(const std::string& args) {
-  const char* srcdir = getenv("TEST_SRCDIR");
-  const std::string bin = std::string(srcdir != nullptr ? srcdir : ".") + "/shmdict/tools/shmdict";
-  const std::string cmd = bin + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  EXPECT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::unique_ptr<Table> Create(const std::string& path) {
-  OpenOptions p;
-  p.create = true;
-  p.capacity = 100;
-  p.max_key_size = 16;
-  p.max_value_size = 64;
-  absl::StatusOr<std::unique_ptr<Table>> t = Table::Open(path, p);
-  EXPECT_TRUE(t.ok()) << t.status();
-  return t.ok() ? std::move(*t) : nullptr;
-}
-
-TEST(VerifyCliTest, CleanTablePasses) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Create(tt.path());
+TEST_F(VerifyCliTest, CleanTablePasses) {
+  std::unique_ptr<Table> t = Create();
+  ASSERT_NE(t, nullptr);
   for (int i = 0; i < 50; ++i) {
     ASSERT_TRUE(t->Write(WriteMode::kPut, "k" + std::to_string(i), "v", 0).ok());
   }
-  CliResult r = Cli("verify " + tt.path());
-  EXPECT_EQ(r.exit_code, 0) << r.out;
+  CliResult r = Cli({"verify", path()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("entries: 50"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("OK"), std::string::npos) << r.out;
-  r = Cli("verify --json " + tt.path());
-  EXPECT_EQ(r.exit_code, 0) << r.out;
+  r = Cli({"verify", "--json", path()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("\"ok\":true"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"entries\":50"), std::string::npos) << r.out;
 }
 
-TEST(VerifyCliTest, DeadWritersWorkIsReportedAndRepaired) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Create(tt.path());
+TEST_F(VerifyCliTest, DeadWritersWorkIsReportedAndRepaired) {
+  std::unique_ptr<Table> t = Create();
+  ASSERT_NE(t, nullptr);
   ASSERT_TRUE(t->Write(WriteMode::kPut, "victim", "old", 0).ok());
-  const pid_t pid = ForkChild([&]() -> int {
-    std::unique_ptr<Table> w = Create(tt.path());
-    ArmCrashPoint(CrashPoint::kPayloadHalfWritten, 0, CrashAction::kKill);
-    return w->Write(WriteMode::kPut, "victim", "new", 0).ok() ? 0 : 4;
-  });
-  const int status = WaitChild(pid);
+  const int status = WaitChild(
+      ForkArmed(path(), Options(), CrashPoint::kPayloadHalfWritten, CrashAction::kKill,
+                [](Table& w) { return w.Write(WriteMode::kPut, "victim", "new", 0); }));
   ASSERT_TRUE(WIFSIGNALED(status));
-  CliResult r = Cli("verify " + tt.path());
-  EXPECT_EQ(r.exit_code, 1) << r.out;
+  CliResult r = Cli({"verify", path()});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("NEEDS REPAIR"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("1 lock(s), 1 interrupted write(s)"), std::string::npos) << r.out;
-  r = Cli("verify --repair " + tt.path());
-  EXPECT_EQ(r.exit_code, 0) << r.out;
+  r = Cli({"verify", "--repair", path()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("repaired: 1 bucket(s)"), std::string::npos) << r.out;
-  std::string v;
-  ASSERT_TRUE(t->Get("victim", &v, nullptr).ok());
-  EXPECT_EQ(v, "old");
-  EXPECT_EQ(Cli("verify " + tt.path()).exit_code, 0);
+  EXPECT_EQ(ValueOf(*t, "victim"), "old");
+  EXPECT_EQ(Cli({"verify", path()}).exit_code, 0);
 }
 
-TEST(VerifyCliTest, DamageIsReportedAndNotTouched) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Create(tt.path());
+TEST_F(VerifyCliTest, DamageIsReportedAndNotTouched) {
+  std::unique_ptr<Table> t = Create();
+  ASSERT_NE(t, nullptr);
   ASSERT_TRUE(t->Write(WriteMode::kPut, "key", "value", 0).ok());
   uint64_t b1, b2;
   t->BucketsOf("key", &b1, &b2);
   // Scribble: flip the tag of every occupied slot of the key's buckets.
   for (uint64_t b : {b1, b2}) {
-    auto* meta = reinterpret_cast<BucketMeta*>(t->MappingForTesting() +
-                                               internal::BucketOffset(t->layout(), b));
-    for (auto& word : meta->tags) {
+    for (auto& word : BucketMetaOf(*t, b).tags) {
       uint64_t w = word.load();
       for (int i = 0; i < 8; ++i) {
         const uint64_t byte = (w >> (8 * i)) & 0xFF;
@@ -112,17 +96,17 @@ TEST(VerifyCliTest, DamageIsReportedAndNotTouched) {
       word.store(w);
     }
   }
-  CliResult r = Cli("verify --repair " + tt.path());
-  EXPECT_EQ(r.exit_code, 1) << r.out;
+  CliResult r = Cli({"verify", "--repair", path()});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("DAMAGED"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("but the key's is"), std::string::npos) << r.out;
 }
 
 // ls and dump list every readable entry, then say how many corrupt slots they skipped
 // and exit 1 (they used to skip them silently and exit 0).
-TEST(VerifyCliTest, ScansReportCorruptSlotsTheySkipped) {
-  TempTable tt;
-  std::unique_ptr<Table> t = Create(tt.path());
+TEST_F(VerifyCliTest, ScansReportCorruptSlotsTheySkipped) {
+  std::unique_ptr<Table> t = Create();
+  ASSERT_NE(t, nullptr);
   ASSERT_TRUE(t->Write(WriteMode::kPut, "good", "1", 0).ok());
   ASSERT_TRUE(t->Write(WriteMode::kPut, "bad", "2", 0).ok());
   // The slot of "bad": its current copy claims a value longer than the maximum.
@@ -131,7 +115,7 @@ TEST(VerifyCliTest, ScansReportCorruptSlotsTheySkipped) {
   bool done = false;
   for (uint64_t b : {b1, b2}) {
     for (uint32_t i = 0; i < kSlotsPerBucket && !done; ++i) {
-      auto* seq = reinterpret_cast<uint64_t*>(t->MappingForTesting() + SlotOffset(t->layout(), b, i));
+      uint64_t* seq = SlotSeqOf(*t, b, i);
       uint64_t* c = CopyAt(seq, *seq, t->layout().copy_stride / 8);
       if ((c[1] & 0xFFFFFFFFu) == 4 && std::memcmp(c + 2, "bad", 3) == 0) {
         c[1] = 4 | (uint64_t{1000} << 32);
@@ -140,27 +124,24 @@ TEST(VerifyCliTest, ScansReportCorruptSlotsTheySkipped) {
     }
   }
   ASSERT_TRUE(done);
-  for (const std::string cmd : {"ls ", "dump "}) {
-    const CliResult r = Cli(cmd + tt.path());
-    EXPECT_EQ(r.exit_code, 1) << cmd << r.out;
-    EXPECT_NE(r.out.find("1 corrupt slot skipped"), std::string::npos) << cmd << r.out;
+  for (const std::string cmd : {"ls", "dump"}) {
+    const CliResult r = Cli({cmd, path()});
+    EXPECT_EQ(r.exit_code, 1) << cmd << r.out << r.err;
+    EXPECT_NE(r.err.find("1 corrupt slot skipped"), std::string::npos) << cmd << r.err;
     EXPECT_NE(r.out.find("good"), std::string::npos) << cmd << r.out;
   }
 }
 
-TEST(VerifyCliTest, BadFilesAndBadUsage) {
-  TempTable tt;
-  FILE* f = std::fopen(tt.path().c_str(), "w");
-  ASSERT_NE(f, nullptr);
-  std::fputs("not a table at all, just some bytes that are long enough..........", f);
-  std::fclose(f);
-  CliResult r = Cli("verify " + tt.path());
-  EXPECT_EQ(r.exit_code, 1) << r.out;
+TEST_F(VerifyCliTest, BadFilesAndBadUsage) {
+  ASSERT_TRUE(::shmdict::testing::WriteFile(
+      path(), "not a table at all, just some bytes that are long enough.........."));
+  CliResult r = Cli({"verify", path()});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("NOT A VALID TABLE"), std::string::npos) << r.out;
-  EXPECT_EQ(Cli("verify /dev/shm/shmdict-no-such-table-xyz").exit_code, 2);
-  EXPECT_EQ(Cli("verify").exit_code, 2);
-  EXPECT_EQ(Cli("frobnicate x").exit_code, 2);
-  r = Cli("verify --help");
+  EXPECT_EQ(Cli({"verify", "/dev/shm/shmdict-no-such-table-xyz"}).exit_code, 2);
+  EXPECT_EQ(Cli({"verify"}).exit_code, 2);
+  EXPECT_EQ(Cli({"frobnicate", "x"}).exit_code, 2);
+  r = Cli({"verify", "--help"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("usage: shmdict verify"), std::string::npos) << r.out;
 }

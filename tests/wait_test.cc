@@ -17,27 +17,46 @@
 namespace shmdict {
 namespace {
 
+using ::shmdict::testing::CreateOptions;
 using ::shmdict::testing::ForkChild;
 using ::shmdict::testing::TempTable;
 using ::shmdict::testing::WaitChild;
 using Clock = std::chrono::steady_clock;
 
-OpenOptions Create() {
-  OpenOptions o;
-  o.create = true;
-  o.capacity = 100;
-  o.max_key_size = 16;
-  o.max_value_size = 16;
-  return o;
-}
-
 double MsSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-TEST(WaitTest, ReturnsAtOnceWhenTheVersionAlreadyDiffers) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+// The waiter is another process; the write happens in the test. The waiter exits 0
+// once it has seen the change to "new", or with 250 and up when something failed.
+int WaiterProcess(const std::string& path, uint64_t version, bool read_only) {
+  absl::StatusOr<Dict> d = Dict::Open(path, {.read_only = read_only});
+  if (!d.ok()) return 250;
+  absl::Status s = d->WaitForChange("k", version, 20000);
+  if (!s.ok()) return 251;
+  absl::StatusOr<std::string> v = d->Get("k");
+  if (!v.ok() || *v != "new") return 252;
+  return 0;
+}
+
+// Each test's table (100 keys of up to 16 bytes, values of up to 16), at a path of its
+// own, removed after the test.
+class WaitTest : public ::testing::Test {
+ protected:
+  // Creates the table and opens it.
+  absl::StatusOr<Dict> Create() { return Dict::Open(path(), CreateOptions(100, 16, 16)); }
+  // Another handle on the table, read-write (as a child process opens it).
+  absl::StatusOr<Dict> Reopen() { return Dict::Open(path(), OpenOptions()); }
+  const std::string& path() const { return table_.path(); }
+
+  void WakeAcrossProcesses(bool read_only);
+
+ private:
+  TempTable table_;
+};
+
+TEST_F(WaitTest, ReturnsAtOnceWhenTheVersionAlreadyDiffers) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(ErrorCodeOf(d->WaitForChange("k", 7, 0)), ErrorCode::kOk);  // absent != 7
   absl::StatusOr<uint64_t> v = d->Put("k", "x");
@@ -47,9 +66,8 @@ TEST(WaitTest, ReturnsAtOnceWhenTheVersionAlreadyDiffers) {
   EXPECT_EQ(ErrorCodeOf(d->WaitForChange(std::string(17, 'k'), 0, 0)), ErrorCode::kTooBig);
 }
 
-TEST(WaitTest, TimesOutWhenNothingChanges) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+TEST_F(WaitTest, TimesOutWhenNothingChanges) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok());
   absl::StatusOr<uint64_t> v = d->Put("k", "x");
   ASSERT_TRUE(v.ok());
@@ -71,27 +89,12 @@ TEST(WaitTest, TimesOutWhenNothingChanges) {
   EXPECT_GE(ms, 150.0);
 }
 
-// The waiter is another process; the write happens here. The waiter reports how long
-// it took to wake after the write, through its exit status (in milliseconds, capped).
-int WaiterProcess(const std::string& path, uint64_t version, bool read_only) {
-  OpenOptions o;
-  o.read_only = read_only;
-  absl::StatusOr<Dict> d = Dict::Open(path, o);
-  if (!d.ok()) return 250;
-  absl::Status s = d->WaitForChange("k", version, 20000);
-  if (!s.ok()) return 251;
-  absl::StatusOr<std::string> v = d->Get("k");
-  if (!v.ok() || *v != "new") return 252;
-  return 0;
-}
-
-void WakeAcrossProcesses(bool read_only) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+void WaitTest::WakeAcrossProcesses(bool read_only) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok());
   absl::StatusOr<uint64_t> v = d->Put("k", "old");
   ASSERT_TRUE(v.ok());
-  const pid_t pid = ForkChild([&] { return WaiterProcess(t.path(), *v, read_only); });
+  const pid_t pid = ForkChild([&] { return WaiterProcess(path(), *v, read_only); });
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let it fall asleep
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, WNOHANG), 0) << "the waiter returned before the write";
@@ -108,16 +111,15 @@ void WakeAcrossProcesses(bool read_only) {
   EXPECT_LT(ms, 500.0);
 }
 
-TEST(WaitTest, WriterInAnotherProcessWakesTheWaiter) { WakeAcrossProcesses(false); }
+TEST_F(WaitTest, WriterInAnotherProcessWakesTheWaiter) { WakeAcrossProcesses(false); }
 
-TEST(WaitTest, ReadOnlyWaiterSeesTheChangeByPolling) { WakeAcrossProcesses(true); }
+TEST_F(WaitTest, ReadOnlyWaiterSeesTheChangeByPolling) { WakeAcrossProcesses(true); }
 
-TEST(WaitTest, WaiterWakesWhenTheKeyIsErasedOrAppears) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+TEST_F(WaitTest, WaiterWakesWhenTheKeyIsErasedOrAppears) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok());
   const pid_t appear = ForkChild([&]() -> int {
-    absl::StatusOr<Dict> w = Dict::Open(t.path(), OpenOptions());
+    absl::StatusOr<Dict> w = Reopen();
     return w.ok() && w->WaitForChange("new", 0, 20000).ok() ? 0 : 1;
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -128,7 +130,7 @@ TEST(WaitTest, WaiterWakesWhenTheKeyIsErasedOrAppears) {
 
   const uint64_t v = d->Version("new");
   const pid_t erased = ForkChild([&]() -> int {
-    absl::StatusOr<Dict> w = Dict::Open(t.path(), OpenOptions());
+    absl::StatusOr<Dict> w = Reopen();
     if (!w.ok() || !w->WaitForChange("new", v, 20000).ok()) return 1;
     return w->Contains("new") ? 2 : 0;
   });
@@ -141,15 +143,14 @@ TEST(WaitTest, WaiterWakesWhenTheKeyIsErasedOrAppears) {
 
 // A writer that dies (here: killed while the waiter sleeps, without writing the key)
 // does not strand the waiter: it wakes at the next write by anyone else.
-TEST(WaitTest, WaiterSurvivesAWritersDeath) {
-  TempTable t;
-  absl::StatusOr<Dict> d = Dict::Open(t.path(), Create());
+TEST_F(WaitTest, WaiterSurvivesAWritersDeath) {
+  absl::StatusOr<Dict> d = Create();
   ASSERT_TRUE(d.ok());
   absl::StatusOr<uint64_t> v = d->Put("k", "old");
   ASSERT_TRUE(v.ok());
-  const pid_t waiter = ForkChild([&] { return WaiterProcess(t.path(), *v, false); });
+  const pid_t waiter = ForkChild([&] { return WaiterProcess(path(), *v, false); });
   const pid_t writer = ForkChild([&]() -> int {
-    absl::StatusOr<Dict> w = Dict::Open(t.path(), OpenOptions());
+    absl::StatusOr<Dict> w = Reopen();
     if (!w.ok()) return 1;
     for (int i = 0;; ++i) (void)w->Put("other" + std::to_string(i % 20), "busy");
   });

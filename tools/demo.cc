@@ -164,13 +164,12 @@ int main(int argc, char** argv) {
   std::printf("shmdict demo: %d reader processes and writer processes share one table.\n"
               "The writer is killed with SIGKILL in the middle of a write.\n\n",
               kReaders);
-  shmdict::OpenOptions create;
-  create.create = true;
-  create.exclusive = true;
-  create.capacity = kKeys;
-  create.max_key_size = 32;
-  create.max_value_size = kValueSize;
-  absl::StatusOr<shmdict::Dict> d = shmdict::Dict::Open(path, create);
+  absl::StatusOr<shmdict::Dict> d = shmdict::Dict::Open(
+      path, {.create = true,
+             .exclusive = true,
+             .capacity = kKeys,
+             .max_key_size = 32,
+             .max_value_size = kValueSize});
   if (!d.ok()) {
     std::fprintf(stderr, "demo: cannot create %s: %s\n", path.c_str(),
                  std::string(d.status().message()).c_str());

@@ -647,13 +647,12 @@ int main(int argc, char** argv) {
   }
   mkdir(cfg.log_dir.c_str(), 0700);
 
-  shmdict::OpenOptions create;
-  create.create = true;
-  create.exclusive = true;
-  create.capacity = uint64_t(cfg.keys + cfg.counters) * 2;
-  create.max_key_size = 16;
-  create.max_value_size = uint32_t(cfg.max_value);
-  absl::StatusOr<shmdict::Dict> d = shmdict::Dict::Open(cfg.path, create);
+  absl::StatusOr<shmdict::Dict> d =
+      shmdict::Dict::Open(cfg.path, {.create = true,
+                                     .exclusive = true,
+                                     .capacity = uint64_t(cfg.keys + cfg.counters) * 2,
+                                     .max_key_size = 16,
+                                     .max_value_size = uint32_t(cfg.max_value)});
   if (!d.ok()) {
     std::fprintf(stderr, "stress: cannot create %s: %s\n", cfg.path.c_str(),
                  std::string(d.status().message()).c_str());

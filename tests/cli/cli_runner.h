@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 namespace shmdict::cli::testing {
 
@@ -176,31 +176,9 @@ inline CliResult Cli(const std::vector<std::string>& args, const std::string& in
   return p.Finish(input);
 }
 
-// A unique table path under /dev/shm, removed when this object goes away.
-class TempPath {
- public:
-  TempPath() {
-    static int counter = 0;
-    uint64_t salt = 0;
-    if (getrandom(&salt, sizeof(salt), 0) != sizeof(salt)) salt = uint64_t(time(nullptr));
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = "/dev/shm/shmdict-cli-test-" + std::to_string(getpid()) + "-" +
-            std::to_string(salt % 1000000007u) + "-" + std::to_string(counter++) + "-" +
-            (info != nullptr ? info->name() : "none");
-    unlink(path_.c_str());
-  }
-  ~TempPath() {
-    unlink(path_.c_str());
-    rmdir(path_.c_str());
-  }
-  TempPath(const TempPath&) = delete;
-  TempPath& operator=(const TempPath&) = delete;
-
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+// A unique table path under /dev/shm, removed (a file or an empty directory) when this
+// object goes away.
+using TempPath = ::shmdict::testing::TempTable;
 
 }  // namespace shmdict::cli::testing
 

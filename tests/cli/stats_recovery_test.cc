@@ -13,22 +13,17 @@
 #include "core/table.h"
 #include "gtest/gtest.h"
 #include "tests/cli/cli_runner.h"
+#include "tests/table_util.h"
+#include "tests/test_util.h"
 
 namespace shmdict::cli::testing {
 namespace {
 
 using internal::Table;
-
-std::unique_ptr<Table> Open(const std::string& path) {
-  OpenOptions p;
-  p.create = true;
-  p.capacity = 100;
-  p.max_key_size = 16;
-  p.max_value_size = 64;
-  absl::StatusOr<std::unique_ptr<Table>> t = Table::Open(path, p);
-  EXPECT_TRUE(t.ok()) << t.status();
-  return t.ok() ? std::move(*t) : nullptr;
-}
+using ::shmdict::testing::CreateOptions;
+using ::shmdict::testing::ForkArmed;
+using ::shmdict::testing::OpenTable;
+using ::shmdict::testing::WaitChild;
 
 // The line of the process table in `stats` output whose pid is `pid`.
 std::string ProcessLine(const std::string& stats, pid_t pid) {
@@ -44,19 +39,14 @@ std::string ProcessLine(const std::string& stats, pid_t pid) {
 
 TEST(StatsRecoveryTest, KilledWriterIsShownAndRecoveredByTheNextWriter) {
   TempPath t;
-  std::unique_ptr<Table> table = Open(t.path());
+  std::unique_ptr<Table> table = OpenTable(t.path(), CreateOptions(100, 16, 64));
   ASSERT_NE(table, nullptr);
   ASSERT_TRUE(table->Write(internal::WriteMode::kPut, "victim", "old", 0).ok());
-  fflush(nullptr);
-  const pid_t child = fork();
-  if (child == 0) {
-    std::unique_ptr<Table> w = Open(t.path());
-    internal::ArmCrashPoint(internal::CrashPoint::kPayloadHalfWritten, 0,
-                            internal::CrashAction::kKill);
-    _exit(w != nullptr && w->Write(internal::WriteMode::kPut, "victim", "new", 0).ok() ? 0 : 4);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
+  const pid_t child = ForkArmed(
+      t.path(), CreateOptions(100, 16, 64), internal::CrashPoint::kPayloadHalfWritten,
+      internal::CrashAction::kKill,
+      [](Table& w) { return w.Write(internal::WriteMode::kPut, "victim", "new", 0); });
+  const int status = WaitChild(child);
   ASSERT_TRUE(WIFSIGNALED(status)) << "the writer was meant to die mid-write";
 
   CliResult r = Cli({"stats", t.path()});

@@ -108,8 +108,8 @@ void OpenCorpus() {
   // entry 0, which is not locked: dead), an odd sequence (a write in progress) and a
   // tag on an empty slot.
   std::string pending = small;
-  const uint64_t b0 = l.buckets_offset;
-  const uint64_t slot0 = b0 + sizeof(internal::BucketMeta);
+  const uint64_t b0 = internal::BucketOffset(l, 0);
+  const uint64_t slot0 = internal::SlotOffset(l, 0, 0);
   pending.replace(b0, 8, U64Bytes((uint64_t{1} << 32) | 1));
   uint64_t seq;
   std::memcpy(&seq, pending.data() + slot0, 8);
@@ -121,9 +121,8 @@ void OpenCorpus() {
   // a key that belongs in other buckets.
   std::string damaged = small;
   auto current_copy = [&](uint32_t i) {
-    const uint64_t slot = slot0 + uint64_t{i} * l.slot_stride;
-    std::memcpy(&seq, damaged.data() + slot, 8);
-    return slot + 8 + ((seq >> 1) & 1) * l.copy_stride;
+    std::memcpy(&seq, damaged.data() + internal::SlotOffset(l, 0, i), 8);
+    return CopyOffset(l, 0, i, (seq >> 1) & 1);
   };
   uint64_t w1;
   std::memcpy(&w1, damaged.data() + current_copy(0) + 8, 8);

@@ -135,13 +135,11 @@ std::string MakeTableBytes(uint64_t capacity, uint32_t max_key_size, uint32_t ma
                            uint64_t seed, const std::function<void(Dict&)>& fill) {
   const std::string path = UniqueTablePath("template");
   {
-    OpenOptions create;
-    create.create = true;
-    create.exclusive = true;
-    create.capacity = capacity;
-    create.max_key_size = max_key_size;
-    create.max_value_size = max_value_size;
-    absl::StatusOr<Dict> d = Dict::Open(path, create);
+    absl::StatusOr<Dict> d = Dict::Open(path, {.create = true,
+                                               .exclusive = true,
+                                               .capacity = capacity,
+                                               .max_key_size = max_key_size,
+                                               .max_value_size = max_value_size});
     FUZZ_CHECK(d.ok(), "creating a template table: " + Describe(d.status()));
   }
   SetHeaderSeed(path, seed);

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "api/errors.h"
 #include "api/shmdict.h"
+#include "core/layout.h"
 
 namespace shmdict::fuzz {
 
@@ -97,6 +98,12 @@ void SetHeaderSeed(const std::string& path, uint64_t seed);
 // fields (pid, time) zeroed. Deterministic for a deterministic `fill`.
 std::string MakeTableBytes(uint64_t capacity, uint32_t max_key_size, uint32_t max_value_size,
                            uint64_t seed, const std::function<void(Dict&)>& fill);
+
+// Byte offset in a table file of copy `copy` (0 or 1) of slot i of bucket b: the copies
+// follow the slot's 8-byte sequence word (core/layout.h).
+inline uint64_t CopyOffset(const internal::Layout& l, uint64_t b, uint32_t i, uint64_t copy) {
+  return internal::SlotOffset(l, b, i) + sizeof(uint64_t) + copy * l.copy_stride;
+}
 
 // The fixed hash seed of the fuzz targets' tables.
 inline constexpr uint64_t kFuzzSeed = 0x5eed5eed5eed5eedull;

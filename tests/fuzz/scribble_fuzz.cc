@@ -134,22 +134,20 @@ void ApplyScribbles(Input& in, int fd, const internal::Layout& l, std::vector<bo
         break;
       case 2: {
         const uint64_t b = in.Byte() % l.bucket_count;
-        offset = buckets + b * l.bucket_stride + in.Byte() % sizeof(internal::BucketMeta);
+        offset = internal::BucketOffset(l, b) + in.Byte() % sizeof(internal::BucketMeta);
         break;
       }
       case 3: {
         const uint64_t b = in.Byte() % l.bucket_count;
-        const uint64_t i = in.Byte() % internal::kSlotsPerBucket;
-        offset = buckets + b * l.bucket_stride + sizeof(internal::BucketMeta) + i * l.slot_stride +
-                 in.U16() % l.slot_stride;
+        const uint32_t i = in.Byte() % internal::kSlotsPerBucket;
+        offset = internal::SlotOffset(l, b, i) + in.U16() % l.slot_stride;
         break;
       }
       default: {
         const uint64_t b = in.Byte() % l.bucket_count;
-        const uint64_t i = in.Byte() % internal::kSlotsPerBucket;
+        const uint32_t i = in.Byte() % internal::kSlotsPerBucket;
         const uint8_t w = in.Byte();
-        offset = buckets + b * l.bucket_stride + sizeof(internal::BucketMeta) + i * l.slot_stride +
-                 8 + (w & 1) * l.copy_stride + 8 * ((w >> 1) % (l.copy_stride / 8));
+        offset = CopyOffset(l, b, i, w & 1) + 8 * ((w >> 1) % (l.copy_stride / 8));
         len = 8;
         break;
       }
@@ -171,8 +169,8 @@ void ApplyScribbles(Input& in, int fd, const internal::Layout& l, std::vector<bo
 
 uint64_t LockWord(const Dict& d, uint64_t b) {
   internal::Table* t = internal::TableOf(d);
-  auto* meta = reinterpret_cast<internal::BucketMeta*>(
-      t->MappingForTesting() + t->layout().buckets_offset + b * t->layout().bucket_stride);
+  auto* meta = reinterpret_cast<internal::BucketMeta*>(t->MappingForTesting() +
+                                                       internal::BucketOffset(t->layout(), b));
   // Relaxed: this thread is the only one using the table; a plain observation.
   return meta->lock.load(std::memory_order_relaxed);
 }
@@ -221,31 +219,22 @@ int WritePhase(Dict& d, const Template& t) {
     const std::string& key = keys[j];
     if (!BucketsFree(d, key)) continue;
     const std::string value = Value(static_cast<int>(j), (j * 3) % (max_value + 1));
+    // A versioned write of `value` that succeeded reads back as written.
+    auto read_back = [&](const absl::StatusOr<uint64_t>& v, const char* what) {
+      if (!v.ok()) return;
+      CheckReadsBack(d, key, value, *v, what);
+      ++done;
+    };
     switch (j % 5) {
-      case 0: {
-        const absl::StatusOr<uint64_t> v = d.Put(key, value);
-        if (v.ok()) {
-          CheckReadsBack(d, key, value, *v, "Put");
-          ++done;
-        }
+      case 0:
+        read_back(d.Put(key, value), "Put");
         break;
-      }
-      case 1: {
-        const absl::StatusOr<uint64_t> v = d.Replace(key, value);
-        if (v.ok()) {
-          CheckReadsBack(d, key, value, *v, "Replace");
-          ++done;
-        }
+      case 1:
+        read_back(d.Replace(key, value), "Replace");
         break;
-      }
-      case 2: {
-        const absl::StatusOr<uint64_t> v = d.CompareAndSwap(key, d.Version(key), value);
-        if (v.ok()) {
-          CheckReadsBack(d, key, value, *v, "CompareAndSwap");
-          ++done;
-        }
+      case 2:
+        read_back(d.CompareAndSwap(key, d.Version(key), value), "CompareAndSwap");
         break;
-      }
       case 3: {
         uint64_t version = 0;
         const absl::StatusOr<int64_t> v = d.FetchAdd(key, 7, &version);
@@ -281,9 +270,7 @@ void FuzzOne(const uint8_t* data, size_t size) {
 
   const std::string path = UniqueTablePath("scribble");
   WriteNewFile(path, {{0, t.bytes}}, t.bytes.size());
-  OpenOptions options;
-  options.read_only = read_only;
-  absl::StatusOr<Dict> d = Dict::Open(path, options);
+  absl::StatusOr<Dict> d = Dict::Open(path, {.read_only = read_only});
   const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
   unlink(path.c_str());  // the mapping and `fd` outlive the name
   FUZZ_CHECK(d.ok(), "opening a copy of the template: " + Describe(d.status()));
