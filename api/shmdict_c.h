@@ -92,6 +92,10 @@ extern "C" {
 #define SHMDICT_READONLY 0x4    /* read-only mapping; writes give SHMDICT_EPERM */
 #define SHMDICT_ALLOW_GROUP 0x8 /* accept group-writable or group members' files */
 
+/* The handle: an incomplete type, only ever held by pointer. Its name is also C++'s
+ * `namespace shmdict`, so a C++ file that includes api/shmdict.h cannot also include
+ * this header as it is; C++ code uses api/shmdict.h (api/shmdict_c.cc shows how to
+ * include both: the tag renamed by a macro around this header). */
 typedef struct shmdict shmdict;
 
 typedef struct shmdict_options {
