@@ -184,19 +184,26 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Table::ReadHome(std::string_view key, ui
   if (TagHint(meta(b), p.home) != p.tag) return 0;
   for (;;) {
     const uint64_t s1 = SlotReadBegin(seq);
-    const uint64_t* c = CopyAt(seq, s1, copy_stride_words());
-    const uint64_t w1 = LoadWord(c + 1);
-    if (!CopyKeyIs(c, w1, key)) return 0;
-    const uint32_t vlen = CopyValueLength(w1);
-    int result = -1;
-    if (vlen <= layout_.max_value_size) {
-      sink.Take(c + kCopyHeaderWords + layout_.key_words, vlen, LoadWord(c));
-      result = 1;
-    }
+    const int result = TakeIfHolds(CopyAt(seq, s1, copy_stride_words()), key, sink);
+    if (result == 0) return 0;  // not the key's: the tag scan decides
     if (SlotReadValid(seq, s1)) return result;
     NoteReadRetry();
     sink.Reset();
   }
+}
+
+// One snapshot's content, for the lookups: 1 if the copy at `c` holds `key` (the sink
+// has its value and version), -1 if it does with an impossible value length, else 0.
+template <typename Sink>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Table::TakeIfHolds(const uint64_t* c,
+                                                           std::string_view key,
+                                                           Sink& sink) const {
+  const uint64_t w1 = LoadWord(c + 1);
+  if (!CopyKeyIs(c, w1, key)) return 0;
+  const uint32_t vlen = CopyValueLength(w1);
+  if (vlen > layout_.max_value_size) return -1;
+  sink.Take(c + kCopyHeaderWords + layout_.key_words, vlen, LoadWord(c));
+  return 1;
 }
 
 template <typename Sink>
@@ -236,12 +243,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Table::LookupProbed(std::string_view key
       const int result = ReadSlot(seq, copy_stride_words(),
                                   [&](const uint64_t* c) ABSL_ATTRIBUTE_ALWAYS_INLINE {
         sink.Reset();
-        const uint64_t w1 = LoadWord(c + 1);
-        if (!CopyKeyIs(c, w1, key)) return 0;
-        const uint32_t vlen = CopyValueLength(w1);
-        if (vlen > layout_.max_value_size) return -1;
-        sink.Take(c + kCopyHeaderWords + layout_.key_words, vlen, LoadWord(c));
-        return 1;
+        return TakeIfHolds(c, key, sink);
       });
       if (result != 0) return result;
     }
@@ -518,6 +520,7 @@ ABSL_ATTRIBUTE_NOINLINE bool Table::LockBucketSlow(uint64_t b) {
     // Relaxed: only a hint for the CAS below, which does the synchronizing.
     uint64_t cur = lock.load(std::memory_order_relaxed);
     if (cur == 0) {
+      // Acq_rel, failure relaxed: as the first CAS in LockBucket.
       if (lock.compare_exchange_weak(cur, lock_word_, std::memory_order_acq_rel,
                                      std::memory_order_relaxed)) {
         SHMDICT_CRASH_POINT(kLockTaken);

@@ -291,6 +291,8 @@ class Table {
   // slots" above). prefetch: fetch the home slots and tag lines first (off for callers
   // that did, GetMany).
   int LookupProbed(std::string_view key, const Probe& p, Sink& sink, bool prefetch) const;
+  template <typename Sink>
+  int TakeIfHolds(const uint64_t* copy, std::string_view key, Sink& sink) const;
   int LookupPrefetched(std::string_view key, const Probe& p, BufferSink& sink) const;
   template <typename Sink>
   int ReadHome(std::string_view key, uint64_t b, const Probe& p, uint64_t* seq,
