@@ -48,8 +48,9 @@
  *     SHMDICT_EBADFILE for such a slot holding the key; shmdict_wait sees that key as
  *     absent; shmdict_foreach and shmdict_count skip such slots and then return
  *     SHMDICT_EBADFILE; writes overwrite them.
- *   - Registration: the first write through a handle (put, insert, replace,
- *     compare_and_swap, erase, fetch_add; again in a forked child) claims one of the
+ *   - Registration: the first write through a handle (put, set, insert, replace,
+ *     compare_and_swap, erase, fetch_add, fetch_add_flags, touch, clear, sweep; again
+ *     in a forked child) claims one of the
  *     table's 1024 process-table entries for the handle, which can fail, and the write
  *     with it: SHMDICT_EFULL (every entry is held by other handles of live
  *     processes), SHMDICT_EIO (reopening the file or locking the entry failed; errno
