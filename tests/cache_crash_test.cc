@@ -157,7 +157,9 @@ TEST_F(CacheCrashTest, KilledInsertThatMakesRoomLosesNothingElse) {
       });
       // (An expired k0 reads as absent whether or not its slot was freed.)
       EXPECT_EQ(ValueOf(*t, Key(0)), c.freed || !evict ? "<absent>" : Big('a'));
-      if (!evict) EXPECT_EQ(t->Count().expired, c.freed ? 0u : 1u);
+      if (!evict) {
+        EXPECT_EQ(t->Count().expired, c.freed ? 0u : 1u);
+      }
       EXPECT_EQ(ValueOf(*t, "victim"), c.inserted ? Big('N') : "<absent>");
       for (int i = 1; i < 32; ++i) {
         EXPECT_EQ(ValueOf(*t, Key(i)), Big('a' + i % 26)) << Key(i);
