@@ -83,6 +83,9 @@ ABSL_FLAG(int, kill_min_ms, 0, "chaos: kill a random writer every [min, max] ms 
 ABSL_FLAG(int, kill_max_ms, 0, "chaos: see --kill_min_ms");
 ABSL_FLAG(int, stop_every_ms, 0, "chaos: SIGSTOP a random writer this often (0: off)");
 ABSL_FLAG(int, stop_ms, 20, "chaos: how long a stopped writer stays stopped");
+ABSL_FLAG(int, writer_pause_us, 0,
+          "each writer sleeps this long between operations (long runs: the checker holds "
+          "every logged operation in memory, about 300 bytes each)");
 ABSL_FLAG(int, read_log_every, 1, "log one read in N for the checker (latency counts all)");
 ABSL_FLAG(uint64_t, seed, 0, "random seed (0: from the clock); printed");
 ABSL_FLAG(bool, json, false, "print the report as JSON");
@@ -253,7 +256,7 @@ struct Config {
   std::vector<std::pair<std::string, int>> mix;
   int read_log_every;
   uint64_t seed;
-  int ttl_percent, ttl_min_ms, ttl_max_ms, expiry_late_ms;
+  int ttl_percent, ttl_min_ms, ttl_max_ms, expiry_late_ms, writer_pause_us;
   bool lrs;
 };
 
@@ -296,6 +299,7 @@ Outcome OutcomeOf(const absl::Status& s) {
       while (sh->stop.load(std::memory_order_relaxed) == 0) usleep(1000);
       break;
     }
+    if (cfg.writer_pause_us > 0) usleep(static_cast<useconds_t>(cfg.writer_pause_us));
     int pick = int(rng() % uint64_t(total_weight));
     std::string op;
     for (const auto& [name, w] : cfg.mix) {
@@ -674,6 +678,8 @@ int main(int argc, char** argv) {
   cfg.ttl_min_ms = absl::GetFlag(FLAGS_ttl_min_ms);
   cfg.ttl_max_ms = absl::GetFlag(FLAGS_ttl_max_ms);
   cfg.expiry_late_ms = absl::GetFlag(FLAGS_expiry_late_ms);
+  cfg.writer_pause_us = absl::GetFlag(FLAGS_writer_pause_us);
+  if (cfg.writer_pause_us < 0) return Fail("--writer_pause_us must be >= 0");
   if (cfg.expiry_late_ms < 0) return Fail("--expiry_late_ms must be >= 0");
   const std::string eviction = absl::GetFlag(FLAGS_eviction);
   if (eviction != "none" && eviction != "lrs") return Fail("--eviction: none or lrs");
