@@ -7,7 +7,8 @@ Markdown page docs/BENCHMARKS.md with the targets, measured ratios and every tab
                     [--readme README.md]
 
 Reads from the results directory: peer_bench.jsonl (bench/peer_bench.cc),
-manager_dict.jsonl (bench/manager_dict_bench.py), syscalls.jsonl
+manager_dict.jsonl (bench/manager_dict_bench.py), django.jsonl
+(bench/django_cache_bench.py), syscalls.jsonl
 (bench/count_syscalls.py), machine.json and load.txt (run_all.sh), and, if present,
 the callgrind summaries callgrind_*.md. Writes the CSV files and PNG plots into the
 results directory. A figure the results lack (an older run, a store left out) is
@@ -114,7 +115,8 @@ class Results:
     def __init__(self, directory):
         self.dir = directory
         self.records = (load_jsonl(os.path.join(directory, "peer_bench.jsonl"))
-                        + load_jsonl(os.path.join(directory, "manager_dict.jsonl")))
+                        + load_jsonl(os.path.join(directory, "manager_dict.jsonl"))
+                        + load_jsonl(os.path.join(directory, "django.jsonl")))
         self.syscalls = load_jsonl(os.path.join(directory, "syscalls.jsonl"))
         path = os.path.join(directory, "machine.json")
         self.machine = json.load(open(path)) if os.path.exists(path) else {}
@@ -220,6 +222,28 @@ def targets(res):
     add("put that evicts (lrs table kept full) / put (update)",
         "%s vs %s ns" % (ns(ev["ns_per_op"] if ev else None), ns(up["ns_per_op"] if up else None)),
         ratio(ev["ns_per_op"], up["ns_per_op"]) if ev and up else None, "<=", 2)
+    dj = res.one(suite="django", backend="shmdict", op="get")
+    peers = [res.one(suite="django", backend=b, op="get") for b in ("memcached", "redis", "diskcache")]
+    peers = [p for p in peers if p]
+    if dj and peers:
+        fastest = min(peers, key=lambda p: p["median_ns"])
+        add("Django backend get from %d processes: fastest peer (%s) / shmdict, median"
+            % (dj["procs"], fastest["backend"]),
+            "%s vs %s ns" % (ns(fastest["median_ns"]), ns(dj["median_ns"])),
+            ratio(fastest["median_ns"], dj["median_ns"]), ">=", 10)
+    else:
+        add("Django backend get from 8 processes: fastest peer / shmdict, median", "", None, ">=", 10)
+    djs = res.one(suite="django", backend="shmdict", op="set")
+    speers = [res.one(suite="django", backend=b, op="set") for b in ("memcached", "redis", "diskcache")]
+    speers = [p for p in speers if p]
+    if djs and speers:
+        fastest = min(speers, key=lambda p: p["median_ns"])
+        add("Django backend set from %d processes: fastest peer (%s) / shmdict, median"
+            % (djs["procs"], fastest["backend"]),
+            "%s vs %s ns" % (ns(fastest["median_ns"]), ns(djs["median_ns"])),
+            ratio(fastest["median_ns"], djs["median_ns"]), ">=", 10)
+    else:
+        add("Django backend set from 8 processes: fastest peer / shmdict, median", "", None, ">=", 10)
     s_hot = res.point("shmdict", "get_hit", "hot64")
     a_hot = res.point("absl_flat_hash_map", "get_hit", "hot64")
     add("hot path (64 keys): shmdict / absl::flat_hash_map find + copy-out",
@@ -706,6 +730,41 @@ def render(res, doc, root):
         if res.plots.get("values"):
             w("![latency against value size](%s)" % relpath(os.path.join(res.dir, res.plots["values"]), doc))
             w("")
+
+    # Django cache backends.
+    recs = res.find(suite="django")
+    if recs:
+        r0 = recs[0]
+        w("## Django cache backends from %d processes" % r0["procs"])
+        w("")
+        w("`bench/django_cache_bench.py` (Debian's `/usr/bin/python3`, Django 3.2): %s keys "
+          "holding 100-character strings, set before timing; %d processes forked at once, "
+          "each timing %s gets of uniform random keys, then as many sets, every operation "
+          "timed on its own. Median and p99 over every operation of every process; "
+          "throughput: all processes' operations over the longest process's time. Medians "
+          "of %d repetitions, the backends interleaved. memcached and Redis on loopback "
+          "(the servers of this run); diskcache's SQLite files in /dev/shm."
+          % ("{:,}".format(r0["keys"]), r0["procs"], "{:,}".format(r0["ops_per_proc"]),
+             len(r0["reps_median_ns"])))
+        w("")
+        django_label = {
+            "shmdict": "shmdict.django.ShmdictCache",
+            "memcached": "Django PyMemcacheCache (memcached)",
+            "redis": "django-redis RedisCache (Redis)",
+            "diskcache": "diskcache.DjangoCache (SQLite)",
+        }
+        rows = []
+        for b in ("shmdict", "memcached", "redis", "diskcache"):
+            g = res.one(suite="django", backend=b, op="get")
+            st_ = res.one(suite="django", backend=b, op="set")
+            if not g:
+                continue
+            rows.append([django_label[b], ns(g["median_ns"]), ns(g["p99_ns"]),
+                         rate(g["ops_per_s"]), ns(st_["median_ns"]) if st_ else "",
+                         ns(st_["p99_ns"]) if st_ else "", rate(st_["ops_per_s"]) if st_ else ""])
+        w(table(["backend", "get median, ns", "get p99, ns", "gets/s (all processes)",
+                 "set median, ns", "set p99, ns", "sets/s (all processes)"], rows))
+        w("")
 
     # Mixed.
     recs = res.find(suite="mixed")

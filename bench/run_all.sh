@@ -66,7 +66,8 @@ if ((!readme_set && !quick)); then readme="README.md"; fi
 log() { echo "run_all.sh: $*" >&2; }
 
 # --- packages --------------------------------------------------------------------
-runtime_packages=(memcached redis-server redis-tools gnuplot-nox strace valgrind python3)
+runtime_packages=(memcached redis-server redis-tools gnuplot-nox strace valgrind python3
+  python3-django python3-django-redis python3-diskcache python3-pymemcache)
 if ((install)); then
   missing=()
   for pkg in "${runtime_packages[@]}"; do
@@ -227,6 +228,17 @@ if ((quick)); then
 else
   run python3 bench/manager_dict_bench.py --keys 1048576 --ops 20000 --reps 5 --out "$results/manager_dict.jsonl"
 fi
+
+log "Django cache backends from 8 processes (Debian's /usr/bin/python3)"
+if ((quick)); then
+  django_args=(--keys 2000 --ops 500 --reps 1)
+else
+  django_args=(--keys 10000 --ops 5000 --reps 3)
+fi
+SHMDICT_LIBRARY="$lib" PYTHONPATH="$root/api/python" run /usr/bin/python3 \
+  bench/django_cache_bench.py --memcached "127.0.0.1:$mc_port" --redis "127.0.0.1:$redis_port" \
+  --procs 8 "${django_args[@]}" --out "$results/django.jsonl"
+echo "after django $(load)" >>"$results/load.txt"
 
 log "system calls of the steady-state get and put loops (strace -f)"
 : >"$results/syscalls.jsonl"
