@@ -54,9 +54,8 @@ int RunTtl(const Invocation& inv) {
 
 int RunTouch(const Invocation& inv) {
   absl::Duration ttl;
-  bool ttl_given;
   std::string error;
-  if (!TtlFromFlag(&ttl, &ttl_given, &error)) return UsageFail(inv, error);
+  if (!TtlFromFlag(&ttl, &error)) return UsageFail(inv, error);
   std::string key;
   if (!KeyArgument(inv, 1, &key)) return kExitError;
   absl::StatusOr<Dict> d = OpenTable(inv.args[0], /*writable=*/true);

@@ -104,11 +104,13 @@ bool EvictionAsGiven(const Dict& d, std::string* error);
 
 // "none" or "lrs" (or "unknown (N)", which a table that opened cannot have).
 std::string EvictionName(Eviction e);
+// The table's eviction policy (from its header: no scan, unlike GetStats).
+Eviction TableEviction(const Dict& d);
 
 // --ttl as a duration: a decimal number of seconds ("30", "0.25", ".5"), more than 0,
-// rounded up to a millisecond, at most 2^42 ms. *given is false (and *ttl infinite)
-// when --ttl was not given. Returns false with *error set for anything else.
-bool TtlFromFlag(absl::Duration* ttl, bool* given, std::string* error);
+// rounded up to a millisecond, at most 2^42 ms; InfiniteDuration when --ttl was not
+// given (or given empty). Returns false with *error set for anything else.
+bool TtlFromFlag(absl::Duration* ttl, std::string* error);
 
 // Positional argument i as a key: decoded from base64 with --key_b64. Returns false
 // after printing the error.

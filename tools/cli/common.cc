@@ -6,6 +6,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "api/dict_access.h"
 #include "core/clock.h"
 #include "tools/cli/codec.h"
 #include "tools/cli/command.h"
@@ -103,7 +104,7 @@ bool CreateOptionsFromFlags(OpenOptions* o, std::string* error) {
 
 bool EvictionAsGiven(const Dict& d, std::string* error) {
   const std::string given = absl::GetFlag(FLAGS_eviction);
-  const std::string actual = EvictionName(d.GetStats().eviction);
+  const std::string actual = EvictionName(TableEviction(d));
   if (given.empty() || given == actual) return true;
   *error = d.path() + " exists with eviction policy " + actual + ", unlike --eviction=" + given;
   return false;
@@ -119,10 +120,13 @@ std::string EvictionName(Eviction e) {
   return "unknown (" + std::to_string(static_cast<uint32_t>(e)) + ")";
 }
 
-bool TtlFromFlag(absl::Duration* ttl, bool* given, std::string* error) {
+Eviction TableEviction(const Dict& d) {
+  return static_cast<Eviction>(internal::TableOf(d)->eviction());
+}
+
+bool TtlFromFlag(absl::Duration* ttl, std::string* error) {
   const std::string text = absl::GetFlag(FLAGS_ttl);
   *ttl = absl::InfiniteDuration();
-  *given = !text.empty();
   if (text.empty()) return true;
   // Exact decimal arithmetic (no binary floating point): whole milliseconds, plus one
   // if any digit beyond the third decimal is nonzero (rounding up, as the engine does).

@@ -63,7 +63,7 @@ int RunCreate(const Invocation& inv) {
   if (!d.ok()) return Fail(inv, Message(d.status()));
   if (!created && !EvictionAsGiven(*d, &error)) return Fail(inv, error);
   const internal::Layout& l = internal::TableOf(*d)->layout();
-  const std::string eviction = EvictionName(d->GetStats().eviction);
+  const std::string eviction = EvictionName(TableEviction(*d));
   if (absl::GetFlag(FLAGS_json)) {
     std::printf("{\"path\":%s,\"created\":%s,\"capacity\":%" PRIu64 ",\"bucket_count\":%" PRIu64
                 ",\"slot_count\":%" PRIu64 ",\"max_key_size\":%u,\"max_value_size\":%u"
@@ -91,9 +91,8 @@ int RunPut(const Invocation& inv) {
     return UsageFail(inv, "expected TABLE KEY VALUE, or --value_file");
   }
   SetOptions set;
-  bool ttl_given;
   std::string error;
-  if (!TtlFromFlag(&set.ttl, &ttl_given, &error)) return UsageFail(inv, error);
+  if (!TtlFromFlag(&set.ttl, &error)) return UsageFail(inv, error);
   set.if_absent = absl::GetFlag(FLAGS_if_absent);
   set.if_present = absl::GetFlag(FLAGS_if_present);
   if (set.if_absent && set.if_present) {
