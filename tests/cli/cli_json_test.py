@@ -71,7 +71,8 @@ def decode_dump(data):
         key, value = field(obj, "key"), field(obj, "value")
         assert ("key" in obj) == is_text(key), line
         assert ("value" in obj) == is_text(value), line
-        assert set(obj) <= {"key", "key_b64", "value", "value_b64", "version"}, line
+        assert set(obj) <= {"key", "key_b64", "value", "value_b64", "version",
+                            "expires_unix_ms"}, line
         assert isinstance(obj["version"], int) and obj["version"] > 0, line
         assert key not in out, line
         out[key] = (value, obj["version"])
@@ -154,6 +155,7 @@ class JsonOutputTest(unittest.TestCase):
         self.assertEqual((c["capacity"], c["max_key_size"], c["max_value_size"]), (100, 16, 32))
         self.assertEqual(c["slot_count"], 16 * c["bucket_count"])
         self.assertEqual(os.stat(t).st_size, c["file_size"])
+        self.assertEqual(c["eviction"], "none")
         _, out, _ = run("create", "--json", t, "--capacity=100", "--max_key_size=16",
                         "--max_value_size=32", check_code=0)
         self.assertIs(json.loads(out)["created"], False)
@@ -186,7 +188,8 @@ class JsonOutputTest(unittest.TestCase):
         copy = tables.new()
         _, out, _ = run("dump", t, check_code=0)
         _, out, _ = run("load", "--json", "--create", copy, input=out, check_code=0)
-        self.assertEqual(json.loads(out), {"path": copy, "loaded": 2, "created": True})
+        self.assertEqual(json.loads(out), {"path": copy, "loaded": 2, "skipped_expired": 0,
+                                           "created": True})
 
         bad = tables.new()
         with open(bad, "wb") as f:
@@ -214,6 +217,8 @@ class JsonOutputTest(unittest.TestCase):
         self.assertEqual(sum(k * n for k, n in enumerate(s["bucket_fill"])), 201)
         self.assertEqual(os.stat(t).st_size, s["file_size"])
         self.assertEqual(s["recoveries"], 0)
+        self.assertEqual((s["eviction"], s["evictions"], s["expired"], s["expired_erased"]),
+                         ("none", 0, 0, 0))
         procs = s["processes"]
         self.assertEqual(len(procs), 2)  # the load and the put
         self.assertEqual(s["processes_dead"], 2)
@@ -224,6 +229,81 @@ class JsonOutputTest(unittest.TestCase):
             self.assertEqual(p["incarnation"], 1)
             self.assertLess(abs(p["claimed_unix_ns"] / 1e9 - time.time()), 600)
             self.assertTrue(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", p["claimed"]))
+
+
+class ExpiryJsonTest(unittest.TestCase):
+
+    def test_expiry_commands_and_stats_in_json(self):
+        tables = Tables(self)
+        t = tables.new()
+        _, out, _ = run("create", "--json", "--eviction=lrs", t, "--capacity=16",
+                        "--max_key_size=8", "--max_value_size=8", check_code=0)
+        self.assertEqual(json.loads(out)["eviction"], "lrs")
+        run("put", "--ttl=0.1", t, "brief", "b", check_code=0)
+        before = time.time()
+        _, out, _ = run("put", "--json", "--ttl=100.5", t, "k", "v", check_code=0)
+        put = json.loads(out)
+        _, out, _ = run("ttl", "--json", t, "k", check_code=0)
+        ttl = json.loads(out)
+        self.assertEqual(set(ttl), {"key", "ttl"})
+        self.assertEqual(ttl["key"], "k")
+        self.assertIsInstance(ttl["ttl"], float)
+        self.assertLessEqual(ttl["ttl"], 100.5)
+        self.assertGreater(ttl["ttl"], 100.5 - (time.time() - before) - 0.01)
+        _, out, _ = run("touch", "--json", t, "k", check_code=0)
+        touched = json.loads(out)
+        self.assertEqual(touched["key"], "k")
+        self.assertGreater(touched["version"], put["version"])
+        _, out, _ = run("ttl", "--json", t, "k", check_code=0)
+        self.assertEqual(json.loads(out), {"key": "k", "ttl": None})
+
+        # Over the capacity: the lrs table evicts; stats counts it all.
+        for i in range(200):
+            run("put", t, f"e{i}", "v", check_code=0)
+        time.sleep(0.2)
+        _, out, _ = run("stats", "--json", t, check_code=0)
+        s = json.loads(out)
+        self.assertEqual(s["eviction"], "lrs")
+        self.assertGreater(s["evictions"], 0)
+        self.assertLessEqual(s["count"], s["slot_count"])
+        _, out, _ = run("sweep", "--json", t, check_code=0)
+        swept = json.loads(out)
+        self.assertEqual(set(swept), {"path", "erased"})
+        self.assertEqual(swept["erased"], s["expired"])
+        _, out, _ = run("stats", "--json", t, check_code=0)
+        s2 = json.loads(out)
+        self.assertEqual(s2["expired"], 0)
+        self.assertGreaterEqual(s2["expired_erased"], swept["erased"])
+        self.assertGreaterEqual(s2["evictions"], s["evictions"])
+
+    def test_dump_carries_absolute_expiries_in_milliseconds(self):
+        tables = Tables(self)
+        t = tables.new()
+        create(t)
+        start_ms = time.time() * 1000
+        run("put", "--ttl=3600", t, "hour", "h", check_code=0)
+        run("put", t, "forever", "f", check_code=0)
+        end_ms = time.time() * 1000
+        _, out, _ = run("dump", t, check_code=0)
+        objs = {o["key"]: o for o in map(json.loads, out.decode().splitlines())}
+        self.assertNotIn("expires_unix_ms", objs["forever"])
+        expires = objs["hour"]["expires_unix_ms"]
+        self.assertIsInstance(expires, int)
+        self.assertGreaterEqual(expires, int(start_ms) + 3600 * 1000)
+        self.assertLessEqual(expires, end_ms + 3600 * 1000 + 1)
+        # A line written by another program: an expiry 2 s ahead survives a load, and is
+        # gone 2 s later.
+        copy = tables.new()
+        line = json.dumps({"key": "soon", "value": "s",
+                           "expires_unix_ms": int(time.time() * 1000) + 2000})
+        _, out, _ = run("load", "--json", "--create", copy, input=(line + "\n").encode(),
+                        check_code=0)
+        self.assertEqual(json.loads(out), {"path": copy, "loaded": 1, "skipped_expired": 0,
+                                           "created": True})
+        run("get", copy, "soon", check_code=0)
+        time.sleep(2.1)
+        code, _, _ = run("get", copy, "soon")
+        self.assertEqual(code, 1)
 
 
 class DumpFormatTest(unittest.TestCase):

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <cstdio>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api/shmdict.h"
@@ -28,8 +30,9 @@ namespace {
 
 using namespace std::string_literals;
 
-const std::vector<std::string> kCommands = {"create", "put",  "get",  "del",    "ls", "stats",
-                                            "watch",  "dump", "load", "verify", "rm"};
+const std::vector<std::string> kCommands = {
+    "create", "put",  "get",  "del",  "ttl",   "touch", "ls", "stats",
+    "watch",  "dump", "load", "sweep", "clear", "verify", "rm"};
 
 // Creates a table through the tool.
 void CreateTable(const std::string& path, uint64_t capacity = 100, uint32_t max_key = 16,
@@ -266,6 +269,8 @@ TEST(CliGroupTest, EveryCommandOpensAGroupWritableTableWithAllowGroup) {
       {{"put", t.path(), "k", "v"}, ""},
       {{"get", t.path(), "k"}, ""},
       {{"del", t.path(), "k"}, ""},
+      {{"ttl", t.path(), "k"}, ""},
+      {{"touch", t.path(), "k"}, ""},
       {{"ls", t.path()}, ""},
       {{"stats", t.path()}, ""},
       {{"watch", "--timeout_ms=0", t.path(), "k"}, ""},
@@ -274,6 +279,8 @@ TEST(CliGroupTest, EveryCommandOpensAGroupWritableTableWithAllowGroup) {
       {{"load", "--create", t.path()}, line},
       {{"verify", t.path()}, ""},
       {{"verify", "--repair", t.path()}, ""},
+      {{"sweep", t.path()}, ""},
+      {{"clear", t.path()}, ""},
   };
   for (const auto& [args, input] : refused) {
     ExpectError(Cli(args, input), args[0], t.path() + " " + refusal);
@@ -419,6 +426,9 @@ TEST(CliKeyValueTest, RefusedWrites) {
               "key of 9 bytes is over the table's maximum of 8");
   ExpectError(Cli({"del", t.path(), "123456789"}), "del", "over the table's maximum of 8");
   ExpectError(Cli({"watch", t.path(), "123456789"}), "watch", "over the table's maximum of 8");
+  ExpectError(Cli({"ttl", t.path(), "123456789"}), "ttl",
+              "key of 9 bytes is over the table's maximum of 8");
+  ExpectError(Cli({"touch", t.path(), "123456789"}), "touch", "over the table's maximum of 8");
   // Fill the table through the API, then one more through the tool.
   Dict d = OpenDict(t.path());
   int n = 0;
@@ -429,11 +439,11 @@ TEST(CliKeyValueTest, RefusedWrites) {
 
 TEST(CliKeyValueTest, MissingTablesAndFilesThatAreNotTables) {
   TempPath missing;
-  for (const std::string& c : {"get"s, "del"s, "watch"s}) {
+  for (const std::string& c : {"get"s, "del"s, "watch"s, "ttl"s, "touch"s}) {
     ExpectError(Cli({c, missing.path(), "k"}), c, "no table at " + missing.path());
   }
   ExpectError(Cli({"put", missing.path(), "k", "v"}), "put", "no table at");
-  for (const std::string& c : {"ls"s, "stats"s, "dump"s, "rm"s}) {
+  for (const std::string& c : {"ls"s, "stats"s, "dump"s, "rm"s, "sweep"s, "clear"s}) {
     ExpectError(Cli({c, missing.path()}), c, "no table at " + missing.path());
   }
   ExpectError(Cli({"load", missing.path()}, "{\"key\":\"k\",\"value\":\"v\"}\n"), "load",
@@ -690,7 +700,8 @@ TEST(CliDumpLoadTest, LoadCreatesWithGivenSizesAndChecksThem) {
                      "--max_value_size=4", "--json", t.path()},
                     input);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "{\"path\":\"" + t.path() + "\",\"loaded\":2,\"created\":true}\n");
+  EXPECT_EQ(r.out, "{\"path\":\"" + t.path() +
+                       "\",\"loaded\":2,\"skipped_expired\":0,\"created\":true}\n");
   EXPECT_EQ(OpenDict(t.path()).GetStats().capacity, 50u);
   // Existing now: --create opens it if the sizes given match.
   r = Cli({"load", "--create", "--capacity=50", t.path()}, input);
@@ -809,6 +820,451 @@ TEST(CliDumpLoadTest, ALineOfManyMembersIsCheckedForRepeats) {
   ExpectError(Cli({"load", t.path()}, line + ",\"m19999\":1}\n"), "load",
               "stdin: line 1: at byte " + std::to_string(line.size() + 1) +
                   ": member \"m19999\" appears twice");
+}
+
+// ---------------------------------------------------------------------------------
+// Expiry and eviction: create --eviction, put --ttl/--if_absent/--if_present, ttl,
+// touch, sweep, clear, stats, and dump/load keeping absolute expiries.
+
+// Milliseconds since the Unix epoch, from the clock the engine's expiries use.
+uint64_t UnixMs() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count());
+}
+
+void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+// The time `key` has left in ms (-1: never expires, -2: absent), through the C++ API.
+int64_t TtlMsOf(const std::string& path, const std::string& key) {
+  absl::StatusOr<absl::Duration> ttl = OpenDict(path).Ttl(key);
+  if (!ttl.ok()) return -2;
+  if (*ttl == absl::InfiniteDuration()) return -1;
+  return absl::ToInt64Milliseconds(*ttl);
+}
+
+// The "expires_unix_ms" of each line of a dump, by key (0 when the line has none).
+std::map<std::string, uint64_t> DumpedExpiries(const std::string& dump) {
+  std::map<std::string, uint64_t> m;
+  for (const std::string& line : Lines(dump)) {
+    const size_t k = line.find("{\"key\":\"");
+    EXPECT_EQ(k, 0u) << line;
+    const std::string key = line.substr(8, line.find('"', 8) - 8);
+    const std::string member = "\"expires_unix_ms\":";
+    const size_t e = line.find(member);
+    m[key] = e == std::string::npos ? 0 : std::stoull(line.substr(e + member.size()));
+  }
+  return m;
+}
+
+TEST(CliEvictionTest, CreateChoosesThePolicyAndChecksAnExistingTablesPolicy) {
+  TempPath lrs, plain;
+  const std::vector<std::string> sizes = {"--capacity=16", "--max_key_size=8",
+                                          "--max_value_size=8"};
+  auto create = [&](const std::string& path, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"create", path};
+    args.insert(args.end(), sizes.begin(), sizes.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Cli(args);
+  };
+  CliResult r = create(lrs.path(), {"--eviction=lrs"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(", eviction lrs\n"), std::string::npos) << r.out;
+  EXPECT_EQ(OpenDict(lrs.path()).GetStats().eviction, Eviction::kLrs);
+  r = create(plain.path(), {});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(", eviction none\n"), std::string::npos) << r.out;
+  EXPECT_EQ(OpenDict(plain.path()).GetStats().eviction, Eviction::kNone);
+
+  // An existing table: the same policy, or none given, leaves it as it is.
+  for (const auto& extra : {std::vector<std::string>{"--eviction=lrs"},
+                            std::vector<std::string>{}}) {
+    r = create(lrs.path(), extra);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("left as is"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(", eviction lrs\n"), std::string::npos) << r.out;
+  }
+  // Another policy, either way round, is an error.
+  ExpectError(create(lrs.path(), {"--eviction=none"}), "create",
+              lrs.path() + " exists with eviction policy lrs, unlike --eviction=none");
+  ExpectError(create(plain.path(), {"--eviction", "lrs"}), "create",
+              plain.path() + " exists with eviction policy none");
+  EXPECT_EQ(OpenDict(plain.path()).GetStats().eviction, Eviction::kNone);
+
+  TempPath never;
+  for (const std::string& bad : {"lru"s, "LRS"s, ""s}) {
+    if (bad.empty()) continue;  // "" is "not given"
+    ExpectError(create(never.path(), {"--eviction=" + bad}), "create",
+                "--eviction: '" + bad + "' is not an eviction policy: wanted none or lrs");
+  }
+  ExpectError(create(never.path(), {"--eviction"}), "create", "--eviction needs a value");
+  EXPECT_EQ(access(never.path().c_str(), F_OK), -1);  // nothing created
+}
+
+TEST(CliEvictionTest, AnLrsTableEvictsWhereAPlainOneIsFullAndStatsCountsIt) {
+  TempPath lrs, plain;
+  CreateTable(plain.path(), /*capacity=*/8, /*max_key=*/8, /*max_value=*/8);
+  CliResult r = Cli({"create", lrs.path(), "--capacity=8", "--max_key_size=8",
+                     "--max_value_size=8", "--eviction=lrs"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Fill the plain table through the API until a write is refused; the lrs table
+  // takes every one of those writes and more.
+  Dict p = OpenDict(plain.path());
+  int n = 0;
+  while (p.Put("k" + std::to_string(n), "v").ok()) ++n;
+  ASSERT_GT(n, 0);
+  ExpectError(Cli({"put", plain.path(), "k" + std::to_string(n), "v"}), "put", "full");
+  Dict l = OpenDict(lrs.path());
+  for (int i = 0; i <= n; ++i) ASSERT_TRUE(l.Put("k" + std::to_string(i), "v").ok()) << i;
+  for (int i = n + 1; i < 3 * n; ++i) {
+    r = Cli({"put", lrs.path(), "k" + std::to_string(i), "v"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  const Stats st = l.GetStats();
+  ASSERT_GT(st.evictions, 0u);
+  r = Cli({"stats", lrs.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\n  eviction: lrs (a write with no room evicts the least recently "
+                       "stored entry), " +
+                       std::to_string(st.evictions) + " evictions so far\n"),
+            std::string::npos)
+      << r.out;
+  r = Cli({"stats", plain.path()});
+  EXPECT_NE(r.out.find("\n  eviction: none (a write with no room fails: table full), "
+                       "0 evictions so far\n"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(CliExpiryTest, PutWithTtlExpiresAndPutWithoutDropsTheExpiry) {
+  TempPath t;
+  CreateTable(t.path());
+  CliResult r = Cli({"put", "--ttl=3600", t.path(), "hour", "h"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int64_t left = TtlMsOf(t.path(), "hour");
+  EXPECT_GT(left, 3590 * 1000) << left;
+  EXPECT_LE(left, 3600 * 1000) << left;
+  r = Cli({"put", "--ttl", "30.5", t.path(), "half", "h"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  left = TtlMsOf(t.path(), "half");
+  EXPECT_GT(left, 20 * 1000);
+  EXPECT_LE(left, 30500);
+  // Checked only once expired: on a loaded machine the next command may come later
+  // than a quarter of a second.
+  r = Cli({"put", "--ttl", "0.25", t.path(), "short", "s"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // A fraction of a millisecond rounds up to one.
+  r = Cli({"put", "--ttl=0.0001", t.path(), "tiny", "t"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Without --ttl, a put leaves the key with no expiry, whatever it had.
+  ASSERT_EQ(Cli({"put", "--ttl=3600", t.path(), "was", "1"}).exit_code, 0);
+  ASSERT_EQ(Cli({"put", t.path(), "was", "2"}).exit_code, 0);
+  EXPECT_EQ(TtlMsOf(t.path(), "was"), -1);
+  SleepMs(400);
+  r = Cli({"get", t.path(), "short"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_EQ(r.err, "shmdict: get: key \"short\" not found\n");
+  EXPECT_EQ(Cli({"get", t.path(), "tiny"}).exit_code, 1);
+  EXPECT_EQ(Contents(t.path()),
+            (std::map<std::string, std::string>{{"hour", "h"}, {"half", "h"}, {"was", "2"}}));
+}
+
+TEST(CliExpiryTest, BadTtlsAreUsageErrorsThatWriteNothing) {
+  TempPath t;
+  CreateTable(t.path());
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"0", "--ttl: must be more than 0 seconds"},
+      {"0.0000", "--ttl: must be more than 0 seconds"},
+      {"-1", "--ttl: -1: must be more than 0 seconds"},
+      {"abc", "--ttl: 'abc' is not a number of seconds such as 30 or 0.25"},
+      {"1e3", "'1e3' is not a number of seconds"},
+      {"inf", "'inf' is not a number of seconds"},
+      {"nan", "'nan' is not a number of seconds"},
+      {"1.2.3", "'1.2.3' is not a number of seconds"},
+      {".", "'.' is not a number of seconds"},
+      {" 5", "' 5' is not a number of seconds"},
+      {"4398046512", "--ttl: 4398046512 seconds is over the maximum of 4398046511.104 (2^42 "
+                     "ms, about 139 years)"},
+      {"99999999999999999999999", "is over the maximum of 4398046511.104"},
+  };
+  for (const auto& [value, message] : bad) {
+    ExpectError(Cli({"put", "--ttl=" + value, t.path(), "k", "v"}), "put", message);
+    ExpectError(Cli({"touch", "--ttl=" + value, t.path(), "k"}), "touch", message);
+  }
+  ExpectError(Cli({"put", t.path(), "k", "v", "--ttl"}), "put", "--ttl needs a value");
+  EXPECT_TRUE(Contents(t.path()).empty());
+  // The largest accepted: exactly 2^42 ms.
+  CliResult r = Cli({"put", "--ttl=4398046511.104", t.path(), "k", "v"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GT(TtlMsOf(t.path(), "k"), int64_t{4398046511000});
+}
+
+TEST(CliExpiryTest, PutIfAbsentAndIfPresentAreConditionsWithExitOne) {
+  TempPath t;
+  CreateTable(t.path());
+  CliResult r = Cli({"put", "--if_present", t.path(), "k", "v0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "shmdict: put: key \"k\" not found (--if_present): not written\n");
+  EXPECT_TRUE(Contents(t.path()).empty());
+  r = Cli({"put", "--if_absent", "--json", t.path(), "k", "v1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const uint64_t v1 = OpenDict(t.path()).Version("k");
+  EXPECT_EQ(r.out, "{\"key\":\"k\",\"version\":" + std::to_string(v1) + "}\n");
+  r = Cli({"put", "--if_absent", t.path(), "k", "v2"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "shmdict: put: key \"k\" exists (--if_absent): not written\n");
+  EXPECT_EQ(Contents(t.path()), (std::map<std::string, std::string>{{"k", "v1"}}));
+  r = Cli({"put", "--if_present", "--ttl=1", t.path(), "k", "v3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(OpenDict(t.path()).Get("k").value_or("(absent)"), "v3");
+  // Once expired, the key is absent to both conditions.
+  SleepMs(1100);
+  EXPECT_EQ(Cli({"put", "--if_present", t.path(), "k", "v4"}).exit_code, 1);
+  r = Cli({"put", "--if_absent", t.path(), "k", "v5"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Contents(t.path()), (std::map<std::string, std::string>{{"k", "v5"}}));
+  ExpectError(Cli({"put", "--if_absent", "--if_present", t.path(), "k", "v6"}), "put",
+              "--if_absent and --if_present exclude each other");
+  EXPECT_EQ(Contents(t.path()), (std::map<std::string, std::string>{{"k", "v5"}}));
+}
+
+TEST(CliExpiryTest, TtlPrintsSecondsLeftOrNever) {
+  TempPath t;
+  CreateTable(t.path());
+  ASSERT_EQ(Cli({"put", "--ttl=100", t.path(), "k", "v"}).exit_code, 0);
+  ASSERT_EQ(Cli({"put", t.path(), "forever", "v"}).exit_code, 0);
+  ASSERT_EQ(Cli({"put", "--ttl=0.2", t.path(), "brief", "v"}).exit_code, 0);
+  CliResult r = Cli({"ttl", t.path(), "k"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Seconds with three decimals, between what the API says just after and 100.
+  ASSERT_EQ(r.out.size(), std::string("99.999\n").size()) << r.out;
+  EXPECT_EQ(r.out[2], '.') << r.out;
+  const double printed = std::stod(r.out);
+  EXPECT_LE(printed, 100.0);
+  EXPECT_GE(printed * 1000, double(TtlMsOf(t.path(), "k")));
+  EXPECT_GT(printed, 90.0);
+  r = Cli({"ttl", t.path(), "forever"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "never\n");
+  r = Cli({"ttl", "--json", t.path(), "forever"});
+  EXPECT_EQ(r.out, "{\"key\":\"forever\",\"ttl\":null}\n");
+  r = Cli({"ttl", "--json", "--key_b64", t.path(), "aw=="});  // "k"
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("{\"key\":\"k\",\"ttl\":", 0), 0u) << r.out;
+  EXPECT_LE(std::stod(r.out.substr(r.out.find(':', 10) + 1)), 100.0) << r.out;
+  r = Cli({"ttl", t.path(), "missing"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "shmdict: ttl: key \"missing\" not found\n");
+  SleepMs(300);
+  r = Cli({"ttl", t.path(), "brief"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "shmdict: ttl: key \"brief\" not found\n");
+  ExpectError(Cli({"ttl", "--ttl=5", t.path(), "k"}), "ttl", "unknown flag --ttl");
+  ExpectError(Cli({"ttl", t.path()}), "ttl", "expected TABLE KEY, got 1 argument");
+}
+
+TEST(CliExpiryTest, TouchGivesANewExpiryAndKeepsTheValue) {
+  TempPath t;
+  CreateTable(t.path());
+  ASSERT_EQ(Cli({"put", "--ttl=1", t.path(), "k", "value"}).exit_code, 0);
+  const uint64_t before = OpenDict(t.path()).Version("k");
+  CliResult r = Cli({"touch", "--ttl=3600", "--json", t.path(), "k"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const uint64_t after = OpenDict(t.path()).Version("k");
+  EXPECT_GT(after, before);
+  EXPECT_EQ(r.out, "{\"key\":\"k\",\"version\":" + std::to_string(after) + "}\n");
+  SleepMs(1100);  // past the first expiry: the touch replaced it
+  EXPECT_EQ(Contents(t.path()), (std::map<std::string, std::string>{{"k", "value"}}));
+  EXPECT_GT(TtlMsOf(t.path(), "k"), 3590 * 1000);
+  // Without --ttl: never expires.
+  r = Cli({"touch", t.path(), "k"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(TtlMsOf(t.path(), "k"), -1);
+  // Shorter again, then expired: touch finds nothing.
+  ASSERT_EQ(Cli({"touch", "--ttl=0.2", t.path(), "k"}).exit_code, 0);
+  EXPECT_LE(TtlMsOf(t.path(), "k"), 200);
+  SleepMs(300);
+  r = Cli({"touch", t.path(), "k"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "shmdict: touch: key \"k\" not found\n");
+  r = Cli({"touch", "--ttl=5", t.path(), "never-was"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contents(t.path()).empty());
+}
+
+TEST(CliExpiryTest, SweepErasesTheExpiredAndStatsCountsThem) {
+  TempPath t;
+  CreateTable(t.path());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Cli({"put", "--ttl=0.1", t.path(), "gone" + std::to_string(i), "v"}).exit_code,
+              0);
+  }
+  ASSERT_EQ(Cli({"put", t.path(), "stays", "v"}).exit_code, 0);
+  SleepMs(200);
+  CliResult r = Cli({"stats", t.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\n  entries: 1,"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\n  expired: 3 still in their slots (not counted as entries; "
+                       "'shmdict sweep' erases them), 0 erased so far\n"),
+            std::string::npos)
+      << r.out;
+  r = Cli({"sweep", t.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "erased 3 expired entries from " + t.path() + "\n");
+  const Stats st = OpenDict(t.path()).GetStats();
+  EXPECT_EQ(st.expired, 0u);
+  EXPECT_EQ(st.expired_erased, 3u);
+  r = Cli({"stats", t.path()});
+  EXPECT_NE(r.out.find("\n  expired: 0 still in their slots (not counted as entries; "
+                       "'shmdict sweep' erases them), 3 erased so far\n"),
+            std::string::npos)
+      << r.out;
+  r = Cli({"sweep", "--json", t.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"path\":\"" + t.path() + "\",\"erased\":0}\n");
+  ASSERT_EQ(Cli({"put", "--ttl=0.05", t.path(), "one", "v"}).exit_code, 0);
+  SleepMs(150);
+  EXPECT_EQ(Cli({"sweep", t.path()}).out, "erased 1 expired entry from " + t.path() + "\n");
+  EXPECT_EQ(Contents(t.path()), (std::map<std::string, std::string>{{"stays", "v"}}));
+  ExpectError(Cli({"sweep", t.path(), "extra"}), "sweep", "expected TABLE, got 2 arguments");
+}
+
+TEST(CliExpiryTest, ClearErasesEverythingAndVersionsGoOnIncreasing) {
+  TempPath t;
+  CreateTable(t.path());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(Cli({"put", t.path(), "k" + std::to_string(i), "v"}).exit_code, 0);
+  }
+  ASSERT_EQ(Cli({"put", "--ttl=60", t.path(), "k0", "again"}).exit_code, 0);
+  const uint64_t before = OpenDict(t.path()).Version("k0");
+  CliResult r = Cli({"clear", t.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "");
+  EXPECT_TRUE(Contents(t.path()).empty());
+  EXPECT_EQ(OpenDict(t.path()).Count(), 0u);
+  ASSERT_EQ(Cli({"put", t.path(), "k0", "new"}).exit_code, 0);
+  EXPECT_GT(OpenDict(t.path()).Version("k0"), before);
+  EXPECT_EQ(Contents(t.path()), (std::map<std::string, std::string>{{"k0", "new"}}));
+  ExpectError(Cli({"clear", "--yes", t.path()}), "clear", "unknown flag --yes");
+  ExpectError(Cli({"clear"}), "clear", "expected TABLE, got 0 arguments");
+}
+
+TEST(CliExpiryTest, DumpAndLoadKeepAbsoluteExpiries) {
+  TempPath src, copy, inferred;
+  CreateTable(src.path());
+  const uint64_t start = UnixMs();
+  ASSERT_EQ(Cli({"put", "--ttl=3600", src.path(), "hour", "h"}).exit_code, 0);
+  ASSERT_EQ(Cli({"put", "--ttl=1", src.path(), "brief", "b"}).exit_code, 0);
+  ASSERT_EQ(Cli({"put", src.path(), "forever", "f"}).exit_code, 0);
+  CliResult dump = Cli({"dump", src.path()});
+  const uint64_t dumped_at = UnixMs();
+  ASSERT_EQ(dump.exit_code, 0) << dump.err;
+  const std::map<std::string, uint64_t> expiries = DumpedExpiries(dump.out);
+  ASSERT_EQ(expiries.size(), 3u) << dump.out;
+  // Absolute times: now + ttl, within the span of the puts.
+  EXPECT_GE(expiries.at("hour"), start + 3600 * 1000);
+  EXPECT_LE(expiries.at("hour"), dumped_at + 3600 * 1000);
+  EXPECT_GE(expiries.at("brief"), start + 1000);
+  EXPECT_LE(expiries.at("brief"), dumped_at + 1000);
+  EXPECT_EQ(expiries.at("forever"), 0u);  // no member at all
+  for (const std::string& line : Lines(dump.out)) {
+    EXPECT_EQ(line.find("expires") != std::string::npos,
+              line.find("\"forever\"") == std::string::npos)
+        << line;
+  }
+
+  // Past the brief entry's expiry: load skips it and says so.
+  SleepMs(int(std::max<int64_t>(0, int64_t(expiries.at("brief")) - int64_t(UnixMs()))) + 100);
+  CliResult load = Cli({"load", copy.path(), "--create", "--capacity=100"}, dump.out);
+  ASSERT_EQ(load.exit_code, 0) << load.err;
+  EXPECT_EQ(load.out, "loaded 2 entries into " + copy.path() +
+                          " (created); skipped 1 expired entry\n");
+  EXPECT_EQ(Contents(copy.path()),
+            (std::map<std::string, std::string>{{"hour", "h"}, {"forever", "f"}}));
+  EXPECT_EQ(TtlMsOf(copy.path(), "forever"), -1);
+  // The copy's expiry is the dumped one, to the millisecond (a few more if the loader
+  // was descheduled between its clock reading and the engine's), never earlier.
+  const std::map<std::string, uint64_t> copied = DumpedExpiries(Cli({"dump", copy.path()}).out);
+  EXPECT_GE(copied.at("hour"), expiries.at("hour"));
+  EXPECT_LE(copied.at("hour"), expiries.at("hour") + 50);
+  EXPECT_EQ(copied.at("forever"), 0u);
+  EXPECT_EQ(copied.count("brief"), 0u);
+  const int64_t left = TtlMsOf(copy.path(), "hour");
+  EXPECT_LE(left, int64_t(expiries.at("hour") - UnixMs()) + 50);
+  EXPECT_GT(left, 3590 * 1000);
+
+  // The same through a table created from the input's sizes (the input is read whole
+  // first), and with --json.
+  load = Cli({"load", "--create", "--json", inferred.path()}, dump.out);
+  ASSERT_EQ(load.exit_code, 0) << load.err;
+  EXPECT_EQ(load.out, "{\"path\":\"" + inferred.path() +
+                          "\",\"loaded\":2,\"skipped_expired\":1,\"created\":true}\n");
+  const std::map<std::string, uint64_t> inferred_copy =
+      DumpedExpiries(Cli({"dump", inferred.path()}).out);
+  EXPECT_GE(inferred_copy.at("hour"), expiries.at("hour"));
+  EXPECT_LE(inferred_copy.at("hour"), expiries.at("hour") + 50);
+
+  // A dump without expiries (the format's first version) loads as before: nothing
+  // skipped, nothing said about it, no expiry.
+  load = Cli({"load", copy.path()}, "{\"key\":\"old\",\"value\":\"o\",\"version\":7}\n");
+  ASSERT_EQ(load.exit_code, 0) << load.err;
+  EXPECT_EQ(load.out, "loaded 1 entry into " + copy.path() + "\n");
+  EXPECT_EQ(TtlMsOf(copy.path(), "old"), -1);
+  // Loading over an entry with an expiry replaces the expiry too.
+  load = Cli({"load", copy.path()}, "{\"key\":\"hour\",\"value\":\"H\"}\n");
+  ASSERT_EQ(load.exit_code, 0) << load.err;
+  EXPECT_EQ(TtlMsOf(copy.path(), "hour"), -1);
+}
+
+TEST(CliExpiryTest, LoadChecksExpiriesAndEviction) {
+  TempPath t;
+  CreateTable(t.path(), 100, 8, 8);
+  const std::string good = "{\"key\":\"ok\",\"value\":\"v\"}\n";
+  const uint64_t now = UnixMs();
+  // Written by hand: an expiry in the past is skipped, one in the future kept, 0 is
+  // "never".
+  CliResult r = Cli({"load", t.path()},
+                    "{\"key\":\"past\",\"value\":\"p\",\"expires_unix_ms\":" +
+                        std::to_string(now - 1000) + "}\n" +
+                        "{\"key\":\"soon\",\"value\":\"s\",\"expires_unix_ms\":" +
+                        std::to_string(now + 60000) + "}\n" +
+                        "{\"key\":\"zero\",\"value\":\"z\",\"expires_unix_ms\":0}\n" +
+                        "{\"key\":\"one\",\"value\":\"1\",\"expires_unix_ms\":1}\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "loaded 2 entries into " + t.path() + "; skipped 2 expired entries\n");
+  EXPECT_EQ(Contents(t.path()), (std::map<std::string, std::string>{{"soon", "s"}, {"zero", "z"}}));
+  EXPECT_LE(TtlMsOf(t.path(), "soon"), 60000);
+  EXPECT_GT(TtlMsOf(t.path(), "soon"), 50000);
+  EXPECT_EQ(TtlMsOf(t.path(), "zero"), -1);
+  ExpectError(Cli({"load", t.path()}, good + "{\"key\":\"x\",\"value\":\"v\","
+                                             "\"expires_unix_ms\":-5}\n"),
+              "load",
+              "stdin: line 2: \"expires_unix_ms\" is not a nonnegative integer (milliseconds "
+              "since the Unix epoch) (1 entry loaded before it)");
+  ExpectError(Cli({"load", t.path()}, good + "{\"key\":\"far\",\"value\":\"v\","
+                                             "\"expires_unix_ms\":18446744073709551615}\n"),
+              "load",
+              "line 2: key \"far\": \"expires_unix_ms\" 18446744073709551615 is over 2^42 ms "
+              "(about 139 years) from now (1 entry loaded before it)");
+  EXPECT_FALSE(OpenDict(t.path()).Contains("far"));
+
+  // --eviction goes with --create.
+  ExpectError(Cli({"load", "--eviction=lrs", t.path()}, good), "load",
+              "--eviction need --create");
+  TempPath lrs;
+  r = Cli({"load", "--create", "--eviction=lrs", lrs.path()}, good);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(OpenDict(lrs.path()).GetStats().eviction, Eviction::kLrs);
+  ExpectError(Cli({"load", "--create", "--eviction=lfu", lrs.path()}, good), "load",
+              "--eviction: 'lfu' is not an eviction policy");
+  ExpectError(Cli({"load", "--create", "--eviction=none", lrs.path()}, good), "load",
+              lrs.path() + " exists with eviction policy lrs, unlike --eviction=none");
+  ExpectError(Cli({"load", "--create", "--capacity=100", "--max_key_size=8",
+                   "--max_value_size=8", "--eviction=lrs", t.path()},
+                  good),
+              "load", t.path() + " exists with eviction policy none");
 }
 
 TEST(CliVerifyRmTest, VerifyThenRemove) {

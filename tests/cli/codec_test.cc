@@ -162,12 +162,40 @@ TEST(RecordTest, TextTravelsAsStringsAndBytesAsBase64) {
   EXPECT_EQ(FormatRecord("user:1", "Ada\n", 3), R"({"key":"user:1","value":"Ada\n","version":3})");
   EXPECT_EQ(FormatRecord("\0k"s, "\xff", 9), R"({"key_b64":"AGs=","value_b64":"/w==","version":9})");
   std::string key, value, error;
-  uint64_t version = 1;
-  ASSERT_TRUE(ParseRecord(R"({"value":"v","key_b64":"AGs="})", &key, &value, &version, &error))
+  uint64_t version = 1, expires = 1;
+  ASSERT_TRUE(ParseRecord(R"({"value":"v","key_b64":"AGs="})", &key, &value, &version,
+                          &expires, &error))
       << error;
   EXPECT_EQ(key, "\0k"s);
   EXPECT_EQ(value, "v");
   EXPECT_EQ(version, 0u);
+  EXPECT_EQ(expires, 0u);  // no "expires_unix_ms": never expires
+}
+
+TEST(RecordTest, AnExpiryTravelsAsAbsoluteMillisecondsAndOnlyWhenThereIsOne) {
+  // Never expiring (0): the line is the format's first version, byte for byte.
+  EXPECT_EQ(FormatRecord("k", "v", 2, 0), R"({"key":"k","value":"v","version":2})");
+  EXPECT_EQ(FormatRecord("k", "v", 2, 1764979200250),
+            R"({"key":"k","value":"v","version":2,"expires_unix_ms":1764979200250})");
+  std::string key, value, error;
+  uint64_t version = 0, expires = 0;
+  ASSERT_TRUE(ParseRecord(R"({"expires_unix_ms":1764979200250,"key":"k","value":"v"})", &key,
+                          &value, &version, &expires, &error))
+      << error;
+  EXPECT_EQ(expires, 1764979200250u);
+  ASSERT_TRUE(ParseRecord(R"({"key":"k","value":"v","expires_unix_ms":0})", &key, &value,
+                          &version, &expires, &error))
+      << error;
+  EXPECT_EQ(expires, 0u);
+  for (const char* bad : {R"({"key":"k","value":"v","expires_unix_ms":-1})",
+                          R"({"key":"k","value":"v","expires_unix_ms":1.5})",
+                          R"({"key":"k","value":"v","expires_unix_ms":"1764979200250"})",
+                          R"({"key":"k","value":"v","expires_unix_ms":1e12})",
+                          R"({"key":"k","value":"v","expires_unix_ms":18446744073709551616})"}) {
+    EXPECT_FALSE(ParseRecord(bad, &key, &value, &version, &expires, &error)) << bad;
+    EXPECT_NE(error.find("\"expires_unix_ms\" is not a nonnegative integer"), std::string::npos)
+        << bad << ": " << error;
+  }
 }
 
 TEST(RecordTest, RandomBytesRoundTrip) {
@@ -179,13 +207,15 @@ TEST(RecordTest, RandomBytesRoundTrip) {
     for (char& c : key) c = binary ? char(rng()) : char(' ' + rng() % 95);
     for (char& c : value) c = binary ? char(rng()) : char(' ' + rng() % 95);
     const uint64_t version = rng();
-    const std::string line = FormatRecord(key, value, version);
+    const uint64_t expires = rng() % 3 == 0 ? 0 : rng();
+    const std::string line = FormatRecord(key, value, version, expires);
     std::string k, v, error;
-    uint64_t ver = 0;
-    ASSERT_TRUE(ParseRecord(line, &k, &v, &ver, &error)) << line << ": " << error;
+    uint64_t ver = 0, exp = 1;
+    ASSERT_TRUE(ParseRecord(line, &k, &v, &ver, &exp, &error)) << line << ": " << error;
     EXPECT_EQ(k, key);
     EXPECT_EQ(v, value);
     EXPECT_EQ(ver, version);
+    EXPECT_EQ(exp, expires);
     EXPECT_EQ(line.find('\n'), std::string::npos);
   }
 }
@@ -205,8 +235,8 @@ TEST(RecordTest, RejectsRecordsThatAreNotExactlyKeyValueVersion) {
   };
   for (const char* line : bad) {
     std::string key, value, error;
-    uint64_t version;
-    EXPECT_FALSE(ParseRecord(line, &key, &value, &version, &error)) << line;
+    uint64_t version, expires;
+    EXPECT_FALSE(ParseRecord(line, &key, &value, &version, &expires, &error)) << line;
     EXPECT_FALSE(error.empty()) << line;
   }
 }

@@ -23,9 +23,14 @@ constexpr char kTableNote[] =
     "TABLE: a file path, or a name without '/' for a file in /dev/shm.\n";
 
 constexpr char kExitCodes[] =
-    "Exit codes: 0 success; 1 a negative answer (key absent, watch timed out, verify\n"
-    "found damage); 2 bad usage or an error (table missing or not a shmdict file,\n"
-    "permission, write refused: table full or key/value too big, I/O).\n";
+    "Exit codes: 0 success; 1 a negative answer (key absent or expired, a put's\n"
+    "--if_absent/--if_present condition false, watch timed out, verify found damage);\n"
+    "2 bad usage or an error (table missing or not a shmdict file, permission, write\n"
+    "refused: table full or key/value too big, I/O).\n";
+
+constexpr FlagDoc kEvictionFlag = {
+    "eviction", "none: a write that finds no room fails (table full); lrs: it evicts\n"
+                "the least recently stored entry of the key's two buckets (a cache)"};
 
 std::string GeneralUsage() {
   std::string s =
@@ -90,7 +95,7 @@ const std::vector<Command>& Commands() {
        "--max_key_size bytes, with values of up to --max_value_size bytes. The whole\n"
        "file is reserved at once: a full /dev/shm is an error now, never later. If TABLE\n"
        "exists with the same sizes it is left as it is (exit 0), unless --exclusive; with\n"
-       "other sizes it is an error.\n",
+       "other sizes, or another --eviction policy when one is given, it is an error.\n",
        {{"capacity", "keys the table must hold (required)"},
         {"max_key_size", "largest key, in bytes (required)"},
         {"max_value_size", "largest value, in bytes (required)"},
@@ -98,16 +103,26 @@ const std::vector<Command>& Commands() {
         {"allow_group", "allow a group-writable --mode (a table shared by a group), and\n"
                         "open an existing TABLE shared by a group"},
         {"exclusive", "fail if TABLE exists"},
+        kEvictionFlag,
         {"json", "print {\"path\":...,\"created\":true|false,...} on stdout"}},
        1, 1, RunCreate},
-      {"put", "put [--value_file FILE] [--key_b64] [--json] [--allow_group] TABLE KEY [VALUE]",
+      {"put",
+       "put [--ttl SECONDS] [--if_absent | --if_present] [--value_file FILE]\n"
+       "                   [--key_b64] [--json] [--allow_group] TABLE KEY [VALUE]",
        "TABLE KEY VALUE", "set KEY to VALUE (or to a file's or stdin's bytes)",
        "Sets KEY to VALUE, inserting it if absent. With --value_file the value is the\n"
        "file's bytes ('-': stdin), for binary values; VALUE is then not given. Reads\n"
        "at most one byte more than the table's maximum value size: a longer input is\n"
-       "an error. Prints nothing; --json prints {\"key\":...,\"version\":N} with the\n"
-       "new version.\n",
+       "an error. With --ttl the entry expires SECONDS from now (then reads as absent\n"
+       "everywhere); without it, it never expires (an earlier expiry is dropped).\n"
+       "--if_absent writes only if KEY is absent (an expired key is absent),\n"
+       "--if_present only if it is present: otherwise nothing is written, exit 1.\n"
+       "Prints nothing; --json prints {\"key\":...,\"version\":N} with the new version.\n",
        {{"value_file", "read the value from FILE ('-': stdin) instead of VALUE"},
+        {"ttl", "expire SECONDS from now: a decimal number such as 30 or 0.25, more\n"
+                "than 0, rounded up to a millisecond (empty: never expires)"},
+        {"if_absent", "write only if KEY is absent or expired (else exit 1)"},
+        {"if_present", "write only if KEY is present and unexpired (else exit 1)"},
         {"key_b64", "KEY is given in base64 (for keys with NUL or other bytes)"},
         kJson, kAllowGroup},
        2, 3, RunPut},
@@ -124,6 +139,24 @@ const std::vector<Command>& Commands() {
        "Removes KEY. Exit 1 if it is absent.\n",
        {{"key_b64", "KEY is given in base64"}, kAllowGroup},
        2, 2, RunDel},
+      {"ttl", "ttl [--json] [--key_b64] [--allow_group] TABLE KEY", "TABLE KEY",
+       "print the seconds KEY has left before it expires",
+       "Prints the time KEY has left before it expires, in seconds with millisecond\n"
+       "resolution (\"3599.998\"), or \"never\". Exit 1 if KEY is absent or expired.\n"
+       "Needs read access only.\n",
+       {{"json", "print {\"key\":...,\"ttl\":SECONDS}, \"ttl\":null for never"},
+        {"key_b64", "KEY is given in base64"},
+        kAllowGroup},
+       2, 2, RunTtl},
+      {"touch", "touch [--ttl SECONDS] [--json] [--key_b64] [--allow_group] TABLE KEY",
+       "TABLE KEY", "give KEY a new expiry, keeping its value",
+       "Gives KEY a new expiry, SECONDS from now with --ttl, or none (it never\n"
+       "expires) without it; the value stays, the version is bumped. Exit 1 if KEY is\n"
+       "absent or expired. Prints nothing; --json prints {\"key\":...,\"version\":N}.\n",
+       {{"ttl", "expire SECONDS from now (as put --ttl); empty: never expires"},
+        {"key_b64", "KEY is given in base64"},
+        kJson, kAllowGroup},
+       2, 2, RunTouch},
       {"ls", "ls [--prefix P] [--values] [--limit N] [--json] [--allow_group] TABLE", "TABLE",
        "list keys (and values)",
        "Lists the keys, one per line (with --values: key, tab, value), in table order,\n"
@@ -139,13 +172,15 @@ const std::vector<Command>& Commands() {
         kAllowGroup},
        1, 1, RunLs},
       {"stats", "stats [--json] [--allow_group] TABLE", "TABLE",
-       "layout, load, bucket fill, processes, recoveries",
+       "layout, load, bucket fill, eviction, expiry, processes, recoveries",
        "Shows the layout (capacity, buckets, slots, maximum key and value sizes, file\n"
        "size), the number of entries and the load factor (entries / slots), how full\n"
        "the buckets are (the number of buckets with 0, 1, ... 16 occupied slots), the\n"
-       "process table (every process that has written to the table: pid, incarnation,\n"
-       "when it registered, live or dead) and the number of recoveries from writers\n"
-       "that died holding a lock. Needs read access only.\n",
+       "eviction policy and the evictions so far, the expired entries still in their\n"
+       "slots and those erased so far, the process table (every process that has\n"
+       "written to the table: pid, incarnation, when it registered, live or dead) and\n"
+       "the number of recoveries from writers that died holding a lock. Needs read\n"
+       "access only.\n",
        {kJson, kAllowGroup},
        1, 1, RunStats},
       {"watch",
@@ -170,7 +205,9 @@ const std::vector<Command>& Commands() {
        "Writes every entry, one JSON object per line:\n"
        "  {\"key\":\"user:1\",\"value\":\"Ada\",\"version\":3}\n"
        "A key or value that is not text (NUL or other control bytes, invalid UTF-8)\n"
-       "comes as \"key_b64\"/\"value_b64\", standard base64. 'shmdict load' reads it back.\n"
+       "comes as \"key_b64\"/\"value_b64\", standard base64. An entry that expires has\n"
+       "\"expires_unix_ms\": its absolute expiry, in milliseconds since the Unix epoch;\n"
+       "expired entries are left out. 'shmdict load' reads it back.\n"
        "Weakly consistent while writers run (as ls). Shows a progress bar on stderr\n"
        "when stderr is a terminal. --output FILE writes a new file (mode 0600) beside\n"
        "FILE and renames it over FILE when complete: FILE is never half a dump, and a\n"
@@ -179,7 +216,8 @@ const std::vector<Command>& Commands() {
        1, 1, RunDump},
       {"load",
        "load [--input FILE] [--create [--capacity N] [--max_key_size B]\n"
-       "                    [--max_value_size B] [--mode M] [--exclusive]]\n"
+       "                    [--max_value_size B] [--mode M] [--exclusive]\n"
+       "                    [--eviction none|lrs]]\n"
        "                    [--allow_group] [--json] TABLE",
        "TABLE", "put every entry of a dump",
        "Reads JSON lines as dump writes them and puts each entry, replacing existing\n"
@@ -187,8 +225,10 @@ const std::vector<Command>& Commands() {
        "are skipped; a malformed line, a key or value too big or a full table stops the\n"
        "load, naming the line (the entries before it stay loaded). With --create a\n"
        "missing TABLE is created; sizes not given come from the input (capacity: the\n"
-       "number of entries; the largest key and value). Prints how many entries it\n"
-       "loaded. Shows a progress bar on stderr when stderr is a terminal.\n",
+       "number of entries; the largest key and value). An entry with \"expires_unix_ms\"\n"
+       "keeps that absolute expiry (the time left is computed at its put); one whose\n"
+       "expiry has passed is skipped. Prints how many entries it loaded and how many it\n"
+       "skipped as expired. Shows a progress bar on stderr when stderr is a terminal.\n",
        {{"input", "read from FILE instead of stdin"},
         {"create", "create TABLE if it does not exist"},
         {"capacity", "with --create: keys the table must hold (0: from the input)"},
@@ -198,7 +238,9 @@ const std::vector<Command>& Commands() {
         {"allow_group", "open a table shared by a group (as other commands), and with\n"
                         "--create allow a group-writable --mode"},
         {"exclusive", "with --create: fail if TABLE exists"},
-        {"json", "print {\"path\":...,\"loaded\":N,\"created\":true|false}"}},
+        {"eviction", "with --create: none or lrs (as create)"},
+        {"json", "print {\"path\":...,\"loaded\":N,\"skipped_expired\":N,\n"
+                 "\"created\":true|false}"}},
        1, 1, RunLoad},
       {"verify", "verify [--repair] [--json] [--allow_group] TABLE", "TABLE",
        "check the whole table; repair what dead writers left",
@@ -214,6 +256,19 @@ const std::vector<Command>& Commands() {
         {"json", "one JSON object on stdout"},
         kAllowGroup},
        1, 1, RunVerify},
+      {"sweep", "sweep [--json] [--allow_group] TABLE", "TABLE", "erase the expired entries",
+       "Erases every expired entry and prints how many. Expired entries already read as\n"
+       "absent everywhere and writers reuse their slots; a sweep makes the entry counts\n"
+       "of stats exact (and its \"expired\" 0).\n",
+       {{"json", "print {\"path\":...,\"erased\":N}"}, kAllowGroup},
+       1, 1, RunSweep},
+      {"clear", "clear [--allow_group] TABLE", "TABLE", "erase every entry",
+       "Erases every entry, one bucket at a time; asks nothing (as rm). Versions go on\n"
+       "increasing: a key written again gets a version above any it had. Not atomic as\n"
+       "a whole: a write made meanwhile to a bucket already cleared stays. Processes\n"
+       "watching keys are woken. Prints nothing.\n",
+       {kAllowGroup},
+       1, 1, RunClear},
       {"rm", "rm TABLE...", "TABLE...", "remove tables",
        "Removes each TABLE after checking that it is a shmdict file (anything else is\n"
        "left in place). Processes that have it open keep using it until they close it.\n",

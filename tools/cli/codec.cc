@@ -542,13 +542,18 @@ bool JsonToUint64(const JsonValue& v, uint64_t* out) {
   return true;
 }
 
-std::string FormatRecord(std::string_view key, std::string_view value, uint64_t version) {
+std::string FormatRecord(std::string_view key, std::string_view value, uint64_t version,
+                         uint64_t expires_unix_ms) {
   std::string line = "{";
   AppendBytesMember("key", key, &line);
   line += ',';
   AppendBytesMember("value", value, &line);
   line += ",\"version\":";
   line += std::to_string(version);
+  if (expires_unix_ms != 0) {
+    line += ",\"expires_unix_ms\":";
+    line += std::to_string(expires_unix_ms);
+  }
   line += '}';
   return line;
 }
@@ -588,7 +593,7 @@ bool RecordBytes(const JsonValue& obj, const std::string& name, std::string* out
 }  // namespace
 
 bool ParseRecord(std::string_view line, std::string* key, std::string* value,
-                 uint64_t* version, std::string* error) {
+                 uint64_t* version, uint64_t* expires_unix_ms, std::string* error) {
   JsonValue obj;
   if (!ParseJson(line, &obj, error)) return false;
   if (obj.type != JsonValue::Type::kObject) {
@@ -597,9 +602,9 @@ bool ParseRecord(std::string_view line, std::string* key, std::string* value,
   }
   for (const std::string& name : obj.names) {
     if (name != "key" && name != "key_b64" && name != "value" && name != "value_b64" &&
-        name != "version") {
+        name != "version" && name != "expires_unix_ms") {
       *error = "unknown member " + Quoted(name) +
-               " (expected key or key_b64, value or value_b64, version)";
+               " (expected key or key_b64, value or value_b64, version, expires_unix_ms)";
       return false;
     }
   }
@@ -608,6 +613,13 @@ bool ParseRecord(std::string_view line, std::string* key, std::string* value,
   *version = 0;
   if (const JsonValue* v = obj.Find("version"); v != nullptr && !JsonToUint64(*v, version)) {
     *error = "\"version\" is not a nonnegative integer";
+    return false;
+  }
+  *expires_unix_ms = 0;
+  if (const JsonValue* v = obj.Find("expires_unix_ms");
+      v != nullptr && !JsonToUint64(*v, expires_unix_ms)) {
+    *error = "\"expires_unix_ms\" is not a nonnegative integer (milliseconds since the "
+             "Unix epoch)";
     return false;
   }
   return true;

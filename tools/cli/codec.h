@@ -7,9 +7,13 @@
 //
 //   {"key":"EURUSD","value":"1.0842","version":7}
 //   {"key_b64":"AP8=","value_b64":"gA==","version":3}
+//   {"key":"session:9","value":"u=4","version":2,"expires_unix_ms":1764979200250}
 //
 // A key or value is written as a JSON string ("key", "value") when it is text (see
-// IsText), else as standard base64 with padding ("key_b64", "value_b64").
+// IsText), else as standard base64 with padding ("key_b64", "value_b64"). An entry
+// that expires carries its absolute expiry, milliseconds since the Unix epoch; one
+// that never expires has no "expires_unix_ms" (so a dump of a table without
+// expiries is exactly what the first version of the format was).
 //
 // Thread safety: every function is pure (no shared state).
 #ifndef SHMDICT_TOOLS_CLI_CODEC_H_
@@ -100,16 +104,20 @@ bool JsonToUint64(const JsonValue& v, uint64_t* out);
 // ---------------------------------------------------------------------------------
 // Dump records
 
-// One line of the dump format, without the trailing newline.
-std::string FormatRecord(std::string_view key, std::string_view value, uint64_t version);
+// One line of the dump format, without the trailing newline. expires_unix_ms: the
+// entry's absolute expiry in milliseconds since the Unix epoch, 0 for never (then the
+// line has no "expires_unix_ms").
+std::string FormatRecord(std::string_view key, std::string_view value, uint64_t version,
+                         uint64_t expires_unix_ms = 0);
 
 // Parses one line of the dump format: an object with exactly one of "key" (a string)
 // or "key_b64" (base64), exactly one of "value" or "value_b64", and optionally
-// "version" (a nonnegative integer; 0 when absent). Other members are refused, so a
-// misspelt name is an error, not a silently lost field. Returns false and sets *error
-// on anything else.
+// "version" (a nonnegative integer; 0 when absent) and "expires_unix_ms" (a
+// nonnegative integer; 0, also when absent, is never). Other members are refused, so
+// a misspelt name is an error, not a silently lost field. Returns false and sets
+// *error on anything else.
 bool ParseRecord(std::string_view line, std::string* key, std::string* value,
-                 uint64_t* version, std::string* error);
+                 uint64_t* version, uint64_t* expires_unix_ms, std::string* error);
 
 }  // namespace shmdict::cli
 

@@ -3,8 +3,10 @@
 //
 // Exit codes (docs/cli.md):
 //   0  success
-//   1  a negative answer: the key is absent (get, del), a watch timed out before the
-//      changes it waited for, verify found damage or unrepaired work of dead writers
+//   1  a negative answer: the key is absent or expired (get, del, ttl, touch), a put's
+//      --if_absent or --if_present condition is false (nothing written), a watch timed
+//      out before the changes it waited for, verify found damage or unrepaired work
+//      of dead writers
 //   2  anything else: bad usage, a table that cannot be opened or created (missing,
 //      not a shmdict file, permission), a write the table refused (full, too big),
 //      an input or output error
@@ -20,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "api/shmdict.h"
 #include "tools/cli/flags.h"
 
@@ -63,6 +66,10 @@ int RunWatch(const Invocation& inv);
 int RunDump(const Invocation& inv);
 int RunLoad(const Invocation& inv);
 int RunVerify(const Invocation& inv);
+int RunTtl(const Invocation& inv);
+int RunTouch(const Invocation& inv);
+int RunClear(const Invocation& inv);
+int RunSweep(const Invocation& inv);
 
 // Prints "shmdict: COMMAND: message" on stderr; returns kExitError.
 int Fail(const Invocation& inv, std::string_view message);
@@ -84,9 +91,26 @@ std::string Message(const absl::Status& status);
 absl::StatusOr<Dict> OpenTable(const std::string& table, bool writable);
 
 // Options to create a table from --capacity, --max_key_size, --max_value_size, --mode,
-// --allow_group and --exclusive (create set; sizes not given are 0). Returns false
-// with *error set for a --mode that is not an octal number or has bits outside 0777.
+// --allow_group, --exclusive and --eviction (create set; sizes not given are 0; no
+// --eviction is kNone). Returns false with *error set for a --mode that is not an
+// octal number or has bits outside 0777, or an --eviction other than none or lrs.
 bool CreateOptionsFromFlags(OpenOptions* o, std::string* error);
+
+// After opening an existing table with CreateOptionsFromFlags's options: false with
+// *error set when --eviction was given and names another policy than the table's.
+// (Dict::Open refuses a table without lrs when lrs is asked for, but takes kNone as
+// "any policy", which is right only when --eviction was not given.)
+bool EvictionAsGiven(const Dict& d, std::string* error);
+
+// "none" or "lrs" (or "unknown (N)", which a table that opened cannot have).
+std::string EvictionName(Eviction e);
+// The table's eviction policy (from its header: no scan, unlike GetStats).
+Eviction TableEviction(const Dict& d);
+
+// --ttl as a duration: a decimal number of seconds ("30", "0.25", ".5"), more than 0,
+// rounded up to a millisecond, at most 2^42 ms; InfiniteDuration when --ttl was not
+// given (or given empty). Returns false with *error set for anything else.
+bool TtlFromFlag(absl::Duration* ttl, std::string* error);
 
 // Positional argument i as a key: decoded from base64 with --key_b64. Returns false
 // after printing the error.

@@ -5,10 +5,11 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "api/dict_access.h"
+#include "core/clock.h"
 #include "tools/cli/codec.h"
 #include "tools/cli/command.h"
-
-#include "absl/strings/str_cat.h"
 
 namespace shmdict::cli {
 namespace {
@@ -89,6 +90,93 @@ bool CreateOptionsFromFlags(OpenOptions* o, std::string* error) {
   o->max_key_size = absl::GetFlag(FLAGS_max_key_size);
   o->max_value_size = absl::GetFlag(FLAGS_max_value_size);
   o->mode = m;
+  const std::string eviction = absl::GetFlag(FLAGS_eviction);
+  if (eviction.empty() || eviction == "none") {
+    o->eviction = Eviction::kNone;
+  } else if (eviction == "lrs") {
+    o->eviction = Eviction::kLrs;
+  } else {
+    *error = "--eviction: '" + eviction + "' is not an eviction policy: wanted none or lrs";
+    return false;
+  }
+  return true;
+}
+
+bool EvictionAsGiven(const Dict& d, std::string* error) {
+  const std::string given = absl::GetFlag(FLAGS_eviction);
+  const std::string actual = EvictionName(TableEviction(d));
+  if (given.empty() || given == actual) return true;
+  *error = d.path() + " exists with eviction policy " + actual + ", unlike --eviction=" + given;
+  return false;
+}
+
+std::string EvictionName(Eviction e) {
+  switch (e) {
+    case Eviction::kNone:
+      return "none";
+    case Eviction::kLrs:
+      return "lrs";
+  }
+  return "unknown (" + std::to_string(static_cast<uint32_t>(e)) + ")";
+}
+
+Eviction TableEviction(const Dict& d) {
+  return static_cast<Eviction>(internal::TableOf(d)->eviction());
+}
+
+bool TtlFromFlag(absl::Duration* ttl, std::string* error) {
+  const std::string text = absl::GetFlag(FLAGS_ttl);
+  *ttl = absl::InfiniteDuration();
+  if (text.empty()) return true;
+  // Exact decimal arithmetic (no binary floating point): whole milliseconds, plus one
+  // if any digit beyond the third decimal is nonzero (rounding up, as the engine does).
+  uint64_t ms = 0;
+  bool digits = false, point = false, over = false, round_up = false;
+  int decimals = 0;
+  for (char c : text) {
+    if (c == '.' && !point) {
+      point = true;
+      continue;
+    }
+    if (c < '0' || c > '9') {
+      digits = false;
+      break;
+    }
+    digits = true;
+    const uint64_t d = uint64_t(c - '0');
+    if (!point) {
+      // Once over the maximum, stop (so that ms * 10 never overflows).
+      over = over || ms > internal::kMaxTtlMs;
+      if (!over) ms = ms * 10 + d * 1000;
+    } else if (decimals < 3) {
+      static constexpr uint64_t kScale[] = {100, 10, 1};
+      ms += d * kScale[decimals++];
+    } else {
+      round_up = round_up || d != 0;
+    }
+  }
+  if (!digits && text[0] == '-') {
+    *error = "--ttl: " + text + ": must be more than 0 seconds";
+    return false;
+  }
+  if (!digits) {
+    *error = "--ttl: '" + text + "' is not a number of seconds such as 30 or 0.25";
+    return false;
+  }
+  if (round_up) ++ms;
+  if (over || ms > internal::kMaxTtlMs) {
+    char max[32];
+    std::snprintf(max, sizeof(max), "%" PRIu64 ".%03" PRIu64, internal::kMaxTtlMs / 1000,
+                  internal::kMaxTtlMs % 1000);
+    *error = "--ttl: " + text + " seconds is over the maximum of " + max +
+             " (2^42 ms, about 139 years)";
+    return false;
+  }
+  if (ms == 0) {
+    *error = "--ttl: must be more than 0 seconds (without --ttl the key never expires)";
+    return false;
+  }
+  *ttl = absl::Milliseconds(int64_t(ms));
   return true;
 }
 

@@ -16,6 +16,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "api/dict_access.h"
+#include "core/clock.h"
+#include "core/table.h"
 #include "tools/cli/codec.h"
 #include "tools/cli/command.h"
 #include "tools/cli/progress.h"
@@ -192,14 +195,18 @@ int RunDump(const Invocation& inv) {
   uint64_t dumped = 0;
   bool ok = true;
   std::string line;
+  // ForEachEntry, not Dict::ForEach: it gives each entry's absolute expiry too (and
+  // skips expired entries, as ForEach does).
   const uint64_t skipped =
-      d->ForEach([&](std::string_view key, std::string_view value, uint64_t version) {
-    line = FormatRecord(key, value, version);
-    line += '\n';
-    ok = WriteAll(out, line);
-    bar.Update(++dumped);
-    return ok;
-  });
+      internal::TableOf(*d)
+          ->ForEachEntry([&](const internal::ScanEntry& e) {
+            line = FormatRecord(e.key, e.value, e.version, e.expires);
+            line += '\n';
+            ok = WriteAll(out, line);
+            bar.Update(++dumped);
+            return ok;
+          })
+          .corrupt;
   bar.Finish();
   if (to_file) {
     std::string error;
@@ -224,9 +231,10 @@ int RunLoad(const Invocation& inv) {
     std::string error;
     if (!CreateOptionsFromFlags(&create_options, &error)) return UsageFail(inv, error);
   } else if (absl::GetFlag(FLAGS_capacity) != 0 || absl::GetFlag(FLAGS_max_key_size) != 0 ||
-             absl::GetFlag(FLAGS_max_value_size) != 0 || absl::GetFlag(FLAGS_exclusive)) {
-    return UsageFail(inv, "--capacity, --max_key_size, --max_value_size and --exclusive "
-                          "need --create");
+             absl::GetFlag(FLAGS_max_value_size) != 0 || absl::GetFlag(FLAGS_exclusive) ||
+             !absl::GetFlag(FLAGS_eviction).empty()) {
+    return UsageFail(inv, "--capacity, --max_key_size, --max_value_size, --exclusive and "
+                          "--eviction need --create");
   }
 
   FILE* in = stdin;
@@ -263,11 +271,15 @@ int RunLoad(const Invocation& inv) {
   } else if (!infer) {
     d = OpenOrCreate(table, create_options, &created);
     if (!d.ok()) return Fail(inv, Message(d.status()));
+    std::string error;
+    if (!created && !EvictionAsGiven(*d, &error)) return Fail(inv, error);
   } else if (!create_options.exclusive) {
     d = OpenTable(table, /*writable=*/true);
     if (d.ok()) {
       d = Dict::Open(table, create_options);  // checks the sizes that were given
       if (!d.ok()) return Fail(inv, Message(d.status()));
+      std::string error;
+      if (!EvictionAsGiven(*d, &error)) return Fail(inv, error);
     } else if (ErrorCodeOf(d.status()) != ErrorCode::kNotFound) {
       return Fail(inv, Message(d.status()));
     }
@@ -275,15 +287,44 @@ int RunLoad(const Invocation& inv) {
 
   LineReader reader(in);
   uint64_t loaded = 0;
+  uint64_t skipped_expired = 0;
   std::string key, value, error;
-  uint64_t version;
-  std::vector<std::pair<uint64_t, std::pair<std::string, std::string>>> pending;
+  uint64_t version, expires;
+  struct Pending {
+    uint64_t line_number;
+    std::string key;
+    std::string value;
+    uint64_t expires;
+  };
+  std::vector<Pending> pending;
   const bool buffer_all = !d.ok();  // inferring the sizes of a table still to create
   std::string label = "load " + (d.ok() ? d->path() : table);
   ProgressBar bar(label, input_size, input_size > 0 ? "bytes" : "entries");
-  const auto put = [&](uint64_t line_number, const std::string& k,
-                       const std::string& v) -> bool {
-    absl::StatusOr<uint64_t> s = d->Put(k, v);
+  // Puts one entry; an entry with an absolute expiry gets the time it has left. The
+  // engine takes a relative ttl and adds it to its own reading of the same precise
+  // clock (core/clock.h), so the stored expiry is the dumped one plus the time
+  // between the two readings: the same millisecond, or the next when a millisecond
+  // boundary falls between them (or more if this process is descheduled right there),
+  // never earlier. An entry whose expiry has passed is skipped and counted.
+  const auto put = [&](uint64_t line_number, const std::string& k, const std::string& v,
+                       uint64_t expires_unix_ms) -> bool {
+    SetOptions set;
+    if (expires_unix_ms != 0) {
+      const uint64_t now = internal::NowMs();
+      if (expires_unix_ms <= now) {
+        ++skipped_expired;
+        return true;
+      }
+      const uint64_t ttl_ms = expires_unix_ms - now;
+      if (ttl_ms > internal::kMaxTtlMs) {
+        error = "line " + std::to_string(line_number) + ": key " + Quoted(k) +
+                ": \"expires_unix_ms\" " + std::to_string(expires_unix_ms) +
+                " is over 2^42 ms (about 139 years) from now" + LoadedSoFar(loaded);
+        return false;
+      }
+      set.ttl = absl::Milliseconds(int64_t(ttl_ms));
+    }
+    absl::StatusOr<uint64_t> s = d->Set(k, v, set);
     if (!s.ok()) {
       error = "line " + std::to_string(line_number) + ": key " + Quoted(k) + ": " +
               Message(s.status()) + LoadedSoFar(loaded);
@@ -296,13 +337,13 @@ int RunLoad(const Invocation& inv) {
   while (reader.Next(&line)) {
     bar.Update(input_size > 0 ? reader.bytes() : loaded + pending.size());
     if (Blank(line)) continue;
-    if (!ParseRecord(line, &key, &value, &version, &error)) {
+    if (!ParseRecord(line, &key, &value, &version, &expires, &error)) {
       return Fail(inv, input_name + ": line " + std::to_string(reader.line_number()) + ": " +
                            error + LoadedSoFar(loaded));
     }
     if (buffer_all) {
-      pending.push_back({reader.line_number(), {key, value}});
-    } else if (!put(reader.line_number(), key, value)) {
+      pending.push_back({reader.line_number(), key, value, expires});
+    } else if (!put(reader.line_number(), key, value, expires)) {
       return Fail(inv, error);
     }
   }
@@ -312,9 +353,9 @@ int RunLoad(const Invocation& inv) {
   if (buffer_all) {
     OpenOptions o = create_options;
     uint64_t max_key = 1, max_value = 1;
-    for (const auto& p : pending) {
-      max_key = std::max<uint64_t>(max_key, p.second.first.size());
-      max_value = std::max<uint64_t>(max_value, p.second.second.size());
+    for (const Pending& p : pending) {
+      max_key = std::max<uint64_t>(max_key, p.key.size());
+      max_value = std::max<uint64_t>(max_value, p.value.size());
     }
     if (o.capacity == 0) o.capacity = std::max<uint64_t>(1, pending.size());
     if (o.max_key_size == 0) o.max_key_size = uint32_t(std::min<uint64_t>(max_key, UINT32_MAX));
@@ -323,18 +364,25 @@ int RunLoad(const Invocation& inv) {
     }
     d = OpenOrCreate(table, o, &created);
     if (!d.ok()) return Fail(inv, Message(d.status()));
-    for (const auto& p : pending) {
-      if (!put(p.first, p.second.first, p.second.second)) return Fail(inv, error);
+    for (const Pending& p : pending) {
+      if (!put(p.line_number, p.key, p.value, p.expires)) return Fail(inv, error);
       bar.Update(input_size > 0 ? input_size : loaded);
     }
   }
   bar.Finish();
   if (absl::GetFlag(FLAGS_json)) {
-    std::printf("{\"path\":%s,\"loaded\":%llu,\"created\":%s}\n", JsonString(d->path()).c_str(),
-                static_cast<unsigned long long>(loaded), created ? "true" : "false");
+    std::printf("{\"path\":%s,\"loaded\":%llu,\"skipped_expired\":%llu,\"created\":%s}\n",
+                JsonString(d->path()).c_str(), static_cast<unsigned long long>(loaded),
+                static_cast<unsigned long long>(skipped_expired), created ? "true" : "false");
   } else {
-    std::printf("loaded %llu entr%s into %s%s\n", static_cast<unsigned long long>(loaded),
-                loaded == 1 ? "y" : "ies", d->path().c_str(), created ? " (created)" : "");
+    std::string expired_note;
+    if (skipped_expired > 0) {
+      expired_note = "; skipped " + std::to_string(skipped_expired) + " expired entr" +
+                     (skipped_expired == 1 ? "y" : "ies");
+    }
+    std::printf("loaded %llu entr%s into %s%s%s\n", static_cast<unsigned long long>(loaded),
+                loaded == 1 ? "y" : "ies", d->path().c_str(), created ? " (created)" : "",
+                expired_note.c_str());
   }
   return kExitOk;
 }

@@ -26,6 +26,12 @@ ABSL_FLAG(int64_t, timeout_ms, -1, "give up after this many milliseconds (-1: ne
 ABSL_FLAG(std::string, output, "", "write to this file instead of stdout");
 ABSL_FLAG(std::string, input, "", "read from this file instead of stdin");
 ABSL_FLAG(bool, create, false, "create the table if it does not exist");
+// Strings, parsed by the commands themselves so that a bad value gets a message saying
+// what is wanted ("" means not given: the commands tell that from an explicit value).
+ABSL_FLAG(std::string, eviction, "", "eviction policy of a new table: none or lrs");
+ABSL_FLAG(std::string, ttl, "", "seconds until the entry expires (decimal, > 0)");
+ABSL_FLAG(bool, if_absent, false, "write only if the key is absent");
+ABSL_FLAG(bool, if_present, false, "write only if the key is present");
 
 namespace shmdict::cli {
 namespace {

@@ -39,6 +39,10 @@ ABSL_DECLARE_FLAG(int64_t, timeout_ms);
 ABSL_DECLARE_FLAG(std::string, output);
 ABSL_DECLARE_FLAG(std::string, input);
 ABSL_DECLARE_FLAG(bool, create);
+ABSL_DECLARE_FLAG(std::string, eviction);
+ABSL_DECLARE_FLAG(std::string, ttl);
+ABSL_DECLARE_FLAG(bool, if_absent);
+ABSL_DECLARE_FLAG(bool, if_present);
 
 namespace shmdict::cli {
 

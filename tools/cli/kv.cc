@@ -61,21 +61,23 @@ int RunCreate(const Invocation& inv) {
     d = Dict::Open(inv.args[0], o);
   }
   if (!d.ok()) return Fail(inv, Message(d.status()));
+  if (!created && !EvictionAsGiven(*d, &error)) return Fail(inv, error);
   const internal::Layout& l = internal::TableOf(*d)->layout();
+  const std::string eviction = EvictionName(TableEviction(*d));
   if (absl::GetFlag(FLAGS_json)) {
     std::printf("{\"path\":%s,\"created\":%s,\"capacity\":%" PRIu64 ",\"bucket_count\":%" PRIu64
                 ",\"slot_count\":%" PRIu64 ",\"max_key_size\":%u,\"max_value_size\":%u"
-                ",\"file_size\":%" PRIu64 "}\n",
+                ",\"file_size\":%" PRIu64 ",\"eviction\":\"%s\"}\n",
                 JsonString(d->path()).c_str(), created ? "true" : "false", l.capacity,
                 l.bucket_count, l.bucket_count * internal::kSlotsPerBucket, l.max_key_size,
-                l.max_value_size, l.file_size);
+                l.max_value_size, l.file_size, eviction.c_str());
   } else {
     std::printf("%s %s: capacity %" PRIu64 " (%" PRIu64 " buckets, %" PRIu64
-                " slots), max key %u B, max value %u B, file %s\n",
+                " slots), max key %u B, max value %u B, file %s, eviction %s\n",
                 created ? "created" : "exists, same sizes, left as is:", d->path().c_str(),
                 l.capacity, l.bucket_count,
                 l.bucket_count * internal::kSlotsPerBucket, l.max_key_size, l.max_value_size,
-                HumanBytes(l.file_size).c_str());
+                HumanBytes(l.file_size).c_str(), eviction.c_str());
   }
   return kExitOk;
 }
@@ -88,6 +90,14 @@ int RunPut(const Invocation& inv) {
   if (value_file.empty() && inv.args.size() != 3) {
     return UsageFail(inv, "expected TABLE KEY VALUE, or --value_file");
   }
+  SetOptions set;
+  std::string error;
+  if (!TtlFromFlag(&set.ttl, &error)) return UsageFail(inv, error);
+  set.if_absent = absl::GetFlag(FLAGS_if_absent);
+  set.if_present = absl::GetFlag(FLAGS_if_present);
+  if (set.if_absent && set.if_present) {
+    return UsageFail(inv, "--if_absent and --if_present exclude each other");
+  }
   std::string key;
   if (!KeyArgument(inv, 1, &key)) return kExitError;
   absl::StatusOr<Dict> d = OpenTable(inv.args[0], /*writable=*/true);
@@ -99,7 +109,6 @@ int RunPut(const Invocation& inv) {
     // One byte more than the table takes tells "too big" without reading the rest,
     // which may have no end (/dev/zero, a pipe).
     const uint32_t max_value = internal::TableOf(*d)->layout().max_value_size;
-    std::string error;
     if (!ReadAtMost(value_file, size_t{max_value} + 1, &value, &error)) return Fail(inv, error);
     if (value.size() > max_value) {
       return Fail(inv, "key " + Quoted(key) + ": the value " +
@@ -108,8 +117,18 @@ int RunPut(const Invocation& inv) {
                            std::to_string(max_value) + " bytes");
     }
   }
-  absl::StatusOr<uint64_t> version = d->Put(key, value);
-  if (!version.ok()) return Fail(inv, "key " + Quoted(key) + ": " + Message(version.status()));
+  absl::StatusOr<uint64_t> version = d->Set(key, value, set);
+  if (!version.ok()) {
+    // A condition that does not hold is a negative answer, as get's absent key.
+    const ErrorCode code = ErrorCodeOf(version.status());
+    if (set.if_absent && code == ErrorCode::kExists) {
+      return Negative(inv, "key " + Quoted(key) + " exists (--if_absent): not written");
+    }
+    if (set.if_present && code == ErrorCode::kNotFound) {
+      return Negative(inv, "key " + Quoted(key) + " not found (--if_present): not written");
+    }
+    return Fail(inv, "key " + Quoted(key) + ": " + Message(version.status()));
+  }
   if (absl::GetFlag(FLAGS_json)) {
     std::string out = "{";
     AppendBytesMember("key", key, &out);

@@ -47,10 +47,13 @@ int RunStats(const Invocation& inv) {
                   ",\"slots_per_bucket\":%u,\"slot_count\":%" PRIu64
                   ",\"max_key_size\":%u,\"max_value_size\":%u,\"file_size\":%" PRIu64
                   ",\"count\":%" PRIu64 ",\"load_factor\":%.6f,\"recoveries\":%" PRIu64
-                  ",\"processes_live\":%u,\"processes_dead\":%u",
+                  ",\"processes_live\":%u,\"processes_dead\":%u,\"eviction\":\"%s\""
+                  ",\"evictions\":%" PRIu64 ",\"expired\":%" PRIu64
+                  ",\"expired_erased\":%" PRIu64,
                   st.capacity, st.bucket_count, internal::kSlotsPerBucket, st.slot_count,
                   st.max_key_size, st.max_value_size, st.file_size, st.count, load,
-                  st.recoveries, live, dead);
+                  st.recoveries, live, dead, EvictionName(st.eviction).c_str(), st.evictions,
+                  st.expired, st.expired_erased);
     out += buf;
     out += ",\"bucket_fill\":[";
     for (size_t k = 0; k < fill.size(); ++k) {
@@ -81,6 +84,15 @@ int RunStats(const Invocation& inv) {
   std::printf("  entries: %" PRIu64 ", load factor %.1f%% of the slots (%.1f%% of capacity)\n",
               st.count, 100.0 * load,
               st.capacity > 0 ? 100.0 * double(st.count) / double(st.capacity) : 0.0);
+  std::printf("  eviction: %s (%s), %" PRIu64 " eviction%s so far\n",
+              EvictionName(st.eviction).c_str(),
+              st.eviction == Eviction::kLrs
+                  ? "a write with no room evicts the least recently stored entry"
+                  : "a write with no room fails: table full",
+              st.evictions, st.evictions == 1 ? "" : "s");
+  std::printf("  expired: %" PRIu64 " still in their slots (not counted as entries; 'shmdict "
+              "sweep' erases them), %" PRIu64 " erased so far\n",
+              st.expired, st.expired_erased);
   std::printf("  bucket fill (occupied slots: buckets):\n");
   uint64_t widest = 1;
   for (uint64_t n : fill) widest = n > widest ? n : widest;
