@@ -465,6 +465,7 @@ struct Report {
   uint64_t torn = 0, lin_violations = 0, counter_violations = 0, unexpected = 0;
   uint64_t lost_counter_increments = 0;
   uint64_t recoveries = 0, repaired_at_end = 0, verify_damage = 0;
+  uint64_t evictions = 0, expired_erased = 0;
   uint64_t reads = 0, logs_full = 0, search_steps = 0;
   double seconds = 0, reads_per_second = 0;
   uint64_t p50_ns = 0, p99_ns = 0, p999_ns = 0, max_latency_ns = 0, max_gap_ns = 0;
@@ -621,12 +622,13 @@ std::string Json(const Report& r) {
       ",\"recoveries\":%" PRIu64 ",\"repaired_at_end\":%" PRIu64 ",\"verify_damage\":%" PRIu64
       ",\"reads\":%" PRIu64 ",\"reads_per_second\":%.0f,\"read_p50_ns\":%" PRIu64
       ",\"read_p99_ns\":%" PRIu64 ",\"read_p999_ns\":%" PRIu64 ",\"read_max_ns\":%" PRIu64
-      ",\"reader_max_gap_ns\":%" PRIu64 ",\"logs_full\":%" PRIu64 "}",
+      ",\"reader_max_gap_ns\":%" PRIu64 ",\"logs_full\":%" PRIu64
+      ",\"evictions\":%" PRIu64 ",\"expired_erased\":%" PRIu64 "}",
       r.ok() ? "true" : "false", r.seconds, r.kills, r.stops, r.writer_incarnations,
       r.operations, r.killed_operations, r.keys_checked, r.search_steps, r.torn,
       r.lin_violations, r.counter_violations, r.unexpected, r.recoveries, r.repaired_at_end,
       r.verify_damage, r.reads, r.reads_per_second, r.p50_ns, r.p99_ns, r.p999_ns,
-      r.max_latency_ns, r.max_gap_ns, r.logs_full);
+      r.max_latency_ns, r.max_gap_ns, r.logs_full, r.evictions, r.expired_erased);
   return buf;
 }
 
@@ -841,7 +843,10 @@ int main(int argc, char** argv) {
 
   Check(cfg, logs, *d, end_ns, &rep);
   shmdict::internal::Table* table = shmdict::internal::TableOf(*d);
-  rep.recoveries = d->GetStats().recoveries;
+  const shmdict::Stats stats = d->GetStats();
+  rep.recoveries = stats.recoveries;
+  rep.evictions = stats.evictions;
+  rep.expired_erased = stats.expired_erased;
   absl::StatusOr<uint64_t> repaired = table->RepairDeadLocks();
   rep.repaired_at_end = repaired.ok() ? *repaired : 0;
   const shmdict::internal::VerifyReport vr = table->Verify();
@@ -883,6 +888,8 @@ int main(int argc, char** argv) {
                 " repaired at the end\n",
                 rep.kills, rep.stops, rep.writer_incarnations, rep.recoveries,
                 rep.repaired_at_end);
+    std::printf("  table: %" PRIu64 " evictions, %" PRIu64 " expired entries erased\n",
+                rep.evictions, rep.expired_erased);
     std::printf("  checked: %" PRIu64 " operations (%" PRIu64
                 " killed in flight) on %" PRIu64 " keys + %d counters, %" PRIu64
                 " search steps\n",
