@@ -7,9 +7,17 @@
 // (CoarseNowMs: CLOCK_REALTIME_COARSE, a few ns through the vDSO against ~40 for the
 // precise one, updated at the kernel's tick, 4 ms here). The coarse clock lags the
 // precise one, so an entry never expires before its time and lives a little after
-// it: by the lag, measured on a 2-vCPU KVM guest at 3-8 ms most of the time and 16 ms
-// at most over 5 s of sampling (the tick is delayed when the hypervisor deschedules
-// the guest). Readers read a clock only for entries that have an expiry.
+// it: by the lag, measured on a 2-vCPU KVM guest at 3-8 ms most of the time, 16 ms at
+// most over 5 s of sampling when idle and 20 ms with the vCPUs overloaded (the tick is
+// late when the hypervisor deschedules the guest). Readers read a clock only for
+// entries that have an expiry.
+//
+// Why writers decide with the coarse clock too: it is one kernel-wide value that only
+// moves forward, so once any process (reader or writer) has seen an entry expired,
+// every later operation anywhere sees it expired. A writer that decided with the
+// precise clock could find an entry expired (and, say, refuse to touch it) while a
+// reader a moment later, through the lagging coarse clock, still returns it: an entry
+// that comes back.
 //
 // Both clocks follow the system's real time: setting the clock forward expires
 // entries early, setting it back keeps them longer.

@@ -51,13 +51,13 @@ bool PinVersion(State& s, uint64_t v) {
 bool NewVersionOk(const State& s, uint64_t v) { return v > s.version; }
 
 // The expiry bounds of an entry written by `op` (see lincheck.h).
-void SetExpiry(State& s, const Operation& op, const Options& o) {
-  if (op.ttl_ns == 0) {
+void SetExpiry(State& s, const Operation& op, const Options&) {
+  if (op.expires_lo == 0 && op.expires_hi == 0) {
     s.gone_from = s.gone_by = kNever;
     return;
   }
-  s.gone_from = op.invoke_ns + op.ttl_ns > o.early_ns ? op.invoke_ns + op.ttl_ns - o.early_ns : 0;
-  s.gone_by = op.return_ns == kNever ? kNever : op.return_ns + op.ttl_ns + o.late_ns;
+  s.gone_from = op.expires_lo;
+  s.gone_by = op.expires_hi;
 }
 
 void Write(State& s, const Operation& op, uint64_t version, const Options& o) {
@@ -79,17 +79,18 @@ void WriteUnknownVersion(State& s, const Operation& op, const Options& o) {
   SetExpiry(s, op, o);
 }
 
-// Whether `op` may observe the entry present: it is, and had not surely expired when
-// the operation began.
+// Whether `op` may observe the entry present: it is, and the clock may have read
+// below its latest expiry during the operation.
 bool Alive(const State& s, const Operation& op) {
-  return s.present && (s.gone_by == kNever || op.invoke_ns < s.gone_by);
+  return s.present && (s.gone_by == kNever || op.clock_lo < s.gone_by);
 }
 
 // For an operation that observes the key absent: true if it is, or if it may have
-// vanished by the operation's end (evicted, or expired), which it then does.
+// vanished by the operation's end (evicted, or expired: the clock may have read at
+// least its earliest expiry), which it then does.
 bool Absent(State& s, const Operation& op, const Options& o) {
   if (!s.present) return true;
-  if (o.evictable || (s.gone_from != kNever && op.return_ns >= s.gone_from)) {
+  if (o.evictable || (s.gone_from != kNever && op.clock_hi >= s.gone_from)) {
     s.present = false;
     s.gone_from = s.gone_by = kNever;
     return true;
@@ -101,7 +102,7 @@ bool Absent(State& s, const Operation& op, const Options& o) {
 // impossible in state `s`; otherwise applies it.
 bool Step(State& s, const Operation& op, const Options& o) {
   // An entry surely expired before the operation began is gone.
-  if (s.present && s.gone_by != kNever && op.invoke_ns >= s.gone_by) {
+  if (s.present && s.gone_by != kNever && op.clock_lo >= s.gone_by) {
     s.present = false;
     s.gone_from = s.gone_by = kNever;
   }
@@ -256,18 +257,22 @@ std::string Describe(const Operation& op) {
   static const char* kKinds[] = {"?",   "get",   "put",  "insert",
                                  "replace", "cas", "erase", "touch"};
   static const char* kOutcomes[] = {"ok", "not_found", "exists", "version", "unknown"};
-  char buf[256];
+  char buf[384];
   std::snprintf(buf, sizeof(buf),
-                "%s(value=%llu expected=%llu ttl_ns=%llu) -> %s version=%llu [%llu, %s]",
+                "%s(value=%llu expected=%llu expires=[%llu, %llu]) -> %s version=%llu [%llu, %s] "
+                "clock [%llu, %llu]",
                 kKinds[static_cast<int>(op.kind) % 8],
                 static_cast<unsigned long long>(op.value),
                 static_cast<unsigned long long>(op.expected),
-                static_cast<unsigned long long>(op.ttl_ns),
+                static_cast<unsigned long long>(op.expires_lo),
+                static_cast<unsigned long long>(op.expires_hi),
                 kOutcomes[static_cast<int>(op.outcome) % 5],
                 static_cast<unsigned long long>(op.version),
                 static_cast<unsigned long long>(op.invoke_ns),
                 op.return_ns == kNever ? "never"
-                                       : std::to_string(op.return_ns).c_str());
+                                       : std::to_string(op.return_ns).c_str(),
+                static_cast<unsigned long long>(op.clock_lo),
+                static_cast<unsigned long long>(op.clock_hi));
   return buf;
 }
 

@@ -25,15 +25,19 @@
 // above the previous one: the state carries a lower bound until a later read names
 // it.
 //
-// Expiry and eviction (a cache table). A write may give the entry a time to live: the
-// entry then reads as absent from some moment in [invoke + ttl - early, return + ttl +
-// late] on (the engine computes the deadline at an unknown moment of the write, and
-// its readers see it through a coarse clock); in the model, the entry may vanish at
-// any point from the earliest of those times, and must have vanished by the latest.
-// With eviction, a present entry may vanish at any point (another key's insert evicts
-// it). Vanishing is taken only when an operation observes the key absent, which keeps
-// the search deterministic; an operation that observes the entry present needs a
-// linearization point before its latest expiry, i.e. an invocation before it.
+// Expiry and eviction (a cache table). A write may give the entry an expiry, a time
+// on the clock that decides expiry (the engine's coarse clock, core/clock.h, which
+// every process reads alike and which never goes back). The engine computes it at an
+// unknown moment of the write, so the history gives its bounds [expires_lo,
+// expires_hi]; and each operation gives the clock's readings just before and just
+// after it [clock_lo, clock_hi], between which the engine's own reading lies. So an
+// operation can have observed the entry present only if clock_lo < expires_hi, and
+// absent (expired) only if clock_hi >= expires_lo: exact, whatever the clock's lag
+// behind real time. In the model, the entry may vanish once some operation may have
+// seen it expired, and has surely vanished for an operation whose clock_lo is at
+// least expires_hi. With eviction, a present entry may vanish at any point (another
+// key's insert evicts it). Vanishing is taken only when an operation observes the key
+// absent, which keeps the search deterministic.
 //
 // Histories are checked key by key: linearizability is compositional (Herlihy & Wing
 // 1990), so a history is linearizable iff each key's sub-history is.
@@ -74,14 +78,19 @@ struct Operation {
   uint64_t value = 0;     // the value written (writes), or read (Get kOk); never 0
   uint64_t expected = 0;  // CompareAndSwap's expected version (0: absent)
   uint64_t version = 0;   // the version returned (writes and Get with kOk)
-  uint64_t ttl_ns = 0;    // writes and Touch: the time to live given (0: none)
+  // Writes and Touch that give an expiry: its bounds on the expiry clock (0, 0: the
+  // entry written never expires; expires_hi kNever: the operation never returned).
+  uint64_t expires_lo = 0;
+  uint64_t expires_hi = 0;
+  // The expiry clock's readings just before and just after the operation (kNever
+  // after: it never returned). The defaults say nothing about the clock.
+  uint64_t clock_lo = 0;
+  uint64_t clock_hi = kNever;
 };
 
 // How entries may vanish without an erase (see above).
 struct Options {
   bool evictable = false;  // an lrs table: any present entry may be evicted
-  uint64_t early_ns = 0;   // expiry: may read absent from invoke + ttl - early_ns on
-  uint64_t late_ns = 0;    // expiry: reads absent from return + ttl + late_ns on
 };
 
 struct Result {

@@ -211,15 +211,29 @@ TEST(LincheckTest, RandomSequentialHistoriesAreAccepted) {
 
 // ---- Expiry and eviction
 
-Operation WithTtl(Operation op, uint64_t ttl_ns) {
-  op.ttl_ns = ttl_ns;
+// In the cases below the expiry clock reads each operation's invocation and return
+// times, and a write with a time to live `ttl` gives an expiry in [invoke + ttl - 5,
+// return + ttl + 10] (as if the engine's clock were within 5 early and 10 late).
+Operation WithTtl(Operation op, uint64_t ttl) {
+  op.expires_lo = op.invoke_ns + ttl - 5;
+  op.expires_hi = op.return_ns == kNever ? kNever : op.return_ns + ttl + 10;
   return op;
 }
 
-// Expiry bounds of the cases below: may vanish from invoke + 100 - 5, must have by
-// return + 100 + 10.
+std::vector<Operation> Clocked(std::vector<Operation> h) {
+  for (Operation& op : h) {
+    op.clock_lo = op.invoke_ns;
+    op.clock_hi = op.return_ns;
+  }
+  return h;
+}
+
+// Run a history through CheckKey with the clock readings of Clocked.
+Result CheckClocked(const std::vector<Operation>& h, const Options& o = {}) {
+  return CheckKey(Clocked(h), 0, o);
+}
+
 constexpr uint64_t kTtl = 100;
-const Options kExpiry = {.evictable = false, .early_ns = 5, .late_ns = 10};
 
 TEST(LincheckExpiryTest, AbsentAfterTheDeadlineIsAccepted) {
   const std::vector<Operation> h = {
@@ -228,7 +242,7 @@ TEST(LincheckExpiryTest, AbsentAfterTheDeadlineIsAccepted) {
       Op(Kind::kGet, Outcome::kNotFound, 96, 97),  // from 95 on it may be gone
       Op(Kind::kGet, Outcome::kNotFound, 200, 201),
   };
-  Result r = CheckKey(h, 0, kExpiry);
+  Result r = CheckClocked(h);
   EXPECT_TRUE(r.linearizable) << r.message;
 }
 
@@ -237,7 +251,7 @@ TEST(LincheckExpiryTest, AbsentBeforeTheDeadlineIsRejected) {
       WithTtl(Op(Kind::kPut, kOk, 0, 2, 100, 1), kTtl),
       Op(Kind::kGet, Outcome::kNotFound, 50, 60),
   };
-  Result r = CheckKey(h, 0, kExpiry);
+  Result r = CheckClocked(h);
   EXPECT_FALSE(r.linearizable);
 }
 
@@ -246,14 +260,14 @@ TEST(LincheckExpiryTest, PresentAfterTheLatestDeadlineIsRejected) {
       WithTtl(Op(Kind::kPut, kOk, 0, 2, 100, 1), kTtl),
       Op(Kind::kGet, kOk, 112, 113, 100, 1),  // it must be gone from 2 + 100 + 10 = 112
   };
-  Result r = CheckKey(h, 0, kExpiry);
+  Result r = CheckClocked(h);
   EXPECT_FALSE(r.linearizable);
   // One nanosecond earlier it may still be there.
   const std::vector<Operation> ok = {
       WithTtl(Op(Kind::kPut, kOk, 0, 2, 100, 1), kTtl),
       Op(Kind::kGet, kOk, 111, 113, 100, 1),
   };
-  r = CheckKey(ok, 0, kExpiry);
+  r = CheckClocked(ok);
   EXPECT_TRUE(r.linearizable) << r.message;
 }
 
@@ -264,7 +278,7 @@ TEST(LincheckExpiryTest, ExpiredStaysAbsentUntilTheNextWrite) {
       Op(Kind::kGet, Outcome::kNotFound, 96, 97),
       Op(Kind::kGet, kOk, 98, 99, 100, 1),
   };
-  Result r = CheckKey(h, 0, kExpiry);
+  Result r = CheckClocked(h);
   EXPECT_FALSE(r.linearizable);
 }
 
@@ -278,14 +292,14 @@ TEST(LincheckExpiryTest, InsertOverAnExpiredEntryAndTouch) {
       Op(Kind::kGet, kOk, 500, 501, 102, 3),
       Op(Kind::kTouch, Outcome::kNotFound, 1300, 1301),
   };
-  Result r = CheckKey(h, 0, kExpiry);
+  Result r = CheckClocked(h);
   EXPECT_TRUE(r.linearizable) << r.message;
   // An insert refused before the deadline is fine; one that succeeds there is not.
   const std::vector<Operation> early = {
       WithTtl(Op(Kind::kPut, kOk, 0, 2, 100, 1), kTtl),
       Op(Kind::kInsert, kOk, 10, 11, 102, 2),
   };
-  r = CheckKey(early, 0, kExpiry);
+  r = CheckClocked(early);
   EXPECT_FALSE(r.linearizable);
   // A touch that reports a value change is caught by the next read.
   const std::vector<Operation> touched = {
@@ -293,8 +307,30 @@ TEST(LincheckExpiryTest, InsertOverAnExpiredEntryAndTouch) {
       WithTtl(Op(Kind::kTouch, kOk, 3, 4, 0, 2), 1000),
       Op(Kind::kGet, kOk, 5, 6, 100, 1),  // the touch gave version 2
   };
-  r = CheckKey(touched, 0, kExpiry);
+  r = CheckClocked(touched);
   EXPECT_FALSE(r.linearizable);
+}
+
+// The clock, not real time, decides: a read long after the deadline in real time
+// that still saw the clock below it (a lagging clock) may see the entry.
+TEST(LincheckExpiryTest, TheClockReadingsDecideNotTheTimes) {
+  std::vector<Operation> h = Clocked({
+      WithTtl(Op(Kind::kPut, kOk, 0, 2, 100, 1), kTtl),
+      Op(Kind::kGet, kOk, 500, 501, 100, 1),
+  });
+  EXPECT_FALSE(CheckKey(h).linearizable);
+  h[1].clock_lo = 50;  // the clock lagged: it read 50 when the read began
+  h[1].clock_hi = 51;
+  Result r = CheckKey(h);
+  EXPECT_TRUE(r.linearizable) << r.message;
+  // And a read whose clock never reached the earliest expiry cannot see it expired.
+  h[1] = Op(Kind::kGet, Outcome::kNotFound, 500, 501);
+  h[1].clock_lo = 50;
+  h[1].clock_hi = 90;
+  EXPECT_FALSE(CheckKey(h).linearizable);
+  h[1].clock_hi = 95;
+  r = CheckKey(h);
+  EXPECT_TRUE(r.linearizable) << r.message;
 }
 
 TEST(LincheckExpiryTest, EvictionMayRemoveAnEntryAnyTimeButNeverRevivesOne) {
@@ -304,15 +340,15 @@ TEST(LincheckExpiryTest, EvictionMayRemoveAnEntryAnyTimeButNeverRevivesOne) {
       Op(Kind::kGet, Outcome::kNotFound, 2, 3),  // evicted
       Op(Kind::kGet, Outcome::kNotFound, 4, 5),
   };
-  EXPECT_FALSE(CheckKey(h).linearizable);
-  Result r = CheckKey(h, 0, evictable);
+  EXPECT_FALSE(CheckClocked(h).linearizable);
+  Result r = CheckClocked(h, evictable);
   EXPECT_TRUE(r.linearizable) << r.message;
   const std::vector<Operation> revived = {
       Op(Kind::kPut, kOk, 0, 1, 100, 1),
       Op(Kind::kGet, Outcome::kNotFound, 2, 3),
       Op(Kind::kGet, kOk, 4, 5, 100, 1),
   };
-  r = CheckKey(revived, 0, evictable);
+  r = CheckClocked(revived, evictable);
   EXPECT_FALSE(r.linearizable);
   // A stale value is still a stale value.
   const std::vector<Operation> stale = {
@@ -320,7 +356,7 @@ TEST(LincheckExpiryTest, EvictionMayRemoveAnEntryAnyTimeButNeverRevivesOne) {
       Op(Kind::kPut, kOk, 2, 3, 101, 2),
       Op(Kind::kGet, kOk, 4, 5, 100, 1),
   };
-  r = CheckKey(stale, 0, evictable);
+  r = CheckClocked(stale, evictable);
   EXPECT_FALSE(r.linearizable);
 }
 

@@ -14,9 +14,9 @@
 //   - fetch-add totals: each counter equals its acknowledged increments plus some of
 //     the killed ones, and acknowledged results are distinct (not with --eviction=lrs,
 //     where a counter may be evicted and start again from 0);
-//   - with --ttl_percent, expiry: an entry reads as absent only from its deadline on
-//     (write invocation + ttl, less a millisecond of the deadline's rounding) and
-//     always from --expiry_late_ms after it (tools/lincheck.h); with
+//   - with --ttl_percent, expiry: an entry reads as absent only once the engine's
+//     expiry clock may have reached its deadline, and always once it surely has: each
+//     operation logs that clock's readings around it (tools/lincheck.h); with
 //     --eviction=lrs, any entry may vanish, but none comes back and no stale value is
 //     ever read;
 //   - reader progress: reads per second, latency percentiles, and the longest gap
@@ -52,6 +52,7 @@
 #include "absl/time/time.h"
 #include "api/shmdict.h"
 #include "api/dict_access.h"
+#include "core/clock.h"
 #include "core/table.h"
 #include "tools/lincheck.h"
 
@@ -72,9 +73,6 @@ ABSL_FLAG(int, ttl_percent, 0,
           "percent of put, insert, replace and touch operations given a time to live");
 ABSL_FLAG(int, ttl_min_ms, 1, "shortest time to live given");
 ABSL_FLAG(int, ttl_max_ms, 50, "longest time to live given");
-ABSL_FLAG(int, expiry_late_ms, 30,
-          "the checker's bound on how late an expiry may be seen: the coarse clock's lag "
-          "(3-8 ms, at most 16 ms measured on a 2-vCPU KVM guest) plus a margin");
 ABSL_FLAG(std::string, eviction, "none", "the table's eviction policy: none or lrs");
 ABSL_FLAG(uint64_t, capacity, 0,
           "the table's capacity (default: twice the keys and counters); with lrs, less "
@@ -122,10 +120,16 @@ struct Record {
   uint64_t expected;  // CAS
   uint64_t version;
   int64_t result;     // fetch-add's new value
+  // The engine's expiry clock (core/clock.h: coarse, ms) just before and just after
+  // the operation, and the precise clock it computes expiries from (ms), likewise.
+  uint64_t clock_invoke_ms;
+  uint64_t clock_return_ms;
+  uint64_t real_invoke_ms;
+  uint64_t real_return_ms;
 };
-static_assert(sizeof(Record) == 64);
+static_assert(sizeof(Record) == 96);
 
-constexpr size_t kLogRecords = 1 << 20;  // 64 MiB of address space per incarnation
+constexpr size_t kLogRecords = 1 << 20;  // 96 MiB of address space per incarnation
 
 class Log {
  public:
@@ -160,6 +164,9 @@ class Log {
     r->ttl_ms = ttl_ms;
     r->value = value;
     r->expected = expected;
+    // The clocks first, the invocation stamp last: a reader's latency is timed from it.
+    r->real_invoke_ms = shmdict::internal::NowMs();
+    r->clock_invoke_ms = shmdict::internal::CoarseNowMs();
     r->invoke_ns = NowNs();
     // Release: the fields above are complete before the record counts as invoked (the
     // checker reads logs only after the process is gone, so this is for clarity).
@@ -169,6 +176,8 @@ class Log {
   static void Return(Record* r, uint8_t outcome, uint64_t value, uint64_t version,
                      int64_t result) {
     if (r == nullptr) return;
+    r->clock_return_ms = shmdict::internal::CoarseNowMs();
+    r->real_return_ms = shmdict::internal::NowMs();
     r->return_ns = NowNs();
     r->outcome = outcome;
     r->value = value;
@@ -256,7 +265,7 @@ struct Config {
   std::vector<std::pair<std::string, int>> mix;
   int read_log_every;
   uint64_t seed;
-  int ttl_percent, ttl_min_ms, ttl_max_ms, expiry_late_ms, writer_pause_us;
+  int ttl_percent, ttl_min_ms, ttl_max_ms, writer_pause_us;
   bool lrs;
 };
 
@@ -532,11 +541,18 @@ void Check(const Config& cfg, const std::vector<std::string>& logs, shmdict::Dic
       op.invoke_ns = r.invoke_ns;
       op.value = r.value;
       op.expected = r.expected;
-      op.ttl_ns = uint64_t(r.ttl_ms) * 1000000u;
+      // The engine computes an expiry as NowMs() + ttl at some moment of the write.
+      op.clock_lo = r.clock_invoke_ms;
+      if (r.ttl_ms != 0) {
+        op.expires_lo = r.real_invoke_ms + r.ttl_ms;
+        op.expires_hi = shmdict::lincheck::kNever;
+      }
       if (state == kReturned) {
         op.outcome = static_cast<Outcome>(r.outcome);
         op.return_ns = r.return_ns;
         op.version = r.version;
+        op.clock_hi = r.clock_return_ms;
+        if (r.ttl_ms != 0) op.expires_hi = r.real_return_ms + r.ttl_ms;
       }
       per_key[r.key].push_back(op);
     }
@@ -548,7 +564,9 @@ void Check(const Config& cfg, const std::vector<std::string>& logs, shmdict::Dic
     op.kind = Kind::kGet;
     // Stamped as it happens: entries go on expiring after the run stopped.
     op.invoke_ns = std::max(end_ns, NowNs());
+    op.clock_lo = shmdict::internal::CoarseNowMs();
     absl::StatusOr<std::string> v = d.Get(KeyName(k), &version);
+    op.clock_hi = shmdict::internal::CoarseNowMs();
     op.return_ns = NowNs() + 1;
     if (v.ok()) {
       op.outcome = Outcome::kOk;
@@ -564,16 +582,10 @@ void Check(const Config& cfg, const std::vector<std::string>& logs, shmdict::Dic
     }
     per_key[k].push_back(op);
   }
-  // Expiry bounds (tools/lincheck.h). The log's times are CLOCK_MONOTONIC, the
-  // deadlines CLOCK_REALTIME; over a run the two advance together (to well under a
-  // millisecond). Early: the deadline is the precise clock's millisecond, rounded
-  // down, plus the ttl; plus a millisecond for the two clocks' drift. Late: readers
-  // see the deadline through the coarse clock (core/clock.h), whose lag behind the
-  // precise one is --expiry_late_ms at most.
+  // Expiry is checked against the engine's own clock readings (tools/lincheck.h), so
+  // no tolerance is needed for the coarse clock's lag.
   shmdict::lincheck::Options lin;
   lin.evictable = cfg.lrs;
-  lin.early_ns = 2000000;
-  lin.late_ns = uint64_t(cfg.expiry_late_ms) * 1000000u;
   for (uint32_t k = 0; k < uint32_t(cfg.keys); ++k) {
     shmdict::lincheck::Result r =
         shmdict::lincheck::CheckKey(per_key[k], 2000000000, lin);
@@ -679,10 +691,8 @@ int main(int argc, char** argv) {
   cfg.ttl_percent = absl::GetFlag(FLAGS_ttl_percent);
   cfg.ttl_min_ms = absl::GetFlag(FLAGS_ttl_min_ms);
   cfg.ttl_max_ms = absl::GetFlag(FLAGS_ttl_max_ms);
-  cfg.expiry_late_ms = absl::GetFlag(FLAGS_expiry_late_ms);
   cfg.writer_pause_us = absl::GetFlag(FLAGS_writer_pause_us);
   if (cfg.writer_pause_us < 0) return Fail("--writer_pause_us must be >= 0");
-  if (cfg.expiry_late_ms < 0) return Fail("--expiry_late_ms must be >= 0");
   const std::string eviction = absl::GetFlag(FLAGS_eviction);
   if (eviction != "none" && eviction != "lrs") return Fail("--eviction: none or lrs");
   cfg.lrs = eviction == "lrs";
