@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "core/clock.h"
 #include "core/table.h"
 
 namespace shmdict {
@@ -72,9 +73,59 @@ absl::StatusOr<uint64_t> Dict::CompareAndSwap(std::string_view key,
 
 absl::Status Dict::Erase(std::string_view key) { return table_->Erase(key); }
 
+namespace {
+
+// A Duration as the engine's ttl_ms: 0 for InfiniteDuration (never), else whole
+// milliseconds rounded up; kInvalid for zero or negative.
+absl::StatusOr<uint64_t> TtlMs(absl::Duration ttl) {
+  if (ttl == absl::InfiniteDuration()) return 0;
+  if (ttl <= absl::ZeroDuration()) {
+    return MakeError(ErrorCode::kInvalid,
+                     "time to live must be positive (InfiniteDuration: never expires)");
+  }
+  const absl::Duration ms = absl::Ceil(ttl, absl::Milliseconds(1));
+  if (ms > absl::Milliseconds(internal::kMaxTtlMs)) {
+    return MakeError(ErrorCode::kInvalid,
+                     "time to live is over the maximum of 2^42 ms (about 139 years)");
+  }
+  return static_cast<uint64_t>(absl::ToInt64Milliseconds(ms));
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> Dict::Set(std::string_view key, std::string_view value,
+                                   const SetOptions& options) {
+  if (options.if_absent && options.if_present) {
+    return MakeError(ErrorCode::kInvalid, "if_absent and if_present exclude each other");
+  }
+  absl::StatusOr<uint64_t> ttl_ms = TtlMs(options.ttl);
+  if (!ttl_ms.ok()) return ttl_ms.status();
+  const WriteMode mode = options.if_absent    ? WriteMode::kInsert
+                         : options.if_present ? WriteMode::kReplace
+                                              : WriteMode::kPut;
+  return table_->Write(mode, key, value, 0, *ttl_ms);
+}
+
+absl::StatusOr<uint64_t> Dict::Touch(std::string_view key, absl::Duration ttl) {
+  absl::StatusOr<uint64_t> ttl_ms = TtlMs(ttl);
+  if (!ttl_ms.ok()) return ttl_ms.status();
+  return table_->Touch(key, *ttl_ms);
+}
+
+absl::StatusOr<absl::Duration> Dict::Ttl(std::string_view key) const {
+  absl::StatusOr<int64_t> ms = table_->Ttl(key);
+  if (!ms.ok()) return ms.status();
+  if (*ms < 0) return absl::InfiniteDuration();
+  return absl::Milliseconds(*ms);
+}
+
+absl::Status Dict::Clear() { return table_->Clear(); }
+
+absl::StatusOr<uint64_t> Dict::Sweep() { return table_->Sweep(); }
+
 absl::StatusOr<int64_t> Dict::FetchAdd(std::string_view key, int64_t delta,
-                                       uint64_t* version) {
-  return table_->FetchAdd(key, delta, version);
+                                       uint64_t* version, bool if_present) {
+  return table_->FetchAdd(key, delta, version, if_present);
 }
 
 uint64_t Dict::Count(uint64_t* corrupt) const {

@@ -68,12 +68,25 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "api/errors.h"
 #include "api/get_many.h"
 #include "api/options.h"
 
 namespace shmdict {
+
+// How Dict::Set writes.
+struct SetOptions {
+  // The entry expires this long after the write (rounded up to a millisecond); from
+  // then on it reads as absent everywhere. InfiniteDuration: never. Zero or negative,
+  // or over about 139 years (2^42 ms): kInvalid.
+  absl::Duration ttl = absl::InfiniteDuration();
+  // Only if absent (an expired entry is absent): kExists otherwise.
+  bool if_absent = false;
+  // Only if present and unexpired: kNotFound otherwise. Not with if_absent (kInvalid).
+  bool if_present = false;
+};
 
 class Dict;
 
@@ -170,20 +183,49 @@ class Dict {
   [[nodiscard]] absl::StatusOr<uint64_t> CompareAndSwap(std::string_view key,
                                                         uint64_t expected_version,
                                                         std::string_view value);
-  // Removes `key`.
+  // Sets `key` to `value` as options say (expiry; only if absent, or only if present).
+  // Returns the new version. A write of an absent key whose two candidate buckets are
+  // full reuses an expired entry's slot, else evicts the least recently stored entry of
+  // the two buckets (a table created with Eviction::kLrs) or fails with kFull.
+  // Errors: as Put, plus kExists (if_absent), kNotFound (if_present), kInvalid (ttl, or
+  // both flags).
+  [[nodiscard]] absl::StatusOr<uint64_t> Set(std::string_view key, std::string_view value,
+                                             const SetOptions& options = {});
+  // Gives a present, unexpired entry a new expiry (`ttl` from now; InfiniteDuration:
+  // never) and a new version, keeping its value. Returns the new version.
+  // Errors: kNotFound (absent or expired); kInvalid (ttl as in SetOptions); kPermission
+  // and the first write's errors as Put.
+  [[nodiscard]] absl::StatusOr<uint64_t> Touch(std::string_view key,
+                                               absl::Duration ttl = absl::InfiniteDuration());
+  // The time `key` has left: InfiniteDuration if it never expires, else at least a
+  // millisecond. Errors: kNotFound (absent, expired, or longer than the maximum);
+  // kBadFile (as Get).
+  [[nodiscard]] absl::StatusOr<absl::Duration> Ttl(std::string_view key) const;
+  // Erases every entry, one bucket at a time (O(buckets); not atomic as a whole: a
+  // write made during the clear to a bucket already cleared stays). Versions keep
+  // increasing: a key written again gets a version above any it had. Wakes every
+  // waiter. Errors: kPermission and the first write's errors as Put.
+  [[nodiscard]] absl::Status Clear();
+  // Erases every expired entry, so that Count and GetStats are exact (writers reuse
+  // expired entries' slots without it). Returns how many it erased.
+  // Errors: as Clear.
+  [[nodiscard]] absl::StatusOr<uint64_t> Sweep();
+  // Removes `key` (an expired entry is absent: kNotFound, and its slot is freed).
   // Errors: kNotFound; kTooBig (key over the maximum); kPermission (read-only handle);
   // from the handle's first write (see "Registration" above): kFull (process table
   // full), kIo, kBadFile.
   [[nodiscard]] absl::Status Erase(std::string_view key);
-  // Adds `delta` to the key's value, an 8-byte little-endian signed integer (an absent
-  // key starts at 0), wrapping around on overflow. Returns the new value; *version (if
-  // not null) gets the new version.
-  // Errors: kType (the value is not 8 bytes long); kTooBig (the table's values are
+  // Adds `delta` to the key's value, an 8-byte little-endian signed integer, wrapping
+  // around on overflow; the entry keeps its expiry. An absent or expired key starts at
+  // 0 with no expiry, or, with if_present, fails with kNotFound (nothing written).
+  // Returns the new value; *version (if not null) gets the new version.
+  // Errors: kNotFound (if_present); kType (the value is not 8 bytes long); kTooBig (the table's values are
   // shorter than 8 bytes, or the key is too long); kFull (inserting, both buckets
   // full); kPermission (read-only handle); from the handle's first write (see
   // "Registration" above): kFull (process table full), kIo, kBadFile.
   [[nodiscard]] absl::StatusOr<int64_t> FetchAdd(std::string_view key, int64_t delta,
-                                                 uint64_t* version = nullptr);
+                                                 uint64_t* version = nullptr,
+                                                 bool if_present = false);
 
   // The number of entries, counted by scanning the table (O(capacity)); weakly
   // consistent while writers run. Corrupt slots are not counted; *corrupt (if not

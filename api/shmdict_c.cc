@@ -170,6 +170,13 @@ int CheckKeyValue(const void* key, size_t key_len, const void* value, size_t val
   return SHMDICT_OK;
 }
 
+// The C API's ttl_ms as a Duration: 0 is "never"; values over the engine's maximum
+// stay over it (Dict says kInvalid) without overflowing a Duration's arithmetic.
+absl::Duration TtlOf(uint64_t ttl_ms) {
+  if (ttl_ms == 0) return absl::InfiniteDuration();
+  return absl::Milliseconds(static_cast<int64_t>(std::min<uint64_t>(ttl_ms, uint64_t{1} << 62)));
+}
+
 }  // namespace
 
 extern "C" {
@@ -192,6 +199,10 @@ int shmdict_open(const char* path, int flags, const shmdict_options* opts,
     o.max_key_size = opts->max_key_size;
     o.max_value_size = opts->max_value_size;
     o.mode = opts->mode == 0 ? 0600 : opts->mode;
+    if (opts->eviction != SHMDICT_EVICT_NONE && opts->eviction != SHMDICT_EVICT_LRS) {
+      return Fail(SHMDICT_EINVAL, "eviction is neither SHMDICT_EVICT_NONE nor SHMDICT_EVICT_LRS");
+    }
+    o.eviction = static_cast<sd::Eviction>(opts->eviction);
   }
   absl::StatusOr<sd::Dict> dict = sd::Dict::Open(path, o);
   if (!dict.ok()) return FromStatus(dict.status());
@@ -306,6 +317,58 @@ int shmdict_replace(shmdict_handle* d, const void* key, size_t key_len, const vo
   return WriteResult(dict->Replace(View(key, key_len), View(value, value_len)), version);
 }
 
+int shmdict_set(shmdict_handle* d, const void* key, size_t key_len, const void* value,
+                size_t value_len, uint64_t ttl_ms, int flags, uint64_t* version) {
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (int rc = CheckKeyValue(key, key_len, value, value_len); rc != SHMDICT_OK) return rc;
+  if ((flags & ~(SHMDICT_IF_ABSENT | SHMDICT_IF_PRESENT)) != 0) {
+    return Fail(SHMDICT_EINVAL, "unknown flags");
+  }
+  if (flags == (SHMDICT_IF_ABSENT | SHMDICT_IF_PRESENT)) {
+    return Fail(SHMDICT_EINVAL, "SHMDICT_IF_ABSENT and SHMDICT_IF_PRESENT exclude each other");
+  }
+  sd::SetOptions o;
+  o.ttl = TtlOf(ttl_ms);
+  o.if_absent = (flags & SHMDICT_IF_ABSENT) != 0;
+  o.if_present = (flags & SHMDICT_IF_PRESENT) != 0;
+  return WriteResult(dict->Set(View(key, key_len), View(value, value_len), o), version);
+}
+
+int shmdict_touch(shmdict_handle* d, const void* key, size_t key_len, uint64_t ttl_ms,
+                  uint64_t* version) {
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (BadBytes(key, key_len)) return Fail(SHMDICT_EINVAL, "null key");
+  return WriteResult(dict->Touch(View(key, key_len), TtlOf(ttl_ms)), version);
+}
+
+int shmdict_ttl(shmdict_handle* d, const void* key, size_t key_len, int64_t* ttl_ms) {
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (BadBytes(key, key_len)) return Fail(SHMDICT_EINVAL, "null key");
+  if (ttl_ms == nullptr) return Fail(SHMDICT_EINVAL, "null ttl_ms");
+  absl::StatusOr<absl::Duration> left = dict->Ttl(View(key, key_len));
+  if (!left.ok()) return FromStatus(left.status());
+  *ttl_ms = *left == absl::InfiniteDuration() ? -1 : absl::ToInt64Milliseconds(*left);
+  return SHMDICT_OK;
+}
+
+int shmdict_clear(shmdict_handle* d) {
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  return FromStatus(dict->Clear());
+}
+
+int shmdict_sweep(shmdict_handle* d, uint64_t* erased) {
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  absl::StatusOr<uint64_t> n = dict->Sweep();
+  if (!n.ok()) return FromStatus(n.status());
+  if (erased != nullptr) *erased = *n;
+  return SHMDICT_OK;
+}
+
 int shmdict_erase(shmdict_handle* d, const void* key, size_t key_len) {
   sd::Dict* const dict = DictOf(d);
   if (dict == nullptr) return SHMDICT_EINVAL;
@@ -330,6 +393,21 @@ int shmdict_fetch_add(shmdict_handle* d, const void* key, size_t key_len, int64_
   if (dict == nullptr) return SHMDICT_EINVAL;
   if (BadBytes(key, key_len)) return Fail(SHMDICT_EINVAL, "null key");
   const absl::StatusOr<int64_t> v = dict->FetchAdd(View(key, key_len), delta);
+  if (!v.ok()) return FromStatus(v.status());
+  if (new_value != nullptr) *new_value = *v;
+  return SHMDICT_OK;
+}
+
+int shmdict_fetch_add_flags(shmdict_handle* d, const void* key, size_t key_len,
+                            int64_t delta, int flags, int64_t* new_value, uint64_t* version) {
+  sd::Dict* const dict = DictOf(d);
+  if (dict == nullptr) return SHMDICT_EINVAL;
+  if (BadBytes(key, key_len)) return Fail(SHMDICT_EINVAL, "null key");
+  if ((flags & ~SHMDICT_IF_PRESENT) != 0) {
+    return Fail(SHMDICT_EINVAL, "fetch_add takes no flag but SHMDICT_IF_PRESENT");
+  }
+  const absl::StatusOr<int64_t> v = dict->FetchAdd(View(key, key_len), delta, version,
+                                                   (flags & SHMDICT_IF_PRESENT) != 0);
   if (!v.ok()) return FromStatus(v.status());
   if (new_value != nullptr) *new_value = *v;
   return SHMDICT_OK;

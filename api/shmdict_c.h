@@ -48,8 +48,9 @@
  *     SHMDICT_EBADFILE for such a slot holding the key; shmdict_wait sees that key as
  *     absent; shmdict_foreach and shmdict_count skip such slots and then return
  *     SHMDICT_EBADFILE; writes overwrite them.
- *   - Registration: the first write through a handle (put, insert, replace,
- *     compare_and_swap, erase, fetch_add; again in a forked child) claims one of the
+ *   - Registration: the first write through a handle (put, set, insert, replace,
+ *     compare_and_swap, erase, fetch_add, fetch_add_flags, touch, clear, sweep; again
+ *     in a forked child) claims one of the
  *     table's 1024 process-table entries for the handle, which can fail, and the write
  *     with it: SHMDICT_EFULL (every entry is held by other handles of live
  *     processes), SHMDICT_EIO (reopening the file or locking the entry failed; errno
@@ -92,6 +93,18 @@ extern "C" {
 #define SHMDICT_READONLY 0x4    /* read-only mapping; writes give SHMDICT_EPERM */
 #define SHMDICT_ALLOW_GROUP 0x8 /* accept group-writable or group members' files */
 
+/* Flags of shmdict_set and shmdict_fetch_add_flags. */
+#define SHMDICT_IF_ABSENT  0x1   /* only if absent (an expired key is absent): else SHMDICT_EEXISTS */
+#define SHMDICT_IF_PRESENT 0x2   /* only if present and unexpired: else SHMDICT_ENOTFOUND */
+
+/* Eviction policies (shmdict_options.eviction): what a write of an absent key does
+ * when both of its candidate buckets are full of unexpired entries (an expired
+ * entry's slot is always reused first). NONE: SHMDICT_EFULL. LRS (least recently
+ * stored): the entry of the lowest version in the two buckets is erased (its waiters
+ * woken, counted in the statistics) and the new key takes its slot. */
+#define SHMDICT_EVICT_NONE 0
+#define SHMDICT_EVICT_LRS  1
+
 /* The handle: an incomplete type, only ever held by pointer. Its name is also C++'s
  * `namespace shmdict`, so a C++ file that includes api/shmdict.h cannot also include
  * this header as it is; C++ code uses api/shmdict.h (api/shmdict_c.cc shows how to
@@ -103,6 +116,8 @@ typedef struct shmdict_options {
   uint32_t max_key_size;   /* bytes, in [1, 65536] */
   uint32_t max_value_size; /* bytes, in [1, 64 MiB] */
   uint32_t mode;           /* file mode on creation; 0 means 0600 */
+  uint32_t eviction;       /* SHMDICT_EVICT_*, 0 by default; opening an existing table,
+                              SHMDICT_EVICT_NONE accepts its policy, LRS requires it */
 } shmdict_options;
 
 /* Opens the table at `path` (a file path; a name without '/' is a file in /dev/shm)
@@ -163,6 +178,46 @@ int shmdict_insert(shmdict *d, const void *key, size_t key_len, const void *valu
 int shmdict_replace(shmdict *d, const void *key, size_t key_len, const void *value,
                     size_t value_len, uint64_t *version);
 
+/* Expiry. An entry written with a time to live reads as absent everywhere (get,
+ * get_many, count, foreach, wait, every flag's "absent") from ttl_ms milliseconds
+ * after the write on, never earlier and at most a clock tick (4 ms here) later; the
+ * clock is the system's real time (CLOCK_REALTIME). Expired entries keep their slots
+ * until a write needs the room, shmdict_sweep, or shmdict_clear. */
+
+/* Writes the value with an expiry ttl_ms from now (0: never expires; over 2^42 ms:
+ * SHMDICT_EINVAL), always (flags 0), only if absent (SHMDICT_IF_ABSENT) or only if
+ * present (SHMDICT_IF_PRESENT); *version gets the new version. shmdict_put is
+ * shmdict_set with ttl_ms 0 and flags 0. Errors: as shmdict_put, plus SHMDICT_EEXISTS
+ * (IF_ABSENT), SHMDICT_ENOTFOUND (IF_PRESENT), SHMDICT_EINVAL (both flags, unknown
+ * flags, ttl_ms too large). */
+int shmdict_set(shmdict *d, const void *key, size_t key_len, const void *value,
+                size_t value_len, uint64_t ttl_ms, int flags, uint64_t *version);
+
+/* Gives the present, unexpired key a new expiry (ttl_ms from now; 0: never) and a new
+ * version (*version), keeping its value. Errors: SHMDICT_ENOTFOUND (absent or
+ * expired); SHMDICT_EINVAL (ttl_ms too large, NULL key with a nonzero length); the
+ * write errors of shmdict_put. */
+int shmdict_touch(shmdict *d, const void *key, size_t key_len, uint64_t ttl_ms,
+                  uint64_t *version);
+
+/* *ttl_ms gets the time the key has left in milliseconds (at least 1), or -1 if it
+ * never expires. Errors: SHMDICT_ENOTFOUND (absent or expired); SHMDICT_EBADFILE (the
+ * slot holding the key is corrupt); SHMDICT_EINVAL (NULL ttl_ms, NULL key with a
+ * nonzero length). */
+int shmdict_ttl(shmdict *d, const void *key, size_t key_len, int64_t *ttl_ms);
+
+/* Erases every entry, one bucket at a time (not atomic as a whole: a write made
+ * meanwhile to a bucket already cleared stays); versions keep increasing; every
+ * waiter is woken. Errors: SHMDICT_EPERM (SHMDICT_READONLY handle); from the handle's
+ * first write (see "Registration" above): SHMDICT_EFULL, SHMDICT_EIO,
+ * SHMDICT_EBADFILE. */
+int shmdict_clear(shmdict *d);
+
+/* Erases every expired entry, so that counts and statistics are exact (writers reuse
+ * expired entries' slots without it); *erased (if not NULL) gets how many. Errors: as
+ * shmdict_clear. */
+int shmdict_sweep(shmdict *d, uint64_t *erased);
+
 /* Removes the key. Errors: SHMDICT_ENOTFOUND; SHMDICT_ETOOBIG (key over the maximum);
  * SHMDICT_EPERM (SHMDICT_READONLY handle); SHMDICT_EINVAL (NULL key with a nonzero
  * length); from the handle's first write (see "Registration" above): SHMDICT_EFULL,
@@ -183,6 +238,14 @@ int shmdict_compare_and_swap(shmdict *d, const void *key, size_t key_len,
  * "Registration" above): SHMDICT_EFULL, SHMDICT_EIO, SHMDICT_EBADFILE. */
 int shmdict_fetch_add(shmdict *d, const void *key, size_t key_len, int64_t delta,
                       int64_t *new_value);
+
+/* As shmdict_fetch_add, with *version (if not NULL) set to the new version and flags 0
+ * or SHMDICT_IF_PRESENT (an absent or expired key: SHMDICT_ENOTFOUND, nothing
+ * written). A present counter keeps its expiry; an absent or expired one starts from
+ * 0 with none. Errors: as shmdict_fetch_add, plus SHMDICT_ENOTFOUND (IF_PRESENT) and
+ * SHMDICT_EINVAL (any other flag). */
+int shmdict_fetch_add_flags(shmdict *d, const void *key, size_t key_len, int64_t delta,
+                            int flags, int64_t *new_value, uint64_t *version);
 
 /* Returns SHMDICT_OK as soon as the key's version differs from `version` (0 meaning
  * absent; a corrupt slot counts as absent), SHMDICT_ETIMEOUT after timeout_ms

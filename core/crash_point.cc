@@ -12,7 +12,8 @@ constexpr std::string_view kNames[] = {
     "write_begun",    "payload_half",     "payload_written",
     "write_committed", "tag_cleared",     "before_unlock",
     "recovery_lock_taken", "recovery_slot_rolled_back", "recovery_tag_fixed",
-    "recovery_done",  "create_before_link",
+    "recovery_done",  "create_before_link", "room_made",
+    "bucket_cleared", "bucket_swept",
 };
 static_assert(sizeof(kNames) / sizeof(kNames[0]) == static_cast<int>(CrashPoint::kCount));
 

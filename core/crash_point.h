@@ -27,6 +27,10 @@ enum class CrashPoint : int {
   kRecoveryTagFixed,       // recovery: one tag of an empty slot cleared
   kRecoveryDone,           // recovery: bucket repaired, lock still held
   kCreateBeforeLink,       // creation: the file complete, not yet given its name
+  kRoomMade,               // full buckets: an expired or evicted entry erased, the new
+                           // key not yet written
+  kBucketCleared,          // clear: one bucket's entries erased, its lock still held
+  kBucketSwept,            // sweep: one bucket's expired entries erased, lock held
   kCount,
 };
 

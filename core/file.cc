@@ -77,7 +77,7 @@ absl::Status CreateError(const std::string& dir, const std::string& what, int er
 // name that is removed on every error. Returns the open descriptor, or kExists when
 // `path` appeared meanwhile.
 absl::StatusOr<int> CreateTableFile(const std::string& path, const Layout& layout,
-                                    uint32_t mode) {
+                                    uint32_t mode, uint32_t eviction) {
   const size_t slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -142,6 +142,7 @@ absl::StatusOr<int> CreateTableFile(const std::string& path, const Layout& layou
   f.created_unix_ns = NowUnixNs();
   f.creator_pid = static_cast<uint32_t>(getpid());
   f.creator_uid = static_cast<uint32_t>(geteuid());
+  f.eviction = eviction;
   h->checksum = HeaderChecksum(f);
   const ssize_t written = pwrite(fd, h, sizeof(*h), 0);
   delete h;
@@ -198,10 +199,11 @@ bool InOurGroups(gid_t gid) {
   return m > 0 && std::find(groups.begin(), groups.begin() + m, gid) != groups.begin() + m;
 }
 
-// Checks everything about an open file before it is mapped. On success fills *layout
-// and *seed.
+// Checks everything about an open file before it is mapped. On success fills *layout,
+// *seed and *eviction.
 absl::Status ValidateFile(int fd, const std::string& path, const OpenOptions& params,
-                          Layout* layout, uint64_t* seed, struct stat* st) {
+                          Layout* layout, uint64_t* seed, uint32_t* eviction,
+                          struct stat* st) {
   if (fstat(fd, st) != 0) return ErrnoError(absl::StrCat("fstat ", path), errno);
   if (!S_ISREG(st->st_mode)) {
     return Err(ErrorCode::kBadFile, absl::StrCat(path, " is not a regular file"));
@@ -253,6 +255,15 @@ absl::Status ValidateFile(int fd, const std::string& path, const OpenOptions& pa
     return Err(ErrorCode::kBadFile,
                absl::StrCat(path, " was created on a machine of the other byte order"));
   }
+  if (f.format_version == 1) {
+    // Version 1 copies have no expiry word: their slots do not fit this build's layout.
+    return Err(ErrorCode::kBadFile,
+               absl::StrCat(path, " has format version 1 (shmdict before expiry); this "
+                                  "build reads version ", kFormatVersion, ". Move its "
+                                  "entries: `shmdict dump NAME --output FILE` with the "
+                                  "build that wrote it, then `shmdict load NEW FILE` "
+                                  "with this one"));
+  }
   if (f.format_version != kFormatVersion) {
     return Err(ErrorCode::kBadFile,
                absl::StrCat(path, " has format version ", f.format_version,
@@ -264,10 +275,12 @@ absl::Status ValidateFile(int fd, const std::string& path, const OpenOptions& pa
   }
   if (f.hash_algorithm != kHashXxh3_64 || f.header_size != kHeaderSize ||
       f.slots_per_bucket != kSlotsPerBucket || f.proc_entries != kProcEntries ||
-      f.proc_entry_size != sizeof(ProcEntry)) {
+      f.proc_entry_size != sizeof(ProcEntry) ||
+      (f.eviction != kEvictNone && f.eviction != kEvictLrs)) {
     return Err(ErrorCode::kBadFile,
-               absl::StrCat(path, ": header names a hash, header size, bucket size or "
-                                  "process table this build does not support"));
+               absl::StrCat(path, ": header names a hash, header size, bucket size, "
+                                  "process table or eviction policy this build does "
+                                  "not support"));
   }
   absl::StatusOr<Layout> l = ComputeLayout(f.capacity, f.max_key_size, f.max_value_size);
   if (!l.ok()) {
@@ -286,6 +299,13 @@ absl::Status ValidateFile(int fd, const std::string& path, const OpenOptions& pa
                absl::StrCat(path, " is ", size, " bytes long; its layout needs ",
                             l->file_size, size < l->file_size ? " (truncated)" : ""));
   }
+  if (params.eviction != Eviction::kNone &&
+      static_cast<uint32_t>(params.eviction) != f.eviction) {
+    return Err(ErrorCode::kInvalid,
+               absl::StrCat(path, " exists with eviction policy ",
+                            f.eviction == kEvictLrs ? "lrs" : "none",
+                            ", unlike the options given"));
+  }
   if (params.create) {
     if ((params.capacity != 0 && params.capacity != f.capacity) ||
         (params.max_key_size != 0 && params.max_key_size != f.max_key_size) ||
@@ -298,6 +318,7 @@ absl::Status ValidateFile(int fd, const std::string& path, const OpenOptions& pa
   }
   *layout = *l;
   *seed = f.hash_seed;
+  *eviction = f.eviction;
   return absl::OkStatus();
 }
 
@@ -313,6 +334,11 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Open(std::string_view path_arg,
   }
   if (params.exclusive && !params.create) {
     return Err(ErrorCode::kInvalid, "exclusive needs create");
+  }
+  if (params.eviction != Eviction::kNone && params.eviction != Eviction::kLrs) {
+    return Err(ErrorCode::kInvalid,
+               absl::StrCat("eviction policy ", static_cast<uint32_t>(params.eviction),
+                            " is neither none (0) nor lrs (1)"));
   }
   // The layout to create; its error (say, capacity 0) only matters when the file is
   // absent: opening an existing table with create and zero fields is fine.
@@ -349,7 +375,8 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Open(std::string_view path_arg,
     const int err = errno;
     if (err != ENOENT || !params.create) return OpenError(path, err);
     if (!wanted.ok()) return wanted.status();
-    absl::StatusOr<int> created = CreateTableFile(path, *wanted, params.mode);
+    absl::StatusOr<int> created = CreateTableFile(path, *wanted, params.mode,
+                                                    static_cast<uint32_t>(params.eviction));
     if (created.ok()) {
       fd = *created;
       break;
@@ -373,7 +400,8 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Open(std::string_view path_arg,
   t->path_ = path;
   t->read_only_ = params.read_only;
   struct stat st;
-  if (absl::Status s = ValidateFile(fd, path, params, &t->layout_, &t->seed_, &st);
+  if (absl::Status s = ValidateFile(fd, path, params, &t->layout_, &t->seed_,
+                                     &t->eviction_, &st);
       !s.ok()) {
     return s;
   }

@@ -1,5 +1,5 @@
 // The bytes of a shmdict file: the structs that live in the mapping, the constants of
-// format version 1, and the computation of a table's layout from its parameters.
+// format version 2, and the computation of a table's layout from its parameters.
 // docs/file_format.md specifies the same bytes in prose.
 //
 // Cross-process atomics: the structs below hold std::atomic members that several
@@ -28,11 +28,19 @@ static_assert(sizeof(std::atomic<uint64_t>) == 8 && alignof(std::atomic<uint64_t
 static_assert(sizeof(std::atomic<uint32_t>) == 4 && alignof(std::atomic<uint32_t>) == 4);
 
 inline constexpr char kMagic[8] = {'S', 'H', 'M', 'D', 'I', 'C', 'T', '1'};
-inline constexpr uint32_t kFormatVersion = 1;
+// Version 2 added each copy's expiry (word 2) and the table's eviction policy. Version 1
+// files are refused with the way forward (file.cc).
+inline constexpr uint32_t kFormatVersion = 2;
 // Written as a native uint32_t; reads back as this value only on a machine of the same
 // byte order as the creator's.
 inline constexpr uint32_t kEndianMark = 0x01020304;
 inline constexpr uint32_t kHashXxh3_64 = 1;
+// ImmutableHeader::eviction: what a write of an absent key does when both of its
+// candidate buckets are full of unexpired entries. kEvictNone: fail with kFull.
+// kEvictLrs: erase the entry of the lowest version among the two buckets (least
+// recently stored; see core/table.h) and take its slot.
+inline constexpr uint32_t kEvictNone = 0;
+inline constexpr uint32_t kEvictLrs = 1;
 
 inline constexpr size_t kCacheLine = 64;
 inline constexpr size_t kHeaderSize = 4096;
@@ -74,7 +82,8 @@ struct ImmutableHeader {
   uint64_t created_unix_ns;
   uint32_t creator_pid;
   uint32_t creator_uid;
-  uint8_t reserved[72];
+  uint32_t eviction;  // kEvictNone or kEvictLrs, chosen at creation
+  uint8_t reserved[68];
 };
 static_assert(sizeof(ImmutableHeader) == 192);
 static_assert(std::is_trivially_copyable_v<ImmutableHeader>);
@@ -114,7 +123,13 @@ struct alignas(kCacheLine) ProcEntry {
   // Informational (stats, verify): the claimant's pid. Relaxed: nothing depends on it.
   std::atomic<uint32_t> pid;
   std::atomic<uint64_t> claimed_unix_ns;
-  uint8_t reserved[kCacheLine - 16];
+  // Statistics of the writes made through this entry, over all its claimants: entries
+  // evicted (unexpired, kEvictLrs) and expired entries erased (by writers that needed
+  // their slots, and by sweeps). Only the entry's claimant adds to them (relaxed: they
+  // publish nothing); Stats sums them over the table.
+  std::atomic<uint64_t> evictions;
+  std::atomic<uint64_t> expired_erased;
+  uint8_t reserved[kCacheLine - 32];
 };
 static_assert(sizeof(ProcEntry) == kCacheLine);
 static_assert(std::is_standard_layout_v<ProcEntry>);
@@ -143,11 +158,15 @@ static_assert(kSlotsPerBucket == 8 * (sizeof(BucketMeta::tags) / sizeof(uint64_t
 // A slot is a sequence word followed by two copies. A copy is a run of 8-byte words:
 //   word 0: version (0 in an empty copy)
 //   word 1: (key length + 1) | value length << 32  (0: empty copy, no key)
-//   words 2 .. 2 + key_words: the key area (max key size rounded up to 8 bytes)
+//   word 2: expiry, milliseconds since the Unix epoch; 0: never expires (0 in an
+//           empty copy). An entry whose expiry is <= the coarse real-time clock
+//           (core/clock.h) reads as absent.
+//   words 3 .. 3 + key_words: the key area (max key size rounded up to 8 bytes)
 //   then value_words words: the value area (max value size rounded up to 8 bytes)
 // A write stores the key's and the value's bytes, zero-filling the tail of each one's
 // last word; words beyond keep whatever an earlier write left (never read).
-inline constexpr size_t kCopyHeaderWords = 2;
+inline constexpr size_t kCopyHeaderWords = 3;
+inline constexpr size_t kCopyExpiryWord = 2;
 
 // Where everything is, computed from (capacity, max key size, max value size) and
 // nothing else, so a reader can recompute it and compare it with the header.

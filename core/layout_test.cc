@@ -43,15 +43,15 @@ TEST(LayoutTest, ParametersOutsideTheLimitsAreInvalid) {
   EXPECT_EQ(kMaxFileSize, uint64_t{1} << 44);
 }
 
-// A file over 2^44 bytes: 2^36 keys of 8 + 128 bytes (bucket_stride 5056, 5 * 2^30
-// buckets: 2.7e13 bytes). With 8 + 64 bytes (bucket_stride 3008: 1.6e13) it fits.
+// A file over 2^44 bytes: 2^36 keys of 8 + 128 bytes (bucket_stride 5312, 5 * 2^30
+// buckets: 2.9e13 bytes). With 8 + 64 bytes (bucket_stride 3264: 1.75e13) it fits.
 TEST(LayoutTest, FileSizeLimit) {
   ExpectInvalid(kMaxCapacity, 8, 128);
   const absl::StatusOr<Layout> l = ComputeLayout(kMaxCapacity, 8, 64);
   ASSERT_TRUE(l.ok()) << l.status();
-  EXPECT_EQ(l->bucket_stride, 3008u);
+  EXPECT_EQ(l->bucket_stride, 3264u);
   EXPECT_EQ(l->bucket_count, uint64_t{5} << 30);
-  EXPECT_EQ(l->file_size, 69632u + (uint64_t{5} << 30) * 3008);
+  EXPECT_EQ(l->file_size, 69632u + (uint64_t{5} << 30) * 3264);
   EXPECT_LE(l->file_size, kMaxFileSize);
 }
 
@@ -68,18 +68,18 @@ struct Known {
 // file = 69632 + buckets * bucket.
 constexpr Known kKnown[] = {
     // The smallest table: (5 + 3) / 4 = 2 slots, 1 bucket, made 2.
-    {1, 1, 1, 1, 1, 32, 72, 1216, 2, 69632 + 2 * 1216},
+    {1, 1, 1, 1, 1, 40, 88, 1472, 2, 69632 + 2 * 1472},
     // 1250 slots -> 79 buckets -> 80; 100 bytes -> 13 words.
-    {1000, 32, 100, 4, 13, 152, 312, 5056, 80, 474112},
+    {1000, 32, 100, 4, 13, 160, 328, 5312, 80, 494592},
     // The worked example of docs/file_format.md.
-    {1048576, 16, 64, 2, 8, 96, 200, 3264, 81920, 267456512},
-    // The largest key and value: copy 8 * (2 + 8192 + 8388608) = 67174416 bytes; the
+    {1048576, 16, 64, 2, 8, 104, 216, 3520, 81920, 288428032},
+    // The largest key and value: copy 8 * (3 + 8192 + 8388608) = 67174424 bytes; the
     // bucket stride still fits in 32 bits.
-    {1, 65536, 67108864, 8192, 8388608, 67174416, 134348840, 2149581504, 2,
-     69632 + uint64_t{2} * 2149581504},
+    {1, 65536, 67108864, 8192, 8388608, 67174424, 134348856, 2149581760, 2,
+     69632 + uint64_t{2} * 2149581760},
     // 2^36 keys of 1 + 1 bytes: 5 * 2^34 slots.
-    {uint64_t{1} << 36, 1, 1, 1, 1, 32, 72, 1216, uint64_t{5} << 30,
-     69632 + (uint64_t{5} << 30) * 1216},
+    {uint64_t{1} << 36, 1, 1, 1, 1, 40, 88, 1472, uint64_t{5} << 30,
+     69632 + (uint64_t{5} << 30) * 1472},
 };
 
 TEST(LayoutTest, KnownLayouts) {
@@ -126,10 +126,10 @@ TEST(LayoutTest, BucketAndSlotOffsets) {
   const absl::StatusOr<Layout> l = ComputeLayout(1048576, 16, 64);
   ASSERT_TRUE(l.ok()) << l.status();
   EXPECT_EQ(BucketOffset(*l, 0), 69632u);
-  EXPECT_EQ(BucketOffset(*l, 1), 69632u + 3264);
-  EXPECT_EQ(BucketOffset(*l, 40960), 69632u + 3264u * 40960);
+  EXPECT_EQ(BucketOffset(*l, 1), 69632u + 3520);
+  EXPECT_EQ(BucketOffset(*l, 40960), 69632u + 3520u * 40960);
   EXPECT_EQ(SlotOffset(*l, 0, 0), 69632u + 64);
-  EXPECT_EQ(SlotOffset(*l, 1, 3), 69632u + 3264 + 64 + 3 * 200);
+  EXPECT_EQ(SlotOffset(*l, 1, 3), 69632u + 3520 + 64 + 3 * 216);
   EXPECT_EQ(SlotOffset(*l, 81919, 15) + l->slot_stride, l->file_size);
   for (const Known& k : kKnown) {
     const absl::StatusOr<Layout> m = ComputeLayout(k.capacity, k.max_key_size, k.max_value_size);
@@ -170,18 +170,25 @@ TEST(LayoutTest, FieldOffsets) {
   EXPECT_EQ(offsetof(ImmutableHeader, created_unix_ns), 104u);
   EXPECT_EQ(offsetof(ImmutableHeader, creator_pid), 112u);
   EXPECT_EQ(offsetof(ImmutableHeader, creator_uid), 116u);
-  EXPECT_EQ(offsetof(ImmutableHeader, reserved), 120u);
+  EXPECT_EQ(offsetof(ImmutableHeader, eviction), 120u);
+  EXPECT_EQ(offsetof(ImmutableHeader, reserved), 124u);
   EXPECT_EQ(offsetof(FileHeader, checksum), 192u);
   EXPECT_EQ(offsetof(FileHeader, live), 256u);
   EXPECT_EQ(offsetof(ProcEntry, incarnation), 0u);
   EXPECT_EQ(offsetof(ProcEntry, pid), 4u);
   EXPECT_EQ(offsetof(ProcEntry, claimed_unix_ns), 8u);
+  EXPECT_EQ(offsetof(ProcEntry, evictions), 16u);
+  EXPECT_EQ(offsetof(ProcEntry, expired_erased), 24u);
   EXPECT_EQ(offsetof(BucketMeta, lock), 0u);
   EXPECT_EQ(offsetof(BucketMeta, clock), 8u);
   EXPECT_EQ(offsetof(BucketMeta, tags), 16u);
   EXPECT_EQ(offsetof(BucketMeta, change_seq), 32u);
   EXPECT_EQ(std::memcmp(kMagic, "SHMDICT1", 8), 0);
-  EXPECT_EQ(kFormatVersion, 1u);
+  EXPECT_EQ(kFormatVersion, 2u);
+  EXPECT_EQ(kCopyHeaderWords, 3u);
+  EXPECT_EQ(kCopyExpiryWord, 2u);
+  EXPECT_EQ(kEvictNone, 0u);
+  EXPECT_EQ(kEvictLrs, 1u);
   EXPECT_EQ(kHashXxh3_64, 1u);
 }
 

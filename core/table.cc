@@ -16,6 +16,7 @@
 
 #include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/crash_point.h"
 #include "core/slot.h"
@@ -124,14 +125,18 @@ namespace {
 // the snapshot turned out torn and the read is retried.
 struct VersionSink {
   uint64_t version = 0;
-  void Take(const uint64_t* value_words, uint32_t vlen, uint64_t v) { version = v; }
+  uint64_t expires = 0;
+  void Take(const uint64_t* value_words, uint32_t vlen, uint64_t v, uint64_t e) {
+    version = v;
+    expires = e;
+  }
   void Reset() {}
 };
 
 struct StringSink {
   std::string* out;
   uint64_t version = 0;
-  void Take(const uint64_t* value_words, uint32_t vlen, uint64_t v) {
+  void Take(const uint64_t* value_words, uint32_t vlen, uint64_t v, uint64_t) {
     version = v;
     if (out == nullptr) return;
     out->resize(vlen);
@@ -148,7 +153,8 @@ struct Table::BufferSink {
   size_t cap;
   size_t needed = 0;
   uint64_t version = 0;
-  ABSL_ATTRIBUTE_ALWAYS_INLINE void Take(const uint64_t* value_words, uint32_t vlen, uint64_t v) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Take(const uint64_t* value_words, uint32_t vlen, uint64_t v,
+                                         uint64_t) {
     version = v;
     needed = vlen;
     if (vlen <= cap && vlen > 0) CopyFromWords(buf, value_words, vlen);
@@ -192,17 +198,21 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Table::ReadHome(std::string_view key, ui
   }
 }
 
-// One snapshot's content, for the lookups: 1 if the copy at `c` holds `key` (the sink
-// has its value and version), -1 if it does with an impossible value length, else 0.
+// One snapshot's content, for the lookups: 1 if the copy at `c` holds `key` unexpired
+// (the sink has its value, version and expiry), -1 if it holds it with an impossible
+// value length, else 0 (another key, empty, or `key` expired: absent). The clock is
+// read only for an entry that has an expiry.
 template <typename Sink>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Table::TakeIfHolds(const uint64_t* c,
                                                            std::string_view key,
                                                            Sink& sink) const {
   const uint64_t w1 = LoadWord(c + 1);
   if (!CopyKeyIs(c, w1, key)) return 0;
+  const uint64_t expires = LoadWord(c + kCopyExpiryWord);
+  if (ABSL_PREDICT_FALSE(expires != 0) && expires <= CoarseNowMs()) return 0;
   const uint32_t vlen = CopyValueLength(w1);
   if (vlen > layout_.max_value_size) return -1;
-  sink.Take(c + kCopyHeaderWords + layout_.key_words, vlen, LoadWord(c));
+  sink.Take(c + kCopyHeaderWords + layout_.key_words, vlen, LoadWord(c), expires);
   return 1;
 }
 
@@ -408,6 +418,13 @@ absl::Status Table::GetInto(std::string_view key, char* buf, size_t cap,
   return ReadIntoStatus(r, sink.needed, cap);
 }
 
+int Table::LookupExpiry(std::string_view key, uint64_t* expires) const {
+  VersionSink sink;
+  const int r = Lookup(key, sink);
+  *expires = sink.expires;
+  return r;
+}
+
 uint64_t Table::Version(std::string_view key) const {
   VersionSink sink;
   return Lookup(key, sink) == 1 ? sink.version : 0;
@@ -474,7 +491,8 @@ absl::Status Table::WaitForChange(std::string_view key, uint64_t version,
     // so a write committed after the check changes the word from `c` and the futex
     // wait below returns at once.
     uint32_t c = word.load(std::memory_order_acquire);
-    if (Version(key) != version) return absl::OkStatus();
+    VersionSink seen;
+    if ((Lookup(key, seen) == 1 ? seen.version : 0) != version) return absl::OkStatus();
     const uint64_t now = MonotonicNs();
     if (now >= deadline) {
       return Err(ErrorCode::kTimeout,
@@ -491,6 +509,13 @@ absl::Status Table::WaitForChange(std::string_view key, uint64_t version,
       c |= kWaiterBit;
     }
     slice = std::min(slice, deadline - now);
+    if (seen.expires != 0) {
+      // An expiry wakes no one: sleep at most until the entry expires, then poll each
+      // millisecond until the coarse clock (core/clock.h) says so.
+      const uint64_t now_ms = CoarseNowMs();
+      const uint64_t left_ms = seen.expires > now_ms ? seen.expires - now_ms : 0;
+      slice = std::min(slice, std::max<uint64_t>(left_ms, 1) * 1000000u);
+    }
     FutexWait(&word, c, slice);  // returns at a wake, a change of the word, or the slice
   }
 }
@@ -576,13 +601,15 @@ void Table::SetTag(uint64_t b, uint32_t i, uint8_t tag) { StoreTag(meta(b), i, t
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::WriteCopy(uint64_t b, uint32_t i,
                                                           std::string_view key,
                                                           std::string_view value,
-                                                          uint64_t version) {
+                                                          uint64_t version,
+                                                          uint64_t expires) {
   uint64_t* seq = slot_seq(b, i);
   const uint64_t s = SlotWriteBegin(seq);
   SHMDICT_CRASH_POINT(kWriteBegun);
   uint64_t* c = SpareCopyAt(seq, s, copy_stride_words());
   StoreWord(c + 1, CopyLengths(key.size(), value.size()));
   StoreWord(c, version);
+  StoreWord(c + kCopyExpiryWord, expires);
   CopyToWords(c + kCopyHeaderWords, key.data(), key.size());
   SHMDICT_CRASH_POINT(kPayloadHalfWritten);
   CopyToWords(c + kCopyHeaderWords + layout_.key_words, value.data(), value.size());
@@ -599,6 +626,7 @@ void Table::WriteEmptyCopy(uint64_t b, uint32_t i) {
   uint64_t* c = SpareCopyAt(seq, s, copy_stride_words());
   StoreWord(c + 1, 0);
   StoreWord(c, 0);
+  StoreWord(c + kCopyExpiryWord, 0);
   SHMDICT_CRASH_POINT(kPayloadWritten);
   SlotWriteCommit(seq, s);
   SHMDICT_CRASH_POINT(kWriteCommitted);
@@ -757,13 +785,17 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::LookupWhere(std::string_view key
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline Table::WriteOutcome Table::WriteLocked(
     const Probe& p, Location& where, WriteMode mode, std::string_view key,
-    std::string_view value, uint64_t expected_version) {
+    std::string_view value, uint64_t expected_version, uint64_t expires) {
   // Under the lock: decide and write, nothing else. Failures are returned as codes and
   // turned into statuses (which allocate) after the locks are released.
-  const bool present = where.slot >= 0;
+  // The key's slot, if it has one, holds it unexpired (present) or expired: then the
+  // key is absent to every mode, and the write reuses the slot.
+  bool present = false;
   uint64_t current = 0;
-  if (present) {
-    current = LoadWord(current_copy_locked(where.bucket, static_cast<uint32_t>(where.slot)));
+  if (where.slot >= 0) {
+    const uint64_t* c = current_copy_locked(where.bucket, static_cast<uint32_t>(where.slot));
+    present = !ExpiredAt(LoadWord(c + kCopyExpiryWord), CoarseNowMs());
+    if (present) current = LoadWord(c);
   }
   switch (mode) {
     case WriteMode::kPut:
@@ -778,18 +810,24 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline Table::WriteOutcome Table::WriteLocked(
       if (current != expected_version) return {ErrorCode::kVersion, current};
       break;
   }
-  if (present) {
+  if (where.slot >= 0) {
     BucketMeta& m = meta(where.bucket);
     // Relaxed: the clock is read and written only under the bucket lock. The store
     // precedes the slot's begin store (a release store) in program order, so a crash
     // never leaves a published version above the clock.
-    const uint64_t clock = m.clock.load(std::memory_order_relaxed);
+    uint64_t clock = m.clock.load(std::memory_order_relaxed);
+    // Relaxed, without that bucket's lock: the other candidate bucket's clock, only to
+    // raise ours to it, so that versions order the writes to a key's two buckets (the
+    // order kEvictLrs goes by). A stale value only gives a lower version, still above
+    // every version of this bucket.
+    const uint64_t other = where.bucket == p.b1 ? p.b2 : p.b1;
+    clock = std::max(clock, meta(other).clock.load(std::memory_order_relaxed));
     // An exhausted clock (only damage makes one) would give version 0 next: refuse.
     if (ABSL_PREDICT_FALSE(clock == UINT64_MAX)) return {ErrorCode::kBadFile, where.bucket};
     const uint64_t v = clock + 1;
     m.clock.store(v, std::memory_order_relaxed);
     SHMDICT_CRASH_POINT(kClockBumped);
-    WriteCopy(where.bucket, static_cast<uint32_t>(where.slot), key, value, v);
+    WriteCopy(where.bucket, static_cast<uint32_t>(where.slot), key, value, v, expires);
     return {ErrorCode::kOk, v};
   }
   // Absent: both buckets are locked. Take the one with more free slots, the left one
@@ -802,10 +840,17 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline Table::WriteOutcome Table::WriteLocked(
   }
   const int free0 = __builtin_popcount(free_masks[0]);
   const int free1 = __builtin_popcount(free_masks[1]);
-  if (free0 == 0 && free1 == 0) return {ErrorCode::kFull};
-  const int k = free0 >= free1 ? 0 : 1;
-  const uint64_t b = buckets[k];
-  const uint32_t i = FirstFreeFrom(free_masks[k], p.home);
+  uint64_t b;
+  uint32_t i;
+  WriteOutcome outcome{ErrorCode::kOk};
+  if (ABSL_PREDICT_FALSE(free0 == 0 && free1 == 0)) {
+    // Both full: reuse an expired entry's slot, else evict (kEvictLrs) or fail.
+    if (!MakeRoomLocked(p, &b, &i, &outcome.evicted_left)) return {ErrorCode::kFull};
+  } else {
+    const int k = free0 >= free1 ? 0 : 1;
+    b = buckets[k];
+    i = FirstFreeFrom(free_masks[k], p.home);
+  }
   // Relaxed: the clocks are read and written only under the bucket locks (see above).
   // The new version is above every version the key ever had: those were given out
   // from these two clocks, which never go back.
@@ -817,10 +862,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline Table::WriteOutcome Table::WriteLocked(
   SHMDICT_CRASH_POINT(kClockBumped);
   SetTag(b, i, p.tag);  // the slot is still empty: readers find "absent"
   SHMDICT_CRASH_POINT(kTagPublished);
-  WriteCopy(b, i, key, value, v);  // the commit point
+  WriteCopy(b, i, key, value, v, expires);  // the commit point
   where.bucket = b;
   where.slot = static_cast<int>(i);
-  return {ErrorCode::kOk, v};
+  outcome.value = v;
+  return outcome;
 }
 
 absl::Status Table::WriteError(const WriteOutcome& o, uint64_t expected_version) const {
@@ -854,18 +900,26 @@ absl::Status Table::DescriptorLostError() const {
 }
 
 absl::StatusOr<uint64_t> Table::Write(WriteMode mode, std::string_view key,
-                                      std::string_view value, uint64_t expected_version) {
+                                      std::string_view value, uint64_t expected_version,
+                                      uint64_t ttl_ms) {
   if (absl::Status s = CheckWritable(key, value); !s.ok()) return s;
+  uint64_t expires = 0;
+  if (ttl_ms != 0) {
+    absl::StatusOr<uint64_t> e = ExpiryAfter(ttl_ms);
+    if (!e.ok()) return e.status();
+    expires = *e;
+  }
   const Probe p = ProbeFor(key);
   WriteOutcome o;
   {
     BucketLock locks(this);
     Location where = LocateAndLock(p, key, locks);
     if (ABSL_PREDICT_FALSE(!where.locked)) return DescriptorLostError();
-    o = WriteLocked(p, where, mode, key, value, expected_version);
+    o = WriteLocked(p, where, mode, key, value, expected_version, expires);
   }  // unlocked here: the wake and any error status come after
   if (ABSL_PREDICT_TRUE(o.code == ErrorCode::kOk)) {
     NotifyChange(p.b1);
+    if (ABSL_PREDICT_FALSE(o.evicted_left != kNoBucket)) NotifyChange(o.evicted_left);
     return o.value;
   }
   return WriteError(o, expected_version);
@@ -883,16 +937,66 @@ absl::Status Table::Erase(std::string_view key) {
       return Err(ErrorCode::kNotFound, "key not found");
     }
     const uint32_t i = static_cast<uint32_t>(where.slot);
-    WriteEmptyCopy(where.bucket, i);  // the commit point
-    SetTag(where.bucket, i, 0);
-    SHMDICT_CRASH_POINT(kTagCleared);
+    const uint64_t* c = current_copy_locked(where.bucket, i);
+    const bool expired = ExpiredAt(LoadWord(c + kCopyExpiryWord), CoarseNowMs());
+    EraseSlotLocked(where.bucket, i);
+    if (expired) {
+      // Absent already to every reader: erased for its slot's sake, no wake needed.
+      // Relaxed: a statistic only this entry's claimant adds to.
+      own_entry().expired_erased.fetch_add(1, std::memory_order_relaxed);
+      locks.UnlockAll();
+      return Err(ErrorCode::kNotFound, "key not found (expired)");
+    }
   }
   NotifyChange(p.b1);
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint64_t> Table::Touch(std::string_view key, uint64_t ttl_ms) {
+  if (absl::Status s = CheckWritable(key, {}); !s.ok()) return s;
+  uint64_t expires = 0;
+  if (ttl_ms != 0) {
+    absl::StatusOr<uint64_t> e = ExpiryAfter(ttl_ms);
+    if (!e.ok()) return e.status();
+    expires = *e;
+  }
+  const Probe p = ProbeFor(key);
+  WriteOutcome o;
+  {
+    BucketLock locks(this);
+    Location where = LocateAndLock(p, key, locks);
+    if (ABSL_PREDICT_FALSE(!where.locked)) return DescriptorLostError();
+    const uint64_t* c =
+        where.slot >= 0 ? current_copy_locked(where.bucket, static_cast<uint32_t>(where.slot))
+                        : nullptr;
+    if (c == nullptr || ExpiredAt(LoadWord(c + kCopyExpiryWord), CoarseNowMs())) {
+      locks.UnlockAll();
+      return Err(ErrorCode::kNotFound, "key not found");
+    }
+    // The value is rewritten from the current copy into the spare one: under the lock
+    // nothing else writes either copy, and WriteCopy reads the current one only.
+    const uint32_t vlen = CopyValueLength(LoadWord(c + 1));
+    if (vlen > layout_.max_value_size) {
+      locks.UnlockAll();
+      return Err(ErrorCode::kBadFile, "corrupt slot: value length over the maximum");
+    }
+    const std::string_view value(
+        reinterpret_cast<const char*>(c + kCopyHeaderWords + layout_.key_words), vlen);
+    o = WriteLocked(p, where, WriteMode::kReplace, key, value, 0, expires);
+  }
+  if (o.code != ErrorCode::kOk) return WriteError(o, 0);
+  NotifyChange(p.b1);
+  return o.value;
+}
+
+void Table::EraseSlotLocked(uint64_t b, uint32_t i) {
+  WriteEmptyCopy(b, i);  // the commit point
+  SetTag(b, i, 0);
+  SHMDICT_CRASH_POINT(kTagCleared);
+}
+
 absl::StatusOr<int64_t> Table::FetchAdd(std::string_view key, int64_t delta,
-                                        uint64_t* version) {
+                                        uint64_t* version, bool if_present) {
   if (absl::Status s = CheckWritable(key, {}); !s.ok()) return s;
   if (layout_.max_value_size < 8) {
     return Err(ErrorCode::kTooBig, "values of this table are shorter than 8 bytes");
@@ -905,97 +1009,40 @@ absl::StatusOr<int64_t> Table::FetchAdd(std::string_view key, int64_t delta,
     Location where = LocateAndLock(p, key, locks);
     if (ABSL_PREDICT_FALSE(!where.locked)) return DescriptorLostError();
     uint64_t old_value = 0;
+    uint64_t expires = 0;  // an absent or expired counter starts anew, with no expiry
     if (where.slot >= 0) {
       const uint64_t* c = current_copy_locked(where.bucket, static_cast<uint32_t>(where.slot));
-      const uint32_t vlen = CopyValueLength(LoadWord(c + 1));
-      if (vlen != 8) {
-        locks.UnlockAll();
-        return Err(ErrorCode::kType,
-                   absl::StrCat("value is ", vlen, " bytes long, not an 8-byte integer"));
+      const uint64_t e = LoadWord(c + kCopyExpiryWord);
+      if (!ExpiredAt(e, CoarseNowMs())) {
+        const uint32_t vlen = CopyValueLength(LoadWord(c + 1));
+        if (vlen != 8) {
+          locks.UnlockAll();
+          return Err(ErrorCode::kType,
+                     absl::StrCat("value is ", vlen, " bytes long, not an 8-byte integer"));
+        }
+        CopyFromWords(reinterpret_cast<char*>(&old_value),
+                      c + kCopyHeaderWords + layout_.key_words, 8);
+        expires = e;
+      } else if (if_present) {
+        where.slot = -1;
       }
-      CopyFromWords(reinterpret_cast<char*>(&old_value),
-                    c + kCopyHeaderWords + layout_.key_words, 8);
+    }
+    if (if_present && where.slot < 0) {
+      locks.UnlockAll();
+      return Err(ErrorCode::kNotFound, "key not found");
     }
     // Values are little-endian; this build runs only where that is native (the
     // header's endianness mark is checked at open).
     new_value = old_value + static_cast<uint64_t>(delta);
     char bytes[8];
     std::memcpy(bytes, &new_value, 8);
-    o = WriteLocked(p, where, WriteMode::kPut, key, std::string_view(bytes, 8), 0);
+    o = WriteLocked(p, where, WriteMode::kPut, key, std::string_view(bytes, 8), 0, expires);
   }
   if (o.code != ErrorCode::kOk) return WriteError(o, 0);
   NotifyChange(p.b1);
+  if (ABSL_PREDICT_FALSE(o.evicted_left != kNoBucket)) NotifyChange(o.evicted_left);
   if (version != nullptr) *version = o.value;
   return static_cast<int64_t>(new_value);
-}
-
-// ---------------------------------------------------------------------------------
-// Scans
-
-// Reads slot (b, i) as one snapshot. Returns false if it is empty or corrupt.
-Table::SlotState Table::SnapshotSlot(uint64_t b, uint32_t i, std::string* key,
-                                    std::string* value, uint64_t* version) const {
-  return ReadSlot(slot_seq(b, i), copy_stride_words(), [&](const uint64_t* c) {
-    const uint64_t w1 = LoadWord(c + 1);
-    const uint32_t klp1 = static_cast<uint32_t>(w1);
-    const uint32_t vlen = CopyValueLength(w1);
-    if (klp1 == 0) return SlotState::kEmpty;
-    if (klp1 - 1 > layout_.max_key_size || vlen > layout_.max_value_size) {
-      return SlotState::kCorrupt;
-    }
-    if (key != nullptr) {
-      key->resize(klp1 - 1);
-      CopyFromWords(key->data(), c + kCopyHeaderWords, klp1 - 1);
-    }
-    if (value != nullptr) {
-      value->resize(vlen);
-      CopyFromWords(value->data(), c + kCopyHeaderWords + layout_.key_words, vlen);
-    }
-    if (version != nullptr) *version = LoadWord(c);
-    return SlotState::kEntry;
-  });
-}
-
-ScanResult Table::Scan(bool contents,
-                       absl::FunctionRef<bool(std::string_view, std::string_view, uint64_t)> fn)
-    const {
-  ScanResult r;
-  std::string key, value;
-  uint64_t version = 0;
-  for (uint64_t b = 0; b < layout_.bucket_count; ++b) {
-    const Tags tags = LoadTags(meta(b));
-    if (tags.AllFree()) continue;
-    for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
-      if (tags.At(i) == 0) continue;
-      switch (contents ? SnapshotSlot(b, i, &key, &value, &version)
-                       : SnapshotSlot(b, i, nullptr, nullptr, nullptr)) {
-        case SlotState::kEmpty:
-          break;
-        case SlotState::kCorrupt:
-          ++r.corrupt;
-          break;
-        case SlotState::kEntry:
-          ++r.entries;
-          if (!fn(key, value, version)) {
-            r.stopped = true;
-            return r;
-          }
-          break;
-      }
-    }
-  }
-  return r;
-}
-
-ScanResult Table::Count() const {
-  return Scan(/*contents=*/false, [](std::string_view, std::string_view, uint64_t) {
-    return true;
-  });
-}
-
-ScanResult Table::ForEach(
-    absl::FunctionRef<bool(std::string_view, std::string_view, uint64_t)> fn) const {
-  return Scan(/*contents=*/true, fn);
 }
 
 }  // namespace shmdict::internal

@@ -153,10 +153,11 @@ struct ProcessInfo {
   bool self = false;         // the claimant is this handle
 };
 
+// An expired entry counts as absent in every mode.
 enum class WriteMode {
   kPut,      // insert or update
-  kInsert,   // only if absent (kExists otherwise)
-  kReplace,  // only if present (kNotFound otherwise)
+  kInsert,   // only if absent or expired (kExists otherwise)
+  kReplace,  // only if present and unexpired (kNotFound otherwise)
   kCompareAndSwap,  // only if the current version (0: absent) equals `expected`
 };
 
@@ -175,8 +176,17 @@ uint64_t LockSleepsForTesting();
 // What a scan of the whole table (Count, ForEach) found.
 struct ScanResult {
   uint64_t entries = 0;  // entries seen (passed to the callback)
+  uint64_t expired = 0;  // expired entries skipped (still in their slots)
   uint64_t corrupt = 0;  // slots skipped: their snapshot holds impossible lengths
   bool stopped = false;  // the callback returned false
+};
+
+// One entry of a scan (Table::ForEachEntry): a snapshot, valid during the callback.
+struct ScanEntry {
+  std::string_view key;
+  std::string_view value;
+  uint64_t version = 0;
+  uint64_t expires = 0;  // ms since the Unix epoch; 0: never
 };
 
 class Table {
@@ -216,14 +226,34 @@ class Table {
   absl::Status WaitForChange(std::string_view key, uint64_t version,
                              int64_t timeout_ms) const;
 
-  // Writes. Return the key's new version.
+  // Writes. Return the key's new version. ttl_ms: the entry expires ttl_ms
+  // milliseconds from now (0: never; over kMaxTtlMs: kInvalid). A write of an absent
+  // key whose candidate buckets are full reuses an expired entry's slot, else evicts
+  // (kEvictLrs) or fails with kFull (kEvictNone).
   absl::StatusOr<uint64_t> Write(WriteMode mode, std::string_view key,
-                                 std::string_view value, uint64_t expected_version);
+                                 std::string_view value, uint64_t expected_version,
+                                 uint64_t ttl_ms = 0);
+  // kNotFound if absent (an expired entry is absent).
   absl::Status Erase(std::string_view key);
-  // Adds `delta` to the 8-byte little-endian integer value of `key` (absent: 0), with
-  // two's-complement wrap-around. Returns the new value; *version gets the new version.
+  // Adds `delta` to the 8-byte little-endian integer value of `key`, with
+  // two's-complement wrap-around; a present counter keeps its expiry. Absent or
+  // expired: starts from 0 with no expiry, or with if_present fails with kNotFound
+  // (writing nothing). Returns the new value; *version gets the new version.
   absl::StatusOr<int64_t> FetchAdd(std::string_view key, int64_t delta,
-                                   uint64_t* version);
+                                   uint64_t* version, bool if_present = false);
+  // Gives a present, unexpired entry a new expiry (ttl_ms from now; 0: never) and a new
+  // version, keeping its value. kNotFound if absent or expired.
+  absl::StatusOr<uint64_t> Touch(std::string_view key, uint64_t ttl_ms);
+  // Milliseconds the entry has left (at least 1), or -1 if it never expires.
+  // kNotFound if absent or expired.
+  absl::StatusOr<int64_t> Ttl(std::string_view key) const;
+  // Erases every entry, one bucket at a time under its lock (O(buckets)); versions go
+  // on increasing. Not atomic as a whole: a write made meanwhile to a bucket already
+  // cleared stays. Wakes every waiter once done.
+  absl::Status Clear();
+  // Erases every expired entry (their slots are reused by writers anyway; a sweep makes
+  // counts and statistics exact). Returns how many it erased.
+  absl::StatusOr<uint64_t> Sweep();
 
   // Entries, counted by scanning (O(buckets)); weakly consistent. Also counts the
   // slots skipped because their lengths are impossible (only damage makes those).
@@ -236,6 +266,8 @@ class Table {
   ScanResult ForEach(absl::FunctionRef<bool(std::string_view key, std::string_view value,
                                             uint64_t version)>
                          fn) const;
+  // ForEach with each entry's expiry (dump).
+  ScanResult ForEachEntry(absl::FunctionRef<bool(const ScanEntry&)> fn) const;
   // Shape and counters (count by a scan, weakly consistent; live processes by asking
   // the kernel about each claimed process-table entry).
   Stats GetStats() const;
@@ -263,6 +295,7 @@ class Table {
   absl::StatusOr<uint64_t> RepairDeadLocks();
 
   const Layout& layout() const { return layout_; }
+  uint32_t eviction() const { return eviction_; }
   const std::string& path() const { return path_; }
   bool read_only() const { return read_only_; }
 
@@ -294,6 +327,8 @@ class Table {
   template <typename Sink>
   int TakeIfHolds(const uint64_t* copy, std::string_view key, Sink& sink) const;
   int LookupPrefetched(std::string_view key, const Probe& p, BufferSink& sink) const;
+  // Lookup's result for `key` and, when 1, the entry's expiry (Ttl).
+  int LookupExpiry(std::string_view key, uint64_t* expires) const;
   template <typename Sink>
   int ReadHome(std::string_view key, uint64_t b, const Probe& p, uint64_t* seq,
                Sink& sink) const;
@@ -336,14 +371,13 @@ class Table {
   uint32_t LiveProcessCount() const;
   Location LocateAndLock(const Probe& p, std::string_view key, BucketLock& locks);
   void LookupWhere(std::string_view key, const Probe& p, uint64_t* bucket, int* slot) const;
-  enum class SlotState { kEmpty, kEntry, kCorrupt };
-  // Reads slot (b, i) as one validated snapshot into the non-null outputs.
-  SlotState SnapshotSlot(uint64_t b, uint32_t i, std::string* key, std::string* value,
-                         uint64_t* version) const;
-  // Count and ForEach: contents=false leaves the callback's key and value empty.
-  ScanResult Scan(bool contents,
-                  absl::FunctionRef<bool(std::string_view, std::string_view, uint64_t)> fn)
-      const;
+  enum class SlotState { kEmpty, kEntry, kExpired, kCorrupt };
+  // Reads slot (b, i) as one validated snapshot into the non-null outputs; an entry
+  // whose expiry is <= now is kExpired.
+  SlotState SnapshotSlot(uint64_t b, uint32_t i, uint64_t now, std::string* key,
+                         std::string* value, uint64_t* version, uint64_t* expires) const;
+  // Count and ForEach: contents=false leaves the callback's entry empty.
+  ScanResult Scan(bool contents, absl::FunctionRef<bool(const ScanEntry&)> fn) const;
   // What Verify found in one bucket (CheckBucket).
   struct BucketCheck {
     bool pending = false;  // its lock is held by a dead process
@@ -376,26 +410,44 @@ class Table {
   // The slot of `key` in bucket b (locked by us), or -1.
   int FindLocked(uint64_t b, std::string_view key, uint8_t tag) const;
   void WriteCopy(uint64_t b, uint32_t i, std::string_view key, std::string_view value,
-                 uint64_t version);
+                 uint64_t version, uint64_t expires);
   void WriteEmptyCopy(uint64_t b, uint32_t i);
   void SetTag(uint64_t b, uint32_t i, uint8_t tag);
   void NotifyChange(uint64_t left_bucket);
   // What WriteLocked did: kOk and the new version, or the failure's code and its
   // detail (kVersion: the current version; kBadFile: the bucket with the exhausted
   // clock), made into a status by WriteError once the locks are released.
+  static constexpr uint64_t kNoBucket = UINT64_MAX;
   struct WriteOutcome {
     ErrorCode code = ErrorCode::kOk;
     uint64_t value = 0;
+    // The left bucket of a key this write evicted, whose waiters must be woken.
+    uint64_t evicted_left = kNoBucket;
   };
   WriteOutcome WriteLocked(const Probe& p, Location& where, WriteMode mode,
                            std::string_view key, std::string_view value,
-                           uint64_t expected_version);
+                           uint64_t expected_version, uint64_t expires);
+  // With both candidate buckets of p locked and full: frees one slot for a new key,
+  // the first expired entry's (left bucket first), else with kEvictLrs the entry of
+  // the lowest version (*evicted_left: its key's left bucket). False with kEvictNone
+  // and no expired entry (kFull).
+  bool MakeRoomLocked(const Probe& p, uint64_t* bucket, uint32_t* slot,
+                      uint64_t* evicted_left);
+  // Erases slot i of bucket b (locked by us): an empty copy, then the tag.
+  void EraseSlotLocked(uint64_t b, uint32_t i);
+  // The expiry of an entry written now with ttl_ms (kInvalid over kMaxTtlMs).
+  static absl::StatusOr<uint64_t> ExpiryAfter(uint64_t ttl_ms);
+  // This handle's process-table entry (registered writers only).
+  ProcEntry& own_entry() const {
+    return reinterpret_cast<ProcEntry*>(base_ + layout_.proc_table_offset)[proc_index_];
+  }
   absl::Status WriteError(const WriteOutcome& o, uint64_t expected_version) const;
   absl::Status DescriptorLostError() const;
 
   std::string path_;
   Layout layout_;
   uint64_t seed_ = 0;
+  uint32_t eviction_ = kEvictNone;  // kEvictNone or kEvictLrs (the header's)
   bool read_only_ = false;
   int fd_ = -1;  // never 0-2 (MoveAboveStdio); owned by this handle
   char* base_ = nullptr;

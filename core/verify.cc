@@ -32,7 +32,17 @@ Stats Table::GetStats() const {
   st.capacity = layout_.capacity;
   st.bucket_count = layout_.bucket_count;
   st.slot_count = layout_.bucket_count * kSlotsPerBucket;
-  st.count = Count().entries;
+  const ScanResult scan = Count();
+  st.count = scan.entries;
+  st.expired = scan.expired;
+  st.eviction = static_cast<Eviction>(eviction_);
+  // Relaxed: statistics. Summed over every entry ever claimed (an entry's counters
+  // outlive its claimants).
+  const auto* procs = reinterpret_cast<const ProcEntry*>(base_ + layout_.proc_table_offset);
+  for (uint32_t i = 0; i < kProcEntries; ++i) {
+    st.evictions += procs[i].evictions.load(std::memory_order_relaxed);
+    st.expired_erased += procs[i].expired_erased.load(std::memory_order_relaxed);
+  }
   st.max_key_size = layout_.max_key_size;
   st.max_value_size = layout_.max_value_size;
   st.file_size = layout_.file_size;

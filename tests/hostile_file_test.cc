@@ -519,7 +519,7 @@ TEST(HostileFileTest, WrongFormatVersionIsRejectedNamingTheVersion) {
   const std::string table = ValidTableBytes(100, 16, 16, 1);
   ASSERT_FALSE(table.empty());
   TempTable t;
-  for (const uint32_t version : {0u, 2u, 7u, 0x01000000u, ~0u}) {
+  for (const uint32_t version : {0u, 1u, 3u, 7u, 0x01000000u, ~0u}) {
     SCOPED_TRACE(::testing::Message() << "format version " << version);
     ImmutableHeader f = FixedOf(table);
     f.format_version = version;
@@ -529,6 +529,29 @@ TEST(HostileFileTest, WrongFormatVersionIsRejectedNamingTheVersion) {
     EXPECT_TRUE(RefusedWith(t.path(), ReadOnly(), ErrorCode::kBadFile, mention));
     EXPECT_TRUE(RefusedWith(t.path(), CreateOptions(100, 16, 16), ErrorCode::kBadFile, mention));
   }
+}
+
+// A file of the format before expiry (version 1) is refused with the way forward.
+TEST(HostileFileTest, FormatVersionOneNamesDumpAndLoad) {
+  const std::string table = ValidTableBytes(100, 16, 16, 1);
+  ASSERT_FALSE(table.empty());
+  TempTable t;
+  ImmutableHeader f = FixedOf(table);
+  f.format_version = 1;
+  ASSERT_TRUE(WriteFile(t.path(), WithHeader(table, f)));
+  EXPECT_TRUE(RefusedWith(t.path(), Existing(), ErrorCode::kBadFile, "shmdict dump"));
+  EXPECT_TRUE(RefusedWith(t.path(), Existing(), ErrorCode::kBadFile, "shmdict load"));
+}
+
+// An eviction policy this build does not know is refused.
+TEST(HostileFileTest, UnknownEvictionPolicyIsRejected) {
+  const std::string table = ValidTableBytes(100, 16, 16, 1);
+  ASSERT_FALSE(table.empty());
+  TempTable t;
+  ImmutableHeader f = FixedOf(table);
+  f.eviction = 2;
+  ASSERT_TRUE(WriteFile(t.path(), WithHeader(table, f)));
+  EXPECT_TRUE(RefusedWith(t.path(), Existing(), ErrorCode::kBadFile, "eviction policy"));
 }
 
 TEST(HostileFileTest, WrongMagicIsRejected) {

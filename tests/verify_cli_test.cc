@@ -117,7 +117,7 @@ TEST_F(VerifyCliTest, ScansReportCorruptSlotsTheySkipped) {
     for (uint32_t i = 0; i < kSlotsPerBucket && !done; ++i) {
       uint64_t* seq = SlotSeqOf(*t, b, i);
       uint64_t* c = CopyAt(seq, *seq, t->layout().copy_stride / 8);
-      if ((c[1] & 0xFFFFFFFFu) == 4 && std::memcmp(c + 2, "bad", 3) == 0) {
+      if ((c[1] & 0xFFFFFFFFu) == 4 && std::memcmp(c + kCopyHeaderWords, "bad", 3) == 0) {
         c[1] = 4 | (uint64_t{1000} << 32);
         done = true;
       }

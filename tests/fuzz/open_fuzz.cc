@@ -72,10 +72,10 @@ bool ValidBySpec(std::string_view head, uint64_t size) {
   uint64_t checksum;
   std::memcpy(&checksum, head.data() + kChecksumOffset, sizeof(checksum));
   if (std::memcmp(f.magic, internal::kMagic, sizeof(f.magic)) != 0) return false;
-  if (f.format_version != 1 || f.endian_mark != 0x01020304) return false;
+  if (f.format_version != 2 || f.endian_mark != 0x01020304) return false;
   if (checksum != HeaderChecksum(&f)) return false;
   if (f.header_size != 4096 || f.hash_algorithm != 1 || f.slots_per_bucket != 16 ||
-      f.proc_entries != 1024 || f.proc_entry_size != 64) {
+      f.proc_entries != 1024 || f.proc_entry_size != 64 || f.eviction > 1) {
     return false;
   }
   const absl::StatusOr<Layout> l = ComputeLayout(f.capacity, f.max_key_size, f.max_value_size);

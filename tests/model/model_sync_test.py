@@ -37,7 +37,8 @@ PAYLOAD_CONSTANTS = ("kPayloadLoad", "kPayloadStore")
 # The calls a `calls` row lists, in the order the body makes them: the slot
 # protocol's steps, and the writers' lookup, locks and rechecks.
 PROTOCOL_CALLS = ("SetTag", "WriteCopy", "WriteEmptyCopy", "LocateAndLock", "LookupWhere",
-                  "Lock", "HoldsKeyLocked", "UnlockAll", "FindLocked", "WriteLocked")
+                  "Lock", "HoldsKeyLocked", "UnlockAll", "FindLocked", "WriteLocked",
+                  "EraseSlotLocked")
 
 
 def strip_comments(text):
