@@ -48,14 +48,15 @@ def d(name):
 @pytest.mark.parametrize("ttl, ms", [
     (None, 0), (1, 1000), (2.5, 2500), (0.1, 100), (0.3, 300), (0.001, 1),
     (0.0015, 2), (0.0001, 1), (1e-9, 1), (5e-324, 1), (fractions.Fraction(1, 3), 334),
-    (86400 * 365 * 1000, 86400 * 365 * 1000 * 1000),
+    (86400 * 365 * 100, 86400 * 365 * 100 * 1000),
+    (4398046511, 4398046511000),  # the longest whole number of seconds: 2^42 ms
 ])
 def test_ttl_seconds_become_milliseconds_rounded_up(ttl, ms):
     assert _dict._ttl_ms(ttl) == ms
 
 
 @pytest.mark.parametrize("ttl", [0, 0.0, -0.0, -1, -0.5, math.nan, math.inf, -math.inf,
-                                 10 ** 20, 1e30])
+                                 4398046512, 4398046511.105, 10 ** 20, 1e30])
 def test_bad_ttl_values_raise_value_error(d, ttl):
     with pytest.raises(ValueError, match="ttl"):
         d.set("k", 1, ttl=ttl)

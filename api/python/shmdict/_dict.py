@@ -47,9 +47,9 @@ DEFAULT_MAX_VALUE_SIZE = 4096
 
 # The eviction policies SharedDict(eviction=...) takes, and their C codes.
 EVICTION_POLICIES = {"none": _clib.EVICT_NONE, "lrs": _clib.EVICT_LRS}
-# The longest ttl, in milliseconds, that a write accepts: about 292 million years,
-# and room left so that the table's clock plus it never overflows 64 bits.
-MAX_TTL_MS = (1 << 63) - 1 - (1 << 62)
+# The longest ttl, in milliseconds, that a write accepts (shmdict_set and
+# shmdict_touch: 2^42 ms, about 139 years).
+MAX_TTL_MS = 1 << 42
 
 _MISSING: Any = object()
 _get = _clib.get
@@ -304,8 +304,9 @@ class SharedDict(MutableMapping[K, Any]):
 
     name_or_path: a name without "/" is a file in /dev/shm; anything else is a path.
     capacity, max_key_size, max_value_size: used when the table is created (defaults
-        1024 keys, 256-byte keys, 4096-byte serialized values): the file takes 2.5 to
-        3.2 x capacity x (max_key_size + max_value_size) bytes, allocated up front.
+        1024 keys, 256-byte keys, 4096-byte serialized values): the file takes about
+        2.5 x capacity x (max_key_size + max_value_size + 30) bytes, allocated up
+        front (docs/python.md has the exact rule).
         When the table exists, the ones given must match it (InvalidArgumentError).
     eviction: what a write does when the new key's buckets are full, chosen when the
         table is created: "none" (the default: TableFullError) or "lrs" (least
@@ -718,11 +719,12 @@ class SharedDict(MutableMapping[K, Any]):
                 raise _error(rc, key)
 
     def clear(self) -> None:
-        """Removes every key: one call to shmdict_clear, whose cost does not depend
-        on how many keys there are. Versions keep growing: a key written again
-        afterwards gets a version above any it had. (With a library older than
-        shmdict_clear: erases every key present when a scan passes it, weakly
-        consistent.)"""
+        """Removes every key: one call to shmdict_clear, which erases bucket by
+        bucket (O(capacity), no per-key work in Python). Not atomic as a whole: a
+        write made meanwhile to a bucket already cleared stays. Versions keep
+        growing: a key written again afterwards gets a version above any it had.
+        (With a library older than shmdict_clear: erases every key present when a
+        scan passes it, weakly consistent.)"""
         h = self._live()
         if _clib.clear is not None:
             rc = _clib.clear(h)
@@ -739,7 +741,8 @@ class SharedDict(MutableMapping[K, Any]):
     def sweep(self) -> int:
         """Erases the expired entries and returns how many it erased. Never needed
         for correctness (expired keys read as absent, and writers reuse their
-        slots); it makes len() and the table's statistics exact. A scan of the
+        slots); it frees the slots ahead of writers and makes the table's
+        statistics exact. A scan of the
         whole table: O(capacity)."""
         h = self._live()
         erased = ctypes.c_uint64()
