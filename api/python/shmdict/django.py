@@ -20,9 +20,10 @@ server and no socket. Guide: docs/python.md, "Django".
 
 How values are stored. An int (type int, not bool or a subclass) in the signed 64-bit
 range is stored as 8 little-endian bytes, so that incr/decr are the table's atomic
-fetch-add. Everything else is pickled with pickle.HIGHEST_PROTOCOL; a pickle that is
-exactly 8 bytes long gets one more byte (pickle.loads ignores what follows the pickle),
-so no pickle is ever read as an int.
+fetch-add. Everything else is pickled with pickle.HIGHEST_PROTOCOL (a subclass may
+set pickle_protocol); a pickle that is exactly 8 bytes long (never at protocols 4 and
+5, whose pickles are at most 5 or at least 15 bytes long; possible at lower ones)
+gets one more byte, which pickle.loads ignores, so no pickle is ever read as an int.
 
 Expiry is the table's own: every key carries its deadline, an expired key reads as
 absent everywhere, and writers reuse its slot.
@@ -66,7 +67,7 @@ _MISSING: Any = object()
 # A timeout that expires at once (Django: 0 or less).
 _EXPIRED: Any = object()
 # Timeouts longer than this (in seconds) never expire: the table's longest ttl is
-# about 292 million years.
+# 2^42 ms, about 139 years.
 _LONGEST_TTL_S = _dict.MAX_TTL_MS // 1000
 
 # The tables this process has open, by LOCATION and options: aliases that share a
