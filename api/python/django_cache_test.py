@@ -405,6 +405,17 @@ def test_long_timeout(cache):
     assert cache.get("longer") == "value"
     assert cache.add("longest", "value", timeout=10 ** 12) is True
     assert cache.get("longest") == "value"
+    cache.set("infinite", "value", timeout=float("inf"))
+    assert cache.get("infinite") == "value"
+
+
+def test_a_timeout_that_is_not_a_number_raises_type_error(cache):
+    # (What is stored afterwards differs: LocMemCache stores the value, then fails to
+    # compute its expiry; ShmdictCache writes nothing, see below.)
+    with pytest.raises(TypeError):
+        cache.set("k", "new", timeout="10")
+    with pytest.raises(TypeError):
+        cache.add("k2", "new", timeout=[10])
 
 
 def test_default_timeout_of_the_settings(c):
@@ -734,6 +745,19 @@ def test_get_many_over_several_batches(shm):
     assert shm.set_many(data) == []
     keys = ["absent%d" % i for i in range(50)] + list(data)
     assert shm.get_many(keys) == data
+
+
+def test_a_bad_timeout_writes_nothing(shm):
+    shm.set("k", "old")
+    for timeout in ("10", [10], float("nan")):
+        with pytest.raises((TypeError, ValueError)):
+            shm.set("k", "new", timeout=timeout)
+        with pytest.raises((TypeError, ValueError)):
+            shm.add("k2", "new", timeout=timeout)
+        with pytest.raises((TypeError, ValueError)):
+            shm.touch("k", timeout=timeout)
+    assert shm.get("k") == "old"
+    assert not shm.has_key("k2")
 
 
 def test_a_key_over_max_key_size(shm):

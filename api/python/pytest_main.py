@@ -13,6 +13,8 @@ DEBIAN_PYTHON = "/usr/bin/python3"
 
 
 def main(test_file: str) -> int:
+    """Runs pytest on test_file (with Bazel's test filter and XML output) and returns
+    its exit code."""
     try:
         import django  # noqa: F401  (only to find out whether it imports)
         import pytest
@@ -29,4 +31,11 @@ def main(test_file: str) -> int:
         args += ["-k", os.environ["TESTBRIDGE_TEST_ONLY"]]
     if os.environ.get("XML_OUTPUT_FILE"):
         args += ["--junitxml", os.environ["XML_OUTPUT_FILE"]]
-    return pytest.main(args + sys.argv[1:])
+    rc = pytest.main(args + sys.argv[1:])
+    if rc == pytest.ExitCode.NO_TESTS_COLLECTED and os.environ.get("SHMDICT_SANITIZED"):
+        # Under --config=asan/tsan/ubsan the test modules skip as a whole (a sanitized
+        # libshmdict.so cannot be loaded into Python), which pytest reports as
+        # "no tests collected".
+        print("pytest_main: skipped as a whole in a sanitized build")
+        return 0
+    return int(rc)

@@ -36,6 +36,7 @@ table replaces the entry stored longest ago instead of culling.
 from __future__ import annotations
 
 import math
+import numbers
 import pickle
 import threading
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
@@ -156,6 +157,9 @@ class ShmdictCache(BaseCache):  # type: ignore[misc]
             timeout = self.default_timeout
         if timeout is None:
             return None
+        if not isinstance(timeout, numbers.Real):
+            raise TypeError("cache timeout must be a number of seconds or None, not %s"
+                            % type(timeout).__name__)
         seconds = float(timeout)
         if math.isnan(seconds):
             raise ValueError("cache timeout must be a number of seconds or None, not NaN")
