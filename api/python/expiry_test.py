@@ -50,6 +50,8 @@ def d(name):
     (0.0015, 2), (0.0001, 1), (1e-9, 1), (5e-324, 1), (fractions.Fraction(1, 3), 334),
     (86400 * 365 * 100, 86400 * 365 * 100 * 1000),
     (4398046511, 4398046511000),  # the longest whole number of seconds: 2^42 ms
+    (4398046510.9999, 4398046511000), (4398046511.0, 4398046511000),
+    (4398046511.104, 1 << 42),
 ])
 def test_ttl_seconds_become_milliseconds_rounded_up(ttl, ms):
     assert _dict._ttl_ms(ttl) == ms

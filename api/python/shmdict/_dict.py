@@ -213,6 +213,9 @@ def _ttl_ms(ttl: object) -> int:
     ValueError for 0, a negative number, NaN, an infinity, or over MAX_TTL_MS."""
     if ttl is None:
         return 0
+    if type(ttl) is float and 0 < ttl < 4398046511.0:  # the common case, in range
+        us = round(ttl * 1_000_000)
+        return -(-us // 1000) if us else 1
     if isinstance(ttl, bool) or not isinstance(ttl, numbers.Real):
         raise TypeError("ttl must be a number of seconds (int or float) or None, "
                         "not %s" % type(ttl).__name__)
