@@ -6,9 +6,10 @@
             "LOCATION": "myapp-cache",         # the table: /dev/shm/myapp-cache
             "TIMEOUT": 300,                    # Django's rules; None: never expires
             "OPTIONS": {
-                "capacity": 100_000,           # keys the table holds
+                "capacity": 10_000,            # keys the table holds
                 "max_key_size": 512,           # bytes of a key after KEY_PREFIX etc.
-                "max_value_size": 16_384,      # bytes of a stored (pickled) value
+                "max_value_size": 4096,        # bytes of a stored (pickled) value
+                                               # (a 111 MiB file: docs/python.md)
                 "eviction": "lrs",             # full: replace the least recently stored
             },
         },
