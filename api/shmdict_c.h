@@ -180,8 +180,10 @@ int shmdict_replace(shmdict *d, const void *key, size_t key_len, const void *val
 
 /* Expiry. An entry written with a time to live reads as absent everywhere (get,
  * get_many, count, foreach, wait, every flag's "absent") from ttl_ms milliseconds
- * after the write on, never earlier and at most a clock tick (4 ms here) later; the
- * clock is the system's real time (CLOCK_REALTIME). Expired entries keep their slots
+ * after the write on, never earlier, and a little later: readers decide with the
+ * coarse real-time clock (CLOCK_REALTIME_COARSE), a kernel tick or so behind the
+ * precise one (3-8 ms measured on a virtual machine, 16 ms at most). The clock is
+ * the system's real time, so a table keeps its expiries across reboots. Expired entries keep their slots
  * until a write needs the room, shmdict_sweep, or shmdict_clear. */
 
 /* Writes the value with an expiry ttl_ms from now (0: never expires; over 2^42 ms:

@@ -3,8 +3,8 @@
 // results. One JSON object per line on --out, one per figure, with the repetitions and
 // their median.
 //
-//   peer_bench [--quick | --smoke] [--suites=point,sizes,values,mixed,hotslot]
-//              [--engines=shmdict,shmdict_so,naive_seqlock,boost_interprocess,lmdb,
+//   peer_bench [--quick | --smoke] [--suites=point,sizes,values,mixed,hotslot,evict]
+//              [--engines=shmdict,shmdict_ttl,shmdict_so,naive_seqlock,boost_interprocess,lmdb,
 //                         std_unordered_map,absl_flat_hash_map,memcached,redis]
 //              [--memcached=127.0.0.1:PORT] [--redis=127.0.0.1:PORT] [--out=FILE]
 //              [--libshmdict=PATH]
@@ -39,6 +39,11 @@
 //            writer, for the stores that processes share
 //   hotslot  the writer rewrites the very key the reader reads: successful reads per
 //            second and the retry fraction, shmdict vs a single-copy seqlock
+//   evict    shmdict only: a put of a new key into an lrs table kept full (each one
+//            evicts the least recently stored entry of its buckets) against a put
+//            (update) in a table of the same capacity, their repetitions interleaved
+// The store shmdict_ttl is shmdict with every entry written with a time to live of an
+// hour: its gets against shmdict's are what reading an expiry costs.
 // Special modes (one store, then exit):
 //   --syscall_probe=STORE  loads a table, warms up, then runs --probe_ops gets and puts
 //            between marker system calls (write(-1, "shmdict-bench-marker ...")), so
@@ -98,11 +103,11 @@
 #include "bench/workload.h"
 #include "core/layout.h"
 
-ABSL_FLAG(std::string, suites, "point,sizes,values,mixed,hotslot",
+ABSL_FLAG(std::string, suites, "point,sizes,values,mixed,hotslot,evict",
           "comma-separated suites to run");
 ABSL_FLAG(std::string, engines,
-          "shmdict,shmdict_so,naive_seqlock,boost_interprocess,lmdb,std_unordered_map,"
-          "absl_flat_hash_map,memcached,redis",
+          "shmdict,shmdict_ttl,shmdict_so,naive_seqlock,boost_interprocess,lmdb,"
+          "std_unordered_map,absl_flat_hash_map,memcached,redis",
           "comma-separated stores; memcached and redis need --memcached / --redis");
 ABSL_FLAG(std::string, libshmdict, "",
           "libshmdict.so for the shmdict_so store (default: the one built with this binary)");
@@ -786,6 +791,7 @@ std::unique_ptr<Runner> MakePeerRunner(Settings& st, const TableWorkload& w,
 std::unique_ptr<Runner> MakeRunner(Settings& st, const std::string& engine,
                                    const TableWorkload& w) {
   if (engine == "shmdict") return MakePeerRunner<ShmdictPeer>(st, w, "", false);
+  if (engine == "shmdict_ttl") return MakePeerRunner<ShmdictTtlPeer>(st, w, "", false);
   if (engine == "shmdict_so") return MakePeerRunner<ShmdictSoPeer>(st, w, "", false);
   if (engine == "naive_seqlock") return MakePeerRunner<NaiveSeqlockPeer>(st, w, "", false);
   if (engine == "boost_interprocess") return MakePeerRunner<BoostPeer>(st, w, "", false);
@@ -801,9 +807,9 @@ std::unique_ptr<Runner> MakeRunner(Settings& st, const std::string& engine,
 
 const std::vector<std::string>& AllEngines() {
   static const std::vector<std::string> kAll = {
-      "shmdict",           "shmdict_so",         "naive_seqlock",     "boost_interprocess",
-      "lmdb",              "std_unordered_map",  "absl_flat_hash_map", "memcached",
-      "redis"};
+      "shmdict",           "shmdict_ttl",        "shmdict_so",        "naive_seqlock",
+      "boost_interprocess", "lmdb",              "std_unordered_map", "absl_flat_hash_map",
+      "memcached",         "redis"};
   return kAll;
 }
 
@@ -975,6 +981,84 @@ void RunPointSuite(Settings& st) {
   }
   for (auto& r : runners) r->Verify("after the point suite");
   if (st.suites.count("mixed")) RunMixedSuite(st, runners, w);
+}
+
+// A put that evicts against a put that updates (see "evict" above). The lrs table gets
+// 1.6 times its capacity in distinct keys first (its 1.25 slots per key of capacity
+// all full, up to the few bucket pairs that fill last); every timed put is then of a
+// new key. The evictions per timed put are reported beside the time.
+void RunEvictSuite(Settings& st) {
+  if (st.engines.count("shmdict") == 0) return;
+  const uint64_t n = st.keys;
+  auto open = [&](const char* what, Eviction eviction) {
+    const std::string path =
+        absl::StrCat("/dev/shm/", st.prefix, "-", st.instance++, "-evict-", what);
+    OpenOptions o;
+    o.create = true;
+    o.exclusive = true;
+    o.capacity = n;
+    o.max_key_size = kKeySize;
+    o.max_value_size = 64;
+    o.eviction = eviction;
+    absl::StatusOr<Dict> d = Dict::Open(path, o);
+    if (!d.ok()) Die("evict: creating " + path + ": " + d.status().ToString());
+    RegisterForRemoval(path);
+    return std::make_pair(std::move(*d), path);
+  };
+  auto [plain, plain_path] = open("plain", Eviction::kNone);
+  auto [lrs, lrs_path] = open("lrs", Eviction::kLrs);
+  ValueMaker values(64);
+  char key[kKeySize];
+  auto put = [&](Dict& d, uint64_t id, uint64_t revision) {
+    MakeKey(id, key);
+    const absl::StatusOr<uint64_t> v = d.Put(std::string_view(key, kKeySize),
+                                             values.Make(id, revision));
+    if (!v.ok()) Die("evict: put: " + v.status().ToString());
+  };
+  for (uint64_t id = 0; id < n; ++id) put(plain, id, 0);
+  uint64_t next_new = 0;
+  for (; next_new < n + n * 6 / 10; ++next_new) put(lrs, next_new, 0);
+  const KeyStream updates = KeyStream::Uniform(0, n, st.ops_local, 0xE71C7);
+  size_t pos = 0;
+  uint64_t revision = 1;
+  auto time_updates = [&](size_t ops) {
+    const int64_t t0 = NowNs();
+    for (size_t i = 0; i < ops; ++i) {
+      const absl::StatusOr<uint64_t> v =
+          plain.Put(updates.key(pos), values.Make(updates.id(pos), revision));
+      if (!v.ok()) Die("evict: update: " + v.status().ToString());
+      pos = updates.Next(pos);
+    }
+    ++revision;
+    return static_cast<double>(NowNs() - t0) / static_cast<double>(ops);
+  };
+  auto time_evicting = [&](size_t ops) {
+    const int64_t t0 = NowNs();
+    for (size_t i = 0; i < ops; ++i) put(lrs, next_new++, 0);
+    return static_cast<double>(NowNs() - t0) / static_cast<double>(ops);
+  };
+  time_updates(st.ops_local / 4);
+  time_evicting(st.ops_local / 4);
+  std::vector<double> update_reps, evict_reps;
+  const uint64_t evictions_before = lrs.GetStats().evictions;
+  for (int rep = 0; rep < st.reps; ++rep) {
+    update_reps.push_back(time_updates(st.ops_local));
+    evict_reps.push_back(time_evicting(st.ops_local));
+  }
+  const uint64_t evictions = lrs.GetStats().evictions - evictions_before;
+  Emit(Record("evict", "shmdict", "put", "uniform", n, 64, st.ops_local, update_reps));
+  JsonLine j = Record("evict", "shmdict", "put_evict", "new keys", n, 64, st.ops_local,
+                      evict_reps);
+  j.Num("evictions_per_put",
+        static_cast<double>(evictions) / static_cast<double>(st.ops_local * st.reps));
+  Emit(j);
+  for (const std::string& path : {plain_path, lrs_path}) {
+    (void)Dict::Unlink(path);
+    ForgetRemoval(path);
+  }
+  Progress(absl::StrCat("evict: put ", static_cast<int64_t>(Median(update_reps)),
+                        " ns, put that evicts ", static_cast<int64_t>(Median(evict_reps)),
+                        " ns"));
 }
 
 void RunSizesSuite(Settings& st) {
@@ -1407,7 +1491,7 @@ int Main(int argc, char** argv) {
   }
   for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_suites), ',', absl::SkipEmpty())) {
     static const std::set<std::string> kSuites = {"point", "sizes", "values", "mixed",
-                                                  "hotslot"};
+                                                  "hotslot", "evict"};
     if (kSuites.count(std::string(s)) == 0) Die(absl::StrCat("unknown suite \"", s, "\""));
     st.suites.insert(std::string(s));
   }
@@ -1471,6 +1555,7 @@ int Main(int argc, char** argv) {
   if (st.suites.count("hotslot")) RunHotSlotSuite(st);
   if (st.suites.count("sizes")) RunSizesSuite(st);
   if (st.suites.count("values")) RunValuesSuite(st);
+  if (st.suites.count("evict")) RunEvictSuite(st);
   if (g_out != stdout) std::fclose(g_out);
   return 0;
 }

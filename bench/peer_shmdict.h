@@ -1,6 +1,10 @@
 // shmdict itself, through its public C++ API (api/shmdict.h), as a store of the peer
 // benchmark (bench/peer.h). Reads use Dict::GetInto (no allocation), like every other
 // store's Get copies into the caller's buffer.
+//
+// Two flavours: ShmdictPeer ("shmdict") writes entries that never expire;
+// ShmdictTtlPeer ("shmdict_ttl") gives every entry a time to live of an hour (Set with
+// a ttl), so that its gets measure what reading an entry's expiry costs.
 #ifndef SHMDICT_BENCH_PEER_SHMDICT_H_
 #define SHMDICT_BENCH_PEER_SHMDICT_H_
 
@@ -13,17 +17,20 @@
 #include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "api/shmdict.h"
 #include "bench/peer.h"
 #include "bench/workload.h"
 
 namespace shmdict::bench {
 
-class ShmdictPeer {
+template <bool kWithTtl>
+class BasicShmdictPeer {
  public:
-  static constexpr char kName[] = "shmdict";
+  using Self = BasicShmdictPeer<kWithTtl>;
+  static constexpr const char* kName = kWithTtl ? "shmdict_ttl" : "shmdict";
 
-  static std::unique_ptr<ShmdictPeer> Create(const PeerConfig& config) {
+  static std::unique_ptr<Self> Create(const PeerConfig& config) {
     const std::string path = "/dev/shm/" + config.name;
     OpenOptions options;
     options.create = true;
@@ -34,10 +41,10 @@ class ShmdictPeer {
     absl::StatusOr<Dict> d = Dict::Open(path, options);
     if (!d.ok()) Die("shmdict: creating " + path + ": " + d.status().ToString());
     RegisterForRemoval(path);
-    return std::unique_ptr<ShmdictPeer>(new ShmdictPeer(std::move(*d), path, true));
+    return std::unique_ptr<Self>(new Self(std::move(*d), path, true));
   }
 
-  ~ShmdictPeer() {
+  ~BasicShmdictPeer() {
     if (owner_ && !IsChildProcess()) {
       (void)Dict::Unlink(path_);
       ForgetRemoval(path_);
@@ -52,12 +59,15 @@ class ShmdictPeer {
   }
 
   void Put(std::string_view key, std::string_view value) {
-    const absl::StatusOr<uint64_t> v = dict_.Put(key, value);
+    const absl::StatusOr<uint64_t> v =
+        kWithTtl ? dict_.Set(key, value, {.ttl = absl::Hours(1)}) : dict_.Put(key, value);
     if (ABSL_PREDICT_FALSE(!v.ok())) Die("shmdict: Put: " + v.status().ToString());
   }
 
   bool Insert(std::string_view key, std::string_view value) {
-    const absl::StatusOr<uint64_t> v = dict_.Insert(key, value);
+    const absl::StatusOr<uint64_t> v =
+        kWithTtl ? dict_.Set(key, value, {.ttl = absl::Hours(1), .if_absent = true})
+                 : dict_.Insert(key, value);
     if (ABSL_PREDICT_TRUE(v.ok())) return true;
     if (ErrorCodeOf(v.status()) == ErrorCode::kExists) return false;
     Die("shmdict: Insert: " + v.status().ToString());
@@ -80,22 +90,25 @@ class ShmdictPeer {
     }
   }
 
-  std::unique_ptr<ShmdictPeer> OpenAgain() const {
+  std::unique_ptr<Self> OpenAgain() const {
     absl::StatusOr<Dict> d = Dict::Open(path_, OpenOptions{});
     if (!d.ok()) Die("shmdict: opening " + path_ + " again: " + d.status().ToString());
-    return std::unique_ptr<ShmdictPeer>(new ShmdictPeer(std::move(*d), path_, false));
+    return std::unique_ptr<Self>(new Self(std::move(*d), path_, false));
   }
 
   const Dict& dict() const { return dict_; }
 
  private:
-  ShmdictPeer(Dict dict, std::string path, bool owner)
+  BasicShmdictPeer(Dict dict, std::string path, bool owner)
       : dict_(std::move(dict)), path_(std::move(path)), owner_(owner) {}
 
   Dict dict_;
   std::string path_;
   bool owner_;
 };
+
+using ShmdictPeer = BasicShmdictPeer<false>;
+using ShmdictTtlPeer = BasicShmdictPeer<true>;
 
 }  // namespace shmdict::bench
 

@@ -27,6 +27,7 @@ import sys
 
 ENGINES = [
     "shmdict",
+    "shmdict_ttl",
     "shmdict_so",
     "naive_seqlock",
     "boost_interprocess",
@@ -41,6 +42,7 @@ ENGINES = [
 
 LABEL = {
     "shmdict": "shmdict (C++ API, static)",
+    "shmdict_ttl": "shmdict, every entry with a time to live (C++ API)",
     "shmdict_so": "shmdict through libshmdict.so (C API)",
     "naive_seqlock": "naive single-copy seqlock table (no crash safety)",
     "boost_interprocess": "Boost.Interprocess (unordered_map + sharable mutex)",
@@ -56,6 +58,7 @@ LABEL = {
 
 SHORT = {
     "shmdict": "shmdict",
+    "shmdict_ttl": "shmdict (entries with a TTL)",
     "shmdict_so": "shmdict (.so)",
     "naive_seqlock": "naive seqlock table",
     "boost_interprocess": "Boost.Interprocess",
@@ -206,6 +209,17 @@ def targets(res):
         m = res.point("shmdict", "get_many_%d" % b)
         add("batched get (GetMany, batch %d) / single GetInto, per key" % b,
             "%s vs %s ns" % (ns(m), ns(s_hit)), ratio(m, s_hit), "<", 0.6)
+    # Issue 12: what expiry and eviction cost.
+    for op, what in (("get_hit", "get throughput"), ("get_hit_latency", "get latency")):
+        t = res.point("shmdict_ttl", op)
+        st = res.point("shmdict", op)
+        add("%s, %s: entries with a time to live / without" % (what, kn),
+            "%s vs %s ns" % (ns(t), ns(st)), ratio(t, st), "<=", 1.1)
+    ev = res.one(suite="evict", engine="shmdict", op="put_evict")
+    up = res.one(suite="evict", engine="shmdict", op="put")
+    add("put that evicts (lrs table kept full) / put (update)",
+        "%s vs %s ns" % (ns(ev["ns_per_op"] if ev else None), ns(up["ns_per_op"] if up else None)),
+        ratio(ev["ns_per_op"], up["ns_per_op"]) if ev and up else None, "<=", 2)
     s_hot = res.point("shmdict", "get_hit", "hot64")
     a_hot = res.point("absl_flat_hash_map", "get_hit", "hot64")
     add("hot path (64 keys): shmdict / absl::flat_hash_map find + copy-out",

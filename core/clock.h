@@ -5,10 +5,11 @@
 // Writers compute an expiry from the precise clock (NowMs: now + ttl). Every decision
 // "is this entry expired" (readers, writers, sweeps) uses the coarse clock
 // (CoarseNowMs: CLOCK_REALTIME_COARSE, a few ns through the vDSO against ~40 for the
-// precise one, with the kernel tick's resolution, 4 ms here). The coarse clock lags
-// the precise one by at most a tick, so an entry never expires before its time and
-// lives at most a tick after it. Readers read a clock only for entries that have an
-// expiry.
+// precise one, updated at the kernel's tick, 4 ms here). The coarse clock lags the
+// precise one, so an entry never expires before its time and lives a little after
+// it: by the lag, measured on a 2-vCPU KVM guest at 3-8 ms most of the time and 16 ms
+// at most over 5 s of sampling (the tick is delayed when the hypervisor deschedules
+// the guest). Readers read a clock only for entries that have an expiry.
 //
 // Both clocks follow the system's real time: setting the clock forward expires
 // entries early, setting it back keeps them longer.

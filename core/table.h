@@ -13,7 +13,8 @@
 //       BucketMeta meta;                // 64 B: lock, version clock, 16 tag bytes
 //       struct Slot {                   // 16 of them, slot_stride apart
 //         atomic<uint64_t> seq;         // even: stable; odd: a write in progress
-//         Copy copy[2];                 // {version, klen+1 | vlen<<32, key, value}
+//         Copy copy[2];                 // {version, klen+1 | vlen<<32, expiry,
+//                                       //  key, value}
 //       } slots[16];
 //     } buckets[bucket_count];
 //   };
@@ -59,7 +60,28 @@
 // snapshot is invalid only if a second write began on the copy just read, and then
 // the reader retries. So a reader never waits for a writer, not even for a dead one.
 //
-// A copy is either empty (no key) or one committed (key, value, version).
+// A copy is either empty (no key) or one committed (key, value, version, expiry).
+//
+// ---------------------------------------------------------------------------------
+// Expiry and eviction (a cache)
+//
+// A copy's expiry (ms since the Unix epoch, 0: never) is published with its value and
+// version by the same seqlock write. Every reader treats an entry whose expiry is <=
+// the coarse clock (core/clock.h) as absent, and reads the clock only for entries
+// that have one; readers still store nothing. A writer treats an expired entry of its
+// key as absent in every mode (and writes over it in its slot); a writer that needs
+// room (both candidate buckets full) erases the first expired entry of the two
+// buckets and takes its slot, and only if there is none either fails with kFull
+// (kEvictNone) or evicts the entry of the lowest version of the two buckets
+// (kEvictLrs: least recently stored) and wakes its waiters. Making room is an erase
+// (an empty copy, then the tag) followed by the usual insert, so a crash between the
+// two leaves a free slot and the new key absent (tests/cache_crash_test.cc).
+//
+// Versions order writes exactly within a bucket (its clock) and, since every write
+// takes max(its bucket's clock, the other candidate bucket's clock) + 1, across the
+// two candidate buckets of the key written: the least recently stored entry of two
+// buckets written only by keys of that pair is exactly the lowest version; otherwise
+// it is an approximation of it (versions are Lamport clocks over buckets).
 //
 // ---------------------------------------------------------------------------------
 // Tags and the order of a write (what every prefix leaves behind)
@@ -95,6 +117,8 @@
 //   - a tag on a slot whose current copy is empty (an insert that did not commit, or
 //     an erase that committed but did not clear its tag): clear the tag.
 //   - an advanced clock: harmless (versions need only increase).
+// (Expiry needs no repair: an entry expires by the clock alone, and a dead writer's
+// half-made room is a free slot, or an erased entry whose tag the repair clears.)
 // Readers are never affected: they read the stable copy of an odd slot and treat
 // tagged empty slots as absent.
 //

@@ -17,14 +17,20 @@ struct State {
   uint64_t version = 0;  // exact, or a lower bound; kept across erase (monotonicity)
   bool exact = true;
   std::vector<uint64_t> excluded;
+  // A present entry with an expiry may vanish from gone_from on and has vanished by
+  // gone_by (kNever: no expiry, or no upper bound).
+  uint64_t gone_from = kNever;
+  uint64_t gone_by = kNever;
 
   bool operator==(const State& o) const {
     return present == o.present && value == o.value && version == o.version &&
-           exact == o.exact && excluded == o.excluded;
+           exact == o.exact && excluded == o.excluded && gone_from == o.gone_from &&
+           gone_by == o.gone_by;
   }
   uint64_t Hash() const {
     uint64_t h = (present ? 0x9E3779B97F4A7C15ull : 0) ^ (value * 0xBF58476D1CE4E5B9ull) ^
-                 (version * 0x94D049BB133111EBull) ^ (exact ? 1 : 2);
+                 (version * 0x94D049BB133111EBull) ^ (exact ? 1 : 2) ^
+                 (gone_from * 0xD6E8FEB86659FD93ull) ^ (gone_by * 0xA0761D6478BD642Full);
     for (uint64_t e : excluded) h = (h ^ e) * 0x9E3779B97F4A7C15ull;
     return h;
   }
@@ -44,87 +50,142 @@ bool PinVersion(State& s, uint64_t v) {
 // A new version v given by a write: above the current (exact or lower-bound) version.
 bool NewVersionOk(const State& s, uint64_t v) { return v > s.version; }
 
-void Write(State& s, uint64_t value, uint64_t version) {
+// The expiry bounds of an entry written by `op` (see lincheck.h).
+void SetExpiry(State& s, const Operation& op, const Options& o) {
+  if (op.ttl_ns == 0) {
+    s.gone_from = s.gone_by = kNever;
+    return;
+  }
+  s.gone_from = op.invoke_ns + op.ttl_ns > o.early_ns ? op.invoke_ns + op.ttl_ns - o.early_ns : 0;
+  s.gone_by = op.return_ns == kNever ? kNever : op.return_ns + op.ttl_ns + o.late_ns;
+}
+
+void Write(State& s, const Operation& op, uint64_t version, const Options& o) {
   s.present = true;
-  s.value = value;
+  s.value = op.value;
   s.version = version;
   s.exact = true;
   s.excluded.clear();
+  SetExpiry(s, op, o);
 }
 
 // A killed write that took effect: value known, version only bounded below.
-void WriteUnknownVersion(State& s, uint64_t value) {
+void WriteUnknownVersion(State& s, const Operation& op, const Options& o) {
   s.present = true;
-  s.value = value;
+  s.value = op.value;
   s.version = s.version + 1;
   s.exact = false;
   s.excluded.clear();
+  SetExpiry(s, op, o);
+}
+
+// Whether `op` may observe the entry present: it is, and had not surely expired when
+// the operation began.
+bool Alive(const State& s, const Operation& op) {
+  return s.present && (s.gone_by == kNever || op.invoke_ns < s.gone_by);
+}
+
+// For an operation that observes the key absent: true if it is, or if it may have
+// vanished by the operation's end (evicted, or expired), which it then does.
+bool Absent(State& s, const Operation& op, const Options& o) {
+  if (!s.present) return true;
+  if (o.evictable || (s.gone_from != kNever && op.return_ns >= s.gone_from)) {
+    s.present = false;
+    s.gone_from = s.gone_by = kNever;
+    return true;
+  }
+  return false;
 }
 
 // The sequential specification. Returns false if `op` with its recorded outcome is
 // impossible in state `s`; otherwise applies it.
-bool Step(State& s, const Operation& op) {
+bool Step(State& s, const Operation& op, const Options& o) {
+  // An entry surely expired before the operation began is gone.
+  if (s.present && s.gone_by != kNever && op.invoke_ns >= s.gone_by) {
+    s.present = false;
+    s.gone_from = s.gone_by = kNever;
+  }
   if (op.outcome == Outcome::kUnknown) {
     // Took effect here if it can (see lincheck.h for why that choice is complete).
     switch (op.kind) {
       case Kind::kGet:
         return true;
       case Kind::kPut:
-        WriteUnknownVersion(s, op.value);
+        WriteUnknownVersion(s, op, o);
         return true;
       case Kind::kInsert:
-        if (!s.present) WriteUnknownVersion(s, op.value);
+        if (Absent(s, op, o)) WriteUnknownVersion(s, op, o);
         return true;
       case Kind::kReplace:
-        if (s.present) WriteUnknownVersion(s, op.value);
+        if (s.present) WriteUnknownVersion(s, op, o);
+        return true;
+      case Kind::kTouch:
+        if (s.present) {
+          Operation same = op;
+          same.value = s.value;
+          WriteUnknownVersion(s, same, o);
+        }
         return true;
       case Kind::kCompareAndSwap: {
         if (op.expected == 0) {
-          if (!s.present) WriteUnknownVersion(s, op.value);
+          if (Absent(s, op, o)) WriteUnknownVersion(s, op, o);
           return true;
         }
         State t = s;
         if (s.present && PinVersion(t, op.expected)) {
           s = t;
-          WriteUnknownVersion(s, op.value);
+          WriteUnknownVersion(s, op, o);
         }
         return true;
       }
       case Kind::kErase:
         s.present = false;
+        s.gone_from = s.gone_by = kNever;
         return true;
     }
     return false;
   }
   switch (op.kind) {
     case Kind::kGet:
-      if (op.outcome == Outcome::kNotFound) return !s.present;
-      if (op.outcome != Outcome::kOk || !s.present || s.value != op.value) return false;
+      if (op.outcome == Outcome::kNotFound) return Absent(s, op, o);
+      if (op.outcome != Outcome::kOk || !Alive(s, op) || s.value != op.value) return false;
       return PinVersion(s, op.version);
     case Kind::kPut:
       if (op.outcome != Outcome::kOk || !NewVersionOk(s, op.version)) return false;
-      Write(s, op.value, op.version);
+      Write(s, op, op.version, o);
       return true;
     case Kind::kInsert:
-      if (op.outcome == Outcome::kExists) return s.present;
-      if (op.outcome != Outcome::kOk || s.present || !NewVersionOk(s, op.version)) {
+      if (op.outcome == Outcome::kExists) return Alive(s, op);
+      if (op.outcome != Outcome::kOk || !Absent(s, op, o) || !NewVersionOk(s, op.version)) {
         return false;
       }
-      Write(s, op.value, op.version);
+      Write(s, op, op.version, o);
       return true;
     case Kind::kReplace:
-      if (op.outcome == Outcome::kNotFound) return !s.present;
-      if (op.outcome != Outcome::kOk || !s.present || !NewVersionOk(s, op.version)) {
+      if (op.outcome == Outcome::kNotFound) return Absent(s, op, o);
+      if (op.outcome != Outcome::kOk || !Alive(s, op) || !NewVersionOk(s, op.version)) {
         return false;
       }
-      Write(s, op.value, op.version);
+      Write(s, op, op.version, o);
       return true;
+    case Kind::kTouch: {
+      if (op.outcome == Outcome::kNotFound) return Absent(s, op, o);
+      if (op.outcome != Outcome::kOk || !Alive(s, op) || !NewVersionOk(s, op.version)) {
+        return false;
+      }
+      Operation same = op;
+      same.value = s.value;
+      Write(s, same, op.version, o);
+      return true;
+    }
     case Kind::kCompareAndSwap:
       if (op.outcome == Outcome::kVersion) {
         // The current version (0 when absent) differs from the expected one.
         if (!s.present) return op.expected != 0;
-        if (op.expected == 0) return true;
-        if (s.exact) return s.version != op.expected;
+        if (op.expected == 0) return Alive(s, op);
+        // Present: the version differs, or else the entry vanished (expired or evicted)
+        // and the current version 0 differs.
+        if (s.exact) return s.version != op.expected || Absent(s, op, o);
         if (op.expected >= s.version &&
             std::find(s.excluded.begin(), s.excluded.end(), op.expected) ==
                 s.excluded.end()) {
@@ -135,18 +196,19 @@ bool Step(State& s, const Operation& op) {
       }
       if (op.outcome != Outcome::kOk) return false;
       if (op.expected == 0) {
-        if (s.present || !NewVersionOk(s, op.version)) return false;
+        if (!Absent(s, op, o) || !NewVersionOk(s, op.version)) return false;
       } else {
-        if (!s.present || !PinVersion(s, op.expected) || op.version <= op.expected) {
+        if (!Alive(s, op) || !PinVersion(s, op.expected) || op.version <= op.expected) {
           return false;
         }
       }
-      Write(s, op.value, op.version);
+      Write(s, op, op.version, o);
       return true;
     case Kind::kErase:
-      if (op.outcome == Outcome::kNotFound) return !s.present;
-      if (op.outcome != Outcome::kOk || !s.present) return false;
+      if (op.outcome == Outcome::kNotFound) return Absent(s, op, o);
+      if (op.outcome != Outcome::kOk || !Alive(s, op)) return false;
       s.present = false;
+      s.gone_from = s.gone_by = kNever;
       return true;
   }
   return false;
@@ -191,14 +253,16 @@ struct CacheEntry {
 }  // namespace
 
 std::string Describe(const Operation& op) {
-  static const char* kKinds[] = {"?", "get", "put", "insert", "replace", "cas", "erase"};
+  static const char* kKinds[] = {"?",   "get",   "put",  "insert",
+                                 "replace", "cas", "erase", "touch"};
   static const char* kOutcomes[] = {"ok", "not_found", "exists", "version", "unknown"};
   char buf[256];
   std::snprintf(buf, sizeof(buf),
-                "%s(value=%llu expected=%llu) -> %s version=%llu [%llu, %s]",
-                kKinds[static_cast<int>(op.kind) % 7],
+                "%s(value=%llu expected=%llu ttl_ns=%llu) -> %s version=%llu [%llu, %s]",
+                kKinds[static_cast<int>(op.kind) % 8],
                 static_cast<unsigned long long>(op.value),
                 static_cast<unsigned long long>(op.expected),
+                static_cast<unsigned long long>(op.ttl_ns),
                 kOutcomes[static_cast<int>(op.outcome) % 5],
                 static_cast<unsigned long long>(op.version),
                 static_cast<unsigned long long>(op.invoke_ns),
@@ -207,7 +271,8 @@ std::string Describe(const Operation& op) {
   return buf;
 }
 
-Result CheckKey(const std::vector<Operation>& full_history, uint64_t max_steps) {
+Result CheckKey(const std::vector<Operation>& full_history, uint64_t max_steps,
+                const Options& options) {
   Result result;
   // A read that never returned observed nothing and changed nothing: leave it out.
   std::vector<Operation> history;
@@ -276,7 +341,7 @@ Result CheckKey(const std::vector<Operation>& full_history, uint64_t max_steps) 
     ++result.steps;
     if (entry->is_call) {
       State next = state;
-      if (Step(next, history[entry->id])) {
+      if (Step(next, history[entry->id], options)) {
         const int id = entry->id;
         const int old_frontier = frontier;
         std::vector<int> old_extras = extras;

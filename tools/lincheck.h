@@ -25,6 +25,16 @@
 // above the previous one: the state carries a lower bound until a later read names
 // it.
 //
+// Expiry and eviction (a cache table). A write may give the entry a time to live: the
+// entry then reads as absent from some moment in [invoke + ttl - early, return + ttl +
+// late] on (the engine computes the deadline at an unknown moment of the write, and
+// its readers see it through a coarse clock); in the model, the entry may vanish at
+// any point from the earliest of those times, and must have vanished by the latest.
+// With eviction, a present entry may vanish at any point (another key's insert evicts
+// it). Vanishing is taken only when an operation observes the key absent, which keeps
+// the search deterministic; an operation that observes the entry present needs a
+// linearization point before its latest expiry, i.e. an invocation before it.
+//
 // Histories are checked key by key: linearizability is compositional (Herlihy & Wing
 // 1990), so a history is linearizable iff each key's sub-history is.
 #ifndef SHMDICT_TOOLS_LINCHECK_H_
@@ -43,6 +53,7 @@ enum class Kind : uint8_t {
   kReplace = 4,
   kCompareAndSwap = 5,
   kErase = 6,
+  kTouch = 7,  // a new expiry, same value, new version; kNotFound when absent
 };
 
 enum class Outcome : uint8_t {
@@ -63,6 +74,14 @@ struct Operation {
   uint64_t value = 0;     // the value written (writes), or read (Get kOk); never 0
   uint64_t expected = 0;  // CompareAndSwap's expected version (0: absent)
   uint64_t version = 0;   // the version returned (writes and Get with kOk)
+  uint64_t ttl_ns = 0;    // writes and Touch: the time to live given (0: none)
+};
+
+// How entries may vanish without an erase (see above).
+struct Options {
+  bool evictable = false;  // an lrs table: any present entry may be evicted
+  uint64_t early_ns = 0;   // expiry: may read absent from invoke + ttl - early_ns on
+  uint64_t late_ns = 0;    // expiry: reads absent from return + ttl + late_ns on
 };
 
 struct Result {
@@ -73,7 +92,8 @@ struct Result {
 
 // Checks one key's history. `max_steps` bounds the search (0: no bound); a search that
 // hits the bound reports linearizable = false with a message saying so.
-Result CheckKey(const std::vector<Operation>& history, uint64_t max_steps = 0);
+Result CheckKey(const std::vector<Operation>& history, uint64_t max_steps = 0,
+                const Options& options = {});
 
 std::string Describe(const Operation& op);
 

@@ -209,5 +209,120 @@ TEST(LincheckTest, RandomSequentialHistoriesAreAccepted) {
   }
 }
 
+// ---- Expiry and eviction
+
+Operation WithTtl(Operation op, uint64_t ttl_ns) {
+  op.ttl_ns = ttl_ns;
+  return op;
+}
+
+// Expiry bounds of the cases below: may vanish from invoke + 100 - 5, must have by
+// return + 100 + 10.
+constexpr uint64_t kTtl = 100;
+const Options kExpiry = {.evictable = false, .early_ns = 5, .late_ns = 10};
+
+TEST(LincheckExpiryTest, AbsentAfterTheDeadlineIsAccepted) {
+  const std::vector<Operation> h = {
+      WithTtl(Op(Kind::kPut, kOk, 0, 2, 100, 1), kTtl),
+      Op(Kind::kGet, kOk, 50, 51, 100, 1),
+      Op(Kind::kGet, Outcome::kNotFound, 96, 97),  // from 95 on it may be gone
+      Op(Kind::kGet, Outcome::kNotFound, 200, 201),
+  };
+  Result r = CheckKey(h, 0, kExpiry);
+  EXPECT_TRUE(r.linearizable) << r.message;
+}
+
+TEST(LincheckExpiryTest, AbsentBeforeTheDeadlineIsRejected) {
+  const std::vector<Operation> h = {
+      WithTtl(Op(Kind::kPut, kOk, 0, 2, 100, 1), kTtl),
+      Op(Kind::kGet, Outcome::kNotFound, 50, 60),
+  };
+  Result r = CheckKey(h, 0, kExpiry);
+  EXPECT_FALSE(r.linearizable);
+}
+
+TEST(LincheckExpiryTest, PresentAfterTheLatestDeadlineIsRejected) {
+  const std::vector<Operation> h = {
+      WithTtl(Op(Kind::kPut, kOk, 0, 2, 100, 1), kTtl),
+      Op(Kind::kGet, kOk, 112, 113, 100, 1),  // it must be gone from 2 + 100 + 10 = 112
+  };
+  Result r = CheckKey(h, 0, kExpiry);
+  EXPECT_FALSE(r.linearizable);
+  // One nanosecond earlier it may still be there.
+  const std::vector<Operation> ok = {
+      WithTtl(Op(Kind::kPut, kOk, 0, 2, 100, 1), kTtl),
+      Op(Kind::kGet, kOk, 111, 113, 100, 1),
+  };
+  r = CheckKey(ok, 0, kExpiry);
+  EXPECT_TRUE(r.linearizable) << r.message;
+}
+
+TEST(LincheckExpiryTest, ExpiredStaysAbsentUntilTheNextWrite) {
+  // Once a read saw it gone, a later read cannot see it again.
+  const std::vector<Operation> h = {
+      WithTtl(Op(Kind::kPut, kOk, 0, 2, 100, 1), kTtl),
+      Op(Kind::kGet, Outcome::kNotFound, 96, 97),
+      Op(Kind::kGet, kOk, 98, 99, 100, 1),
+  };
+  Result r = CheckKey(h, 0, kExpiry);
+  EXPECT_FALSE(r.linearizable);
+}
+
+TEST(LincheckExpiryTest, InsertOverAnExpiredEntryAndTouch) {
+  const std::vector<Operation> h = {
+      WithTtl(Op(Kind::kPut, kOk, 0, 2, 100, 1), kTtl),
+      Op(Kind::kInsert, Outcome::kExists, 10, 11, 101),
+      Op(Kind::kInsert, kOk, 150, 151, 102, 2),  // expired: absent to insert
+      // A touch keeps the value and renews the expiry.
+      WithTtl(Op(Kind::kTouch, kOk, 160, 161, 0, 3), 1000),
+      Op(Kind::kGet, kOk, 500, 501, 102, 3),
+      Op(Kind::kTouch, Outcome::kNotFound, 1300, 1301),
+  };
+  Result r = CheckKey(h, 0, kExpiry);
+  EXPECT_TRUE(r.linearizable) << r.message;
+  // An insert refused before the deadline is fine; one that succeeds there is not.
+  const std::vector<Operation> early = {
+      WithTtl(Op(Kind::kPut, kOk, 0, 2, 100, 1), kTtl),
+      Op(Kind::kInsert, kOk, 10, 11, 102, 2),
+  };
+  r = CheckKey(early, 0, kExpiry);
+  EXPECT_FALSE(r.linearizable);
+  // A touch that reports a value change is caught by the next read.
+  const std::vector<Operation> touched = {
+      Op(Kind::kPut, kOk, 0, 2, 100, 1),
+      WithTtl(Op(Kind::kTouch, kOk, 3, 4, 0, 2), 1000),
+      Op(Kind::kGet, kOk, 5, 6, 100, 1),  // the touch gave version 2
+  };
+  r = CheckKey(touched, 0, kExpiry);
+  EXPECT_FALSE(r.linearizable);
+}
+
+TEST(LincheckExpiryTest, EvictionMayRemoveAnEntryAnyTimeButNeverRevivesOne) {
+  const Options evictable = {.evictable = true};
+  const std::vector<Operation> h = {
+      Op(Kind::kPut, kOk, 0, 1, 100, 1),
+      Op(Kind::kGet, Outcome::kNotFound, 2, 3),  // evicted
+      Op(Kind::kGet, Outcome::kNotFound, 4, 5),
+  };
+  EXPECT_FALSE(CheckKey(h).linearizable);
+  Result r = CheckKey(h, 0, evictable);
+  EXPECT_TRUE(r.linearizable) << r.message;
+  const std::vector<Operation> revived = {
+      Op(Kind::kPut, kOk, 0, 1, 100, 1),
+      Op(Kind::kGet, Outcome::kNotFound, 2, 3),
+      Op(Kind::kGet, kOk, 4, 5, 100, 1),
+  };
+  r = CheckKey(revived, 0, evictable);
+  EXPECT_FALSE(r.linearizable);
+  // A stale value is still a stale value.
+  const std::vector<Operation> stale = {
+      Op(Kind::kPut, kOk, 0, 1, 100, 1),
+      Op(Kind::kPut, kOk, 2, 3, 101, 2),
+      Op(Kind::kGet, kOk, 4, 5, 100, 1),
+  };
+  r = CheckKey(stale, 0, evictable);
+  EXPECT_FALSE(r.linearizable);
+}
+
 }  // namespace
 }  // namespace shmdict::lincheck

@@ -12,7 +12,13 @@
 //   - lost acknowledged writes (the final state of every key is part of the history
 //     as a final read, so a lost write is a linearizability violation too);
 //   - fetch-add totals: each counter equals its acknowledged increments plus some of
-//     the killed ones, and acknowledged results are distinct;
+//     the killed ones, and acknowledged results are distinct (not with --eviction=lrs,
+//     where a counter may be evicted and start again from 0);
+//   - with --ttl_percent, expiry: an entry reads as absent only from its deadline on
+//     (write invocation + ttl, less a millisecond of the deadline's rounding) and
+//     always from --expiry_late_ms after it (tools/lincheck.h); with
+//     --eviction=lrs, any entry may vanish, but none comes back and no stale value is
+//     ever read;
 //   - reader progress: reads per second, latency percentiles, and the longest gap
 //     between two consecutive reads of one reader;
 //   - kills, stops, recoveries, operations checked; the table verified at the end.
@@ -43,6 +49,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/time/time.h"
 #include "api/shmdict.h"
 #include "api/dict_access.h"
 #include "core/table.h"
@@ -60,7 +67,18 @@ ABSL_FLAG(int, min_value, 16, "smallest value, bytes (>= 16)");
 ABSL_FLAG(int, max_value, 512, "largest value, bytes");
 ABSL_FLAG(double, duration, 10, "seconds of load");
 ABSL_FLAG(std::string, mix, "put=35,insert=10,replace=10,erase=10,cas=20,fetch_add=15",
-          "writers' operation mix (weights)");
+          "writers' operation mix (weights; also touch)");
+ABSL_FLAG(int, ttl_percent, 0,
+          "percent of put, insert, replace and touch operations given a time to live");
+ABSL_FLAG(int, ttl_min_ms, 1, "shortest time to live given");
+ABSL_FLAG(int, ttl_max_ms, 50, "longest time to live given");
+ABSL_FLAG(int, expiry_late_ms, 30,
+          "the checker's bound on how late an expiry may be seen: the coarse clock's lag "
+          "(3-8 ms, at most 16 ms measured on a 2-vCPU KVM guest) plus a margin");
+ABSL_FLAG(std::string, eviction, "none", "the table's eviction policy: none or lrs");
+ABSL_FLAG(uint64_t, capacity, 0,
+          "the table's capacity (default: twice the keys and counters); with lrs, less "
+          "than --keys keeps the table full and evicting");
 ABSL_FLAG(int, kill_min_ms, 0, "chaos: kill a random writer every [min, max] ms (0: off)");
 ABSL_FLAG(int, kill_max_ms, 0, "chaos: see --kill_min_ms");
 ABSL_FLAG(int, stop_every_ms, 0, "chaos: SIGSTOP a random writer this often (0: off)");
@@ -94,7 +112,7 @@ struct Record {
   uint8_t outcome;
   uint16_t reserved;
   uint32_t key;
-  uint32_t reserved2;
+  uint32_t ttl_ms;  // writes and touch: the time to live given (0: none)
   uint64_t invoke_ns;
   uint64_t return_ns;
   uint64_t value;     // id written or read
@@ -130,11 +148,13 @@ class Log {
     return true;
   }
   // Null when the log is full.
-  Record* Invoke(uint8_t kind, uint32_t key, uint64_t value, uint64_t expected) {
+  Record* Invoke(uint8_t kind, uint32_t key, uint64_t value, uint64_t expected,
+                 uint32_t ttl_ms = 0) {
     if (next_ >= kLogRecords) return nullptr;
     Record* r = &records_[next_++];
     r->kind = kind;
     r->key = key;
+    r->ttl_ms = ttl_ms;
     r->value = value;
     r->expected = expected;
     r->invoke_ns = NowNs();
@@ -233,6 +253,8 @@ struct Config {
   std::vector<std::pair<std::string, int>> mix;
   int read_log_every;
   uint64_t seed;
+  int ttl_percent, ttl_min_ms, ttl_max_ms, expiry_late_ms;
+  bool lrs;
 };
 
 void Unexpected(Shared* sh, const char* what, const absl::Status& s) {
@@ -296,6 +318,22 @@ Outcome OutcomeOf(const absl::Status& s) {
     const uint32_t k = uint32_t(rng() % uint64_t(cfg.keys));
     const std::string key = KeyName(k);
     const uint64_t id = (uid << 32) | ++seq;
+    // A time to live for put, insert, replace and touch (0: none).
+    uint32_t ttl_ms = 0;
+    if (int(rng() % 100) < cfg.ttl_percent) {
+      ttl_ms = uint32_t(cfg.ttl_min_ms +
+                        int(rng() % uint64_t(cfg.ttl_max_ms - cfg.ttl_min_ms + 1)));
+    }
+    const absl::Duration ttl =
+        ttl_ms == 0 ? absl::InfiniteDuration() : absl::Milliseconds(ttl_ms);
+    if (op == "touch") {
+      Record* r = log.Invoke(uint8_t(Kind::kTouch), k, 0, 0, ttl_ms);
+      absl::StatusOr<uint64_t> v = d->Touch(key, ttl);
+      const Outcome outcome = OutcomeOf(v.status());
+      if (outcome == Outcome::kUnknown) Unexpected(sh, "touch", v.status());
+      Log::Return(r, uint8_t(outcome), 0, v.ok() ? *v : 0, 0);
+      continue;
+    }
     if (op == "erase") {
       Record* r = log.Invoke(uint8_t(Kind::kErase), k, 0, 0);
       absl::Status s = d->Erase(key);
@@ -328,17 +366,18 @@ Outcome OutcomeOf(const absl::Status& s) {
                       : op == "insert"  ? Kind::kInsert
                       : op == "replace" ? Kind::kReplace
                                         : Kind::kCompareAndSwap;
-    Record* r = log.Invoke(uint8_t(kind), k, id, expected);
+    if (kind == Kind::kCompareAndSwap) ttl_ms = 0;
+    Record* r = log.Invoke(uint8_t(kind), k, id, expected, ttl_ms);
     absl::StatusOr<uint64_t> v;
     switch (kind) {
       case Kind::kPut:
-        v = d->Put(key, value);
+        v = d->Set(key, value, {.ttl = ttl});
         break;
       case Kind::kInsert:
-        v = d->Insert(key, value);
+        v = d->Set(key, value, {.ttl = ttl, .if_absent = true});
         break;
       case Kind::kReplace:
-        v = d->Replace(key, value);
+        v = d->Set(key, value, {.ttl = ttl, .if_present = true});
         break;
       default:
         v = d->CompareAndSwap(key, expected, value);
@@ -488,6 +527,7 @@ void Check(const Config& cfg, const std::vector<std::string>& logs, shmdict::Dic
       op.invoke_ns = r.invoke_ns;
       op.value = r.value;
       op.expected = r.expected;
+      op.ttl_ns = uint64_t(r.ttl_ms) * 1000000u;
       if (state == kReturned) {
         op.outcome = static_cast<Outcome>(r.outcome);
         op.return_ns = r.return_ns;
@@ -499,11 +539,12 @@ void Check(const Config& cfg, const std::vector<std::string>& logs, shmdict::Dic
   // The final state of every key, read after everything stopped, is a final read.
   for (uint32_t k = 0; k < uint32_t(cfg.keys); ++k) {
     uint64_t version = 0;
-    absl::StatusOr<std::string> v = d.Get(KeyName(k), &version);
     shmdict::lincheck::Operation op;
     op.kind = Kind::kGet;
-    op.invoke_ns = end_ns;
-    op.return_ns = end_ns + 1;
+    // Stamped as it happens: entries go on expiring after the run stopped.
+    op.invoke_ns = std::max(end_ns, NowNs());
+    absl::StatusOr<std::string> v = d.Get(KeyName(k), &version);
+    op.return_ns = NowNs() + 1;
     if (v.ok()) {
       op.outcome = Outcome::kOk;
       op.value = CheckValue(k, *v, cfg.min_value, cfg.max_value);
@@ -518,8 +559,19 @@ void Check(const Config& cfg, const std::vector<std::string>& logs, shmdict::Dic
     }
     per_key[k].push_back(op);
   }
+  // Expiry bounds (tools/lincheck.h). The log's times are CLOCK_MONOTONIC, the
+  // deadlines CLOCK_REALTIME; over a run the two advance together (to well under a
+  // millisecond). Early: the deadline is the precise clock's millisecond, rounded
+  // down, plus the ttl; plus a millisecond for the two clocks' drift. Late: readers
+  // see the deadline through the coarse clock (core/clock.h), whose lag behind the
+  // precise one is --expiry_late_ms at most.
+  shmdict::lincheck::Options lin;
+  lin.evictable = cfg.lrs;
+  lin.early_ns = 2000000;
+  lin.late_ns = uint64_t(cfg.expiry_late_ms) * 1000000u;
   for (uint32_t k = 0; k < uint32_t(cfg.keys); ++k) {
-    shmdict::lincheck::Result r = shmdict::lincheck::CheckKey(per_key[k], 2000000000);
+    shmdict::lincheck::Result r =
+        shmdict::lincheck::CheckKey(per_key[k], 2000000000, lin);
     rep->search_steps += r.steps;
     ++rep->keys_checked;
     if (!r.linearizable) {
@@ -530,7 +582,7 @@ void Check(const Config& cfg, const std::vector<std::string>& logs, shmdict::Dic
       }
     }
   }
-  for (uint32_t c = 0; c < uint32_t(cfg.counters); ++c) {
+  for (uint32_t c = 0; c < uint32_t(cfg.counters) && !cfg.lrs; ++c) {
     Counter& ctr = counters[c];
     absl::StatusOr<std::string> v = d.Get(CounterName(c));
     int64_t final_value = 0;
@@ -586,7 +638,7 @@ std::vector<std::pair<std::string, int>> ParseMix(const std::string& text) {
     const std::string name = item.substr(0, eq);
     const int weight = std::atoi(item.c_str() + eq + 1);
     if (name != "put" && name != "insert" && name != "replace" && name != "erase" &&
-        name != "cas" && name != "fetch_add") {
+        name != "cas" && name != "fetch_add" && name != "touch") {
       return {};
     }
     if (weight < 0) return {};
@@ -618,6 +670,20 @@ int main(int argc, char** argv) {
   cfg.mix = ParseMix(absl::GetFlag(FLAGS_mix));
   cfg.seed = absl::GetFlag(FLAGS_seed);
   if (cfg.seed == 0) cfg.seed = NowNs();
+  cfg.ttl_percent = absl::GetFlag(FLAGS_ttl_percent);
+  cfg.ttl_min_ms = absl::GetFlag(FLAGS_ttl_min_ms);
+  cfg.ttl_max_ms = absl::GetFlag(FLAGS_ttl_max_ms);
+  cfg.expiry_late_ms = absl::GetFlag(FLAGS_expiry_late_ms);
+  if (cfg.expiry_late_ms < 0) return Fail("--expiry_late_ms must be >= 0");
+  const std::string eviction = absl::GetFlag(FLAGS_eviction);
+  if (eviction != "none" && eviction != "lrs") return Fail("--eviction: none or lrs");
+  cfg.lrs = eviction == "lrs";
+  if (cfg.ttl_percent < 0 || cfg.ttl_percent > 100) return Fail("--ttl_percent: 0 to 100");
+  if (cfg.ttl_min_ms < 1 || cfg.ttl_max_ms < cfg.ttl_min_ms) {
+    return Fail("--ttl_min_ms must be >= 1 and <= --ttl_max_ms");
+  }
+  uint64_t capacity = absl::GetFlag(FLAGS_capacity);
+  if (capacity == 0) capacity = uint64_t(cfg.keys + cfg.counters) * 2;
   const int writers = absl::GetFlag(FLAGS_writers);
   const int readers = absl::GetFlag(FLAGS_readers);
   const int kill_min = absl::GetFlag(FLAGS_kill_min_ms);
@@ -626,7 +692,7 @@ int main(int argc, char** argv) {
   const int stop_ms = absl::GetFlag(FLAGS_stop_ms);
   const double duration = absl::GetFlag(FLAGS_duration);
   if (cfg.mix.empty()) return Fail("--mix: want name=weight,... with names put, insert, "
-                                   "replace, erase, cas, fetch_add");
+                                   "replace, erase, cas, fetch_add, touch");
   if (cfg.keys < 1 || cfg.counters < 1) return Fail("--keys and --counters must be >= 1");
   if (cfg.min_value < 16 || cfg.max_value < cfg.min_value) {
     return Fail("--min_value must be >= 16 and <= --max_value");
@@ -650,9 +716,11 @@ int main(int argc, char** argv) {
   absl::StatusOr<shmdict::Dict> d =
       shmdict::Dict::Open(cfg.path, {.create = true,
                                      .exclusive = true,
-                                     .capacity = uint64_t(cfg.keys + cfg.counters) * 2,
+                                     .capacity = capacity,
                                      .max_key_size = 16,
-                                     .max_value_size = uint32_t(cfg.max_value)});
+                                     .max_value_size = uint32_t(cfg.max_value),
+                                     .eviction = cfg.lrs ? shmdict::Eviction::kLrs
+                                                         : shmdict::Eviction::kNone});
   if (!d.ok()) {
     std::fprintf(stderr, "stress: cannot create %s: %s\n", cfg.path.c_str(),
                  std::string(d.status().message()).c_str());
@@ -668,6 +736,10 @@ int main(int argc, char** argv) {
                 "values %d-%d B, %.1f s\n",
                 cfg.seed, writers, readers, cfg.keys, cfg.counters, cfg.min_value,
                 cfg.max_value, duration);
+    std::printf("        table: capacity %" PRIu64 ", eviction %s; %d%% of writes with a "
+                "time to live of %d-%d ms\n",
+                capacity, cfg.lrs ? "lrs (counters not checked: they may be evicted)" : "none",
+                cfg.ttl_percent, cfg.ttl_min_ms, cfg.ttl_max_ms);
     if (kill_min > 0) {
       std::printf("        chaos: a writer killed every %d-%d ms\n", kill_min, kill_max);
     }
