@@ -52,6 +52,14 @@ EXCL = 0x2
 READONLY = 0x4
 ALLOW_GROUP = 0x8
 
+# Flags of shmdict_set and shmdict_fetch_add_flags.
+IF_ABSENT = 0x1   # only if absent (an expired key is absent): else EEXISTS
+IF_PRESENT = 0x2  # only if present and unexpired: else ENOTFOUND
+
+# Eviction policies (shmdict_options.eviction).
+EVICT_NONE = 0
+EVICT_LRS = 1
+
 
 class Options(ctypes.Structure):
     """struct shmdict_options."""
@@ -60,6 +68,10 @@ class Options(ctypes.Structure):
         ("max_key_size", ctypes.c_uint32),
         ("max_value_size", ctypes.c_uint32),
         ("mode", ctypes.c_uint32),
+        # SHMDICT_EVICT_*; 0 by default. Opening an existing table, 0 accepts its
+        # policy and a nonzero one must match it. A library older than expiry reads
+        # only the fields before this one.
+        ("eviction", ctypes.c_uint32),
     ]
 
 
@@ -187,3 +199,33 @@ try:
     foreach = _declare(fast, "shmdict_foreach", [_vp, FOREACH_FN, _vp])
 except AttributeError:
     foreach = None
+
+
+def _optional(dll: ctypes.CDLL, name: str, argtypes: Sequence[Any],
+              restype: Any = _int) -> Optional[Any]:
+    """The function, or None when this libshmdict.so predates it: the calls that
+    need it then raise UnsupportedError."""
+    try:
+        return _declare(dll, name, argtypes, restype)
+    except AttributeError:
+        return None
+
+
+# Expiry, conditional writes, clear and sweep (libraries built before per-key expiry
+# lack them). Writes release the GIL; shmdict_ttl is a lookup and keeps it.
+#   int shmdict_set(shmdict *, const void *key, size_t, const void *value, size_t,
+#                   uint64_t ttl_ms, int flags, uint64_t *version)
+set_ = _optional(lib, "shmdict_set", [_vp, _cp, _size, _cp, _size, _u64, _int, _vp])
+#   int shmdict_touch(shmdict *, const void *key, size_t, uint64_t ttl_ms,
+#                     uint64_t *version)
+touch = _optional(lib, "shmdict_touch", [_vp, _cp, _size, _u64, _vp])
+#   int shmdict_ttl(shmdict *, const void *key, size_t, int64_t *ttl_ms)
+ttl = _optional(fast, "shmdict_ttl", [_vp, _cp, _size, _vp])
+#   int shmdict_clear(shmdict *)
+clear = _optional(lib, "shmdict_clear", [_vp])
+#   int shmdict_sweep(shmdict *, uint64_t *erased)
+sweep = _optional(lib, "shmdict_sweep", [_vp, _vp])
+#   int shmdict_fetch_add_flags(shmdict *, const void *key, size_t, int64_t delta,
+#                               int flags, int64_t *new_value, uint64_t *version)
+fetch_add_flags = _optional(lib, "shmdict_fetch_add_flags",
+                            [_vp, _cp, _size, ctypes.c_int64, _int, _vp, _vp])

@@ -45,6 +45,12 @@ DEFAULT_CAPACITY = 1024
 DEFAULT_MAX_KEY_SIZE = 256
 DEFAULT_MAX_VALUE_SIZE = 4096
 
+# The eviction policies SharedDict(eviction=...) takes, and their C codes.
+EVICTION_POLICIES = {"none": _clib.EVICT_NONE, "lrs": _clib.EVICT_LRS}
+# The longest ttl, in milliseconds, that a write accepts (shmdict_set and
+# shmdict_touch: 2^42 ms, about 139 years).
+MAX_TTL_MS = 1 << 42
+
 _MISSING: Any = object()
 _get = _clib.get
 _put = _clib.put
@@ -199,6 +205,63 @@ def _timeout_seconds(timeout: object) -> Optional[float]:
     return None if math.isinf(seconds) else seconds
 
 
+def _ttl_ms(ttl: object) -> int:
+    """A ttl in seconds (an int or a float > 0, or None) as the C API's milliseconds:
+    0 for None (never expires), else rounded up to a whole millisecond, after
+    rounding to the microsecond so that 0.1 is 100 ms and not 101; any positive ttl
+    is at least 1 ms (0 would mean "never"). TypeError for a non-number or a bool,
+    ValueError for 0, a negative number, NaN, an infinity, or over MAX_TTL_MS."""
+    if ttl is None:
+        return 0
+    if type(ttl) is float and 0 < ttl < 4398046511.0:  # the common case, in range
+        us = round(ttl * 1_000_000)
+        return -(-us // 1000) if us else 1
+    if isinstance(ttl, bool) or not isinstance(ttl, numbers.Real):
+        raise TypeError("ttl must be a number of seconds (int or float) or None, "
+                        "not %s" % type(ttl).__name__)
+    if isinstance(ttl, int):
+        ms = ttl * 1000
+    else:
+        seconds = float(ttl)
+        if math.isnan(seconds) or math.isinf(seconds):
+            raise ValueError("ttl must be a finite number of seconds > 0, or None for "
+                             "no expiry; got %r" % (ttl,))
+        us = round(seconds * 1_000_000)
+        ms = -(-us // 1000) if seconds > 0 else 0
+        if seconds > 0 and ms == 0:
+            ms = 1
+    if ms <= 0:
+        raise ValueError("ttl must be a number of seconds > 0, or None for no expiry; "
+                         "got %r (delete the key to expire it now)" % (ttl,))
+    if ms > MAX_TTL_MS:
+        raise ValueError("ttl of %r seconds is over the maximum of %d ms; use None for "
+                         "no expiry" % (ttl, MAX_TTL_MS))
+    return ms
+
+
+def _eviction_code(eviction: object) -> int:
+    """The C code of an eviction policy name; None is 0 (the default on creation;
+    any policy when opening an existing table)."""
+    if eviction is None:
+        return 0
+    if isinstance(eviction, str) and eviction in EVICTION_POLICIES:
+        return EVICTION_POLICIES[eviction]
+    raise errors.make(_clib.EINVAL, "eviction must be one of %s, or None; got %r"
+                      % (", ".join(repr(p) for p in EVICTION_POLICIES), eviction))
+
+
+def _unsupported(name: str) -> UnsupportedError:
+    return UnsupportedError("%s is missing from %s, which predates per-key expiry: "
+                            "rebuild libshmdict.so" % (name, _clib.path))
+
+
+def _need(function: Optional[Any], name: str) -> Any:
+    """function, or UnsupportedError when the loaded library lacks `name`."""
+    if function is None:
+        raise _unsupported(name)
+    return function
+
+
 def _path_of(name_or_path: PathArg) -> str:
     path = os.fspath(name_or_path)
     if isinstance(path, bytes):
@@ -235,8 +298,8 @@ class SharedDict(MutableMapping[K, Any]):
     """A dictionary shared by the processes of one machine, stored in a shmdict table.
 
     SharedDict(name_or_path, *, capacity=None, max_key_size=None, max_value_size=None,
-               serializer=None, create=True, read_only=False, exclusive=False,
-               allow_group=False, mode=0o600, key_type=str)
+               eviction=None, serializer=None, create=True, read_only=False,
+               exclusive=False, allow_group=False, mode=0o600, key_type=str)
 
     Every argument after name_or_path is keyword-only. For type checkers a
     SharedDict is a MutableMapping[K, Any] with K the key_type (SharedDict[str] or
@@ -244,9 +307,15 @@ class SharedDict(MutableMapping[K, Any]):
 
     name_or_path: a name without "/" is a file in /dev/shm; anything else is a path.
     capacity, max_key_size, max_value_size: used when the table is created (defaults
-        1024 keys, 256-byte keys, 4096-byte serialized values): the file takes 2.5 to
-        3.2 x capacity x (max_key_size + max_value_size) bytes, allocated up front.
+        1024 keys, 256-byte keys, 4096-byte serialized values): the file takes about
+        2.5 x capacity x (max_key_size + max_value_size + 30) bytes, allocated up
+        front (docs/python.md has the exact rule).
         When the table exists, the ones given must match it (InvalidArgumentError).
+    eviction: what a write does when the new key's buckets are full, chosen when the
+        table is created: "none" (the default: TableFullError) or "lrs" (least
+        recently stored: it replaces an expired entry of those buckets, else the one
+        written longest ago). Opening an existing table, "lrs" must match it
+        (InvalidArgumentError); None or "none" accepts the table's policy.
     serializer: None or "pickle" (default), "json", "bytes", or any object with
         dumps(value) -> bytes and loads(bytes) -> value.
     create: create the table if absent. read_only: map it read-only (never creates;
@@ -272,7 +341,8 @@ class SharedDict(MutableMapping[K, Any]):
     @overload
     def __init__(self: SharedDict[str], name_or_path: PathArg, *,
                  capacity: Optional[int] = ..., max_key_size: Optional[int] = ...,
-                 max_value_size: Optional[int] = ..., serializer: SerializerArg = ...,
+                 max_value_size: Optional[int] = ..., eviction: Optional[str] = ...,
+                 serializer: SerializerArg = ...,
                  create: bool = ..., read_only: bool = ..., exclusive: bool = ...,
                  allow_group: bool = ..., mode: int = ...,
                  key_type: Type[str] = ...) -> None: ...
@@ -280,13 +350,15 @@ class SharedDict(MutableMapping[K, Any]):
     @overload
     def __init__(self: SharedDict[bytes], name_or_path: PathArg, *,
                  capacity: Optional[int] = ..., max_key_size: Optional[int] = ...,
-                 max_value_size: Optional[int] = ..., serializer: SerializerArg = ...,
+                 max_value_size: Optional[int] = ..., eviction: Optional[str] = ...,
+                 serializer: SerializerArg = ...,
                  create: bool = ..., read_only: bool = ..., exclusive: bool = ...,
                  allow_group: bool = ..., mode: int = ...,
                  key_type: Type[bytes]) -> None: ...
 
     def __init__(self, name_or_path: PathArg, *, capacity: Optional[int] = None,
                  max_key_size: Optional[int] = None, max_value_size: Optional[int] = None,
+                 eviction: Optional[str] = None,
                  serializer: SerializerArg = None, create: bool = True,
                  read_only: bool = False, exclusive: bool = False,
                  allow_group: bool = False, mode: int = 0o600,
@@ -294,13 +366,13 @@ class SharedDict(MutableMapping[K, Any]):
         self._setup(name_or_path, capacity=capacity, max_key_size=max_key_size,
                     max_value_size=max_value_size, serializer=serializer, create=create,
                     read_only=read_only, exclusive=exclusive, allow_group=allow_group,
-                    mode=mode, key_type=key_type, match_existing=True)
+                    mode=mode, key_type=key_type, match_existing=True, eviction=eviction)
 
     def _setup(self, name_or_path: PathArg, *, capacity: Optional[int],
                max_key_size: Optional[int], max_value_size: Optional[int],
                serializer: SerializerArg, create: bool, read_only: bool, exclusive: bool,
                allow_group: bool, mode: int, key_type: Union[Type[str], Type[bytes]],
-               match_existing: bool) -> None:
+               match_existing: bool, eviction: Optional[str] = None) -> None:
         """The constructor's work. match_existing=False: options given for creation
         need not match an existing table (shmdict.compat)."""
         self._handle: Optional[_Handle] = None
@@ -322,12 +394,18 @@ class SharedDict(MutableMapping[K, Any]):
         _check_uint("max_key_size", max_key_size, 32, allow_none=True)
         _check_uint("max_value_size", max_value_size, 32, allow_none=True)
         _check_uint("mode", mode, 32)
+        policy = _eviction_code(eviction)
+        if policy and _clib.set_ is None:
+            # An older library would ignore the field and create a table that never
+            # evicts.
+            raise _unsupported("shmdict_set (for eviction=%r)" % eviction)
         self._handle = self._open(create, exclusive, allow_group, mode, capacity,
-                                  max_key_size, max_value_size, match_existing)
+                                  max_key_size, max_value_size, match_existing, policy)
 
     def _open(self, create: bool, exclusive: bool, allow_group: bool, mode: int,
               capacity: Optional[int], max_key_size: Optional[int],
-              max_value_size: Optional[int], match_existing: bool) -> _Handle:
+              max_value_size: Optional[int], match_existing: bool,
+              eviction: int) -> _Handle:
         path = os.fsencode(self._path)
         extra = _clib.ALLOW_GROUP if allow_group else 0
         if self._read_only:
@@ -339,14 +417,16 @@ class SharedDict(MutableMapping[K, Any]):
             max_key_size=DEFAULT_MAX_KEY_SIZE if max_key_size is None else max_key_size,
             max_value_size=(DEFAULT_MAX_VALUE_SIZE if max_value_size is None
                             else max_value_size),
-            mode=mode)
+            mode=mode, eviction=eviction)
         if exclusive:
             return self._open_once(path, _clib.CREATE | _clib.EXCL | extra, full)
         # The options given explicitly must match an existing table; the defaults
         # apply only to a table created here.
         given = _clib.Options(capacity=capacity or 0, max_key_size=max_key_size or 0,
-                              max_value_size=max_value_size or 0, mode=mode)
-        check = match_existing and (capacity or max_key_size or max_value_size)
+                              max_value_size=max_value_size or 0, mode=mode,
+                              eviction=eviction)
+        check = match_existing and (capacity or max_key_size or max_value_size or
+                                    eviction)
         for _ in range(100):
             h, rc = self._try_open(path, _clib.CREATE | _clib.EXCL | extra, full)
             if rc != _clib.EEXISTS:
@@ -482,16 +562,72 @@ class SharedDict(MutableMapping[K, Any]):
         if rc:
             raise _error(rc, key)
 
-    def set(self, key: KeyArg, value: Any) -> int:
-        """d[key] = value, returning the key's new version."""
+    def set(self, key: KeyArg, value: Any, ttl: Optional[float] = None) -> int:
+        """d[key] = value, returning the key's new version. ttl: the key expires
+        after that many seconds (an int or a float > 0, rounded up to the
+        millisecond); None (and d[key] = value): never, whatever expiry the key had.
+        An expired key is absent for every operation. Raises TypeError/ValueError for
+        a bad ttl (0 or less, NaN, an infinity, a bool), and what d[key] = value
+        raises (TooBigError, TableFullError, ...)."""
         h = self._live()
         kb = _key_bytes(key)
+        ms = _ttl_ms(ttl)
         vb = self._dump(value)
         version = ctypes.c_uint64()
-        rc = _put(h, kb, _size_t(len(kb)), vb, _size_t(len(vb)), ctypes.pointer(version))
+        if ms:
+            rc = _need(_clib.set_, "shmdict_set")(h, kb, len(kb), vb, len(vb), ms, 0,
+                                                  ctypes.addressof(version))
+        else:
+            rc = _put(h, kb, _size_t(len(kb)), vb, _size_t(len(vb)),
+                      ctypes.pointer(version))
         if rc:
             raise _error(rc, key)
         return version.value
+
+    def add(self, key: KeyArg, value: Any, ttl: Optional[float] = None) -> bool:
+        """Sets key to value (with ttl as in set) only if the key is absent or
+        expired; returns whether it did. Atomic: of several processes adding one key,
+        exactly one gets True."""
+        h = self._live()
+        kb = _key_bytes(key)
+        ms = _ttl_ms(ttl)
+        vb = self._dump(value)
+        if _clib.set_ is None and not ms:  # a library without expiry
+            rc = _clib.insert(h, kb, len(kb), vb, len(vb), None)
+        else:
+            rc = _need(_clib.set_, "shmdict_set")(h, kb, len(kb), vb, len(vb), ms,
+                                                  _clib.IF_ABSENT, None)
+        if rc == _clib.EEXISTS:
+            return False
+        if rc:
+            raise _error(rc, key)
+        return True
+
+    def touch(self, key: KeyArg, ttl: Optional[float] = None) -> bool:
+        """Gives the key a new expiry, keeping its value: ttl seconds from now (as in
+        set), or None: never. Returns False, changing nothing, if the key is absent
+        or expired. The key's version grows, as with any write."""
+        h = self._live()
+        kb = _key_bytes(key)
+        ms = _ttl_ms(ttl)
+        rc = _need(_clib.touch, "shmdict_touch")(h, kb, len(kb), ms, None)
+        if rc == _ENOTFOUND:
+            return False
+        if rc:
+            raise _error(rc, key)
+        return True
+
+    def ttl(self, key: KeyArg) -> Optional[float]:
+        """The seconds left before the key expires (a float, at least 0.001), or
+        None if it never expires. Raises KeyNotFoundError if the key is absent or
+        expired."""
+        h = self._live()
+        kb = _key_bytes(key)
+        out = ctypes.c_int64()
+        rc = _need(_clib.ttl, "shmdict_ttl")(h, kb, len(kb), ctypes.addressof(out))
+        if rc:
+            raise _error(rc, key)
+        return None if out.value < 0 else out.value / 1000
 
     def __delitem__(self, key: KeyArg) -> None:
         h = self._live()
@@ -586,14 +722,37 @@ class SharedDict(MutableMapping[K, Any]):
                 raise _error(rc, key)
 
     def clear(self) -> None:
-        """Removes every key present when the scan passes it (weakly consistent)."""
+        """Removes every key: one call to shmdict_clear, which erases bucket by
+        bucket (O(capacity), no per-key work in Python). Not atomic as a whole: a
+        write made meanwhile to a bucket already cleared stays. Versions keep
+        growing: a key written again afterwards gets a version above any it had.
+        (With a library older than shmdict_clear: erases every key present when a
+        scan passes it, weakly consistent.)"""
         h = self._live()
+        if _clib.clear is not None:
+            rc = _clib.clear(h)
+            if rc:
+                raise _error(rc)
+            return
         for kb, _, _ in self._snapshot(False):
             rc = _clib.erase(h, kb, len(kb))
             if rc and rc != _clib.ENOTFOUND:
                 raise _error(rc, kb)
 
     # --- shmdict's own operations ----------------------------------------------
+
+    def sweep(self) -> int:
+        """Erases the expired entries and returns how many it erased. Never needed
+        for correctness (expired keys read as absent, and writers reuse their
+        slots); it frees the slots ahead of writers and makes the table's
+        statistics exact. A scan of the
+        whole table: O(capacity)."""
+        h = self._live()
+        erased = ctypes.c_uint64()
+        rc = _need(_clib.sweep, "shmdict_sweep")(h, ctypes.addressof(erased))
+        if rc:
+            raise _error(rc)
+        return erased.value
 
     def version(self, key: KeyArg) -> int:
         """The key's version: it grows with every write of the key, never repeats, and
@@ -623,12 +782,15 @@ class SharedDict(MutableMapping[K, Any]):
             raise _error(rc, key)
         return version.value
 
-    def increment(self, key: KeyArg, delta: int = 1) -> int:
+    def increment(self, key: KeyArg, delta: int = 1, *, if_present: bool = False) -> int:
         """Atomically adds delta to the key's counter (0 if absent) and returns the
         new value. Counters are 8-byte little-endian signed integers stored raw, not
         through the serializer: read them with counter(key) (get returns them as
         serializer.loads(8 raw bytes), which is only meaningful with "bytes").
-        Wraps around at 64 bits. Raises CounterTypeError if the value is not 8 bytes."""
+        Wraps around at 64 bits. A counter keeps its expiry; an absent or expired one
+        starts from 0 with none. if_present=True: raises KeyNotFoundError, writing
+        nothing, if the key is absent or expired. Raises CounterTypeError if the
+        value is not 8 bytes."""
         h = self._live()
         kb = _key_bytes(key)
         if not isinstance(delta, int) or isinstance(delta, bool):
@@ -636,7 +798,11 @@ class SharedDict(MutableMapping[K, Any]):
         if not -(1 << 63) <= delta < (1 << 63):
             raise errors.make(_clib.EINVAL, "delta %d is out of the int64 range" % delta)
         out = ctypes.c_int64()
-        rc = _clib.fetch_add(h, kb, len(kb), delta, ctypes.addressof(out))
+        if if_present:
+            rc = _need(_clib.fetch_add_flags, "shmdict_fetch_add_flags")(
+                h, kb, len(kb), delta, _clib.IF_PRESENT, ctypes.addressof(out), None)
+        else:
+            rc = _clib.fetch_add(h, kb, len(kb), delta, ctypes.addressof(out))
         if rc:
             raise _error(rc, key)
         return out.value

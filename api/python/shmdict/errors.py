@@ -8,7 +8,7 @@ so that either can be caught:
     KeyNotFoundError       KeyError             SHMDICT_ENOTFOUND  key absent
     TableNotFoundError     FileNotFoundError    SHMDICT_ENOTFOUND  no table, no create
     TableExistsError       FileExistsError      SHMDICT_EEXISTS    exclusive create
-    TableFullError         -                    SHMDICT_EFULL      key's buckets full
+    TableFullError         ValueError           SHMDICT_EFULL      key's buckets full
     TooBigError            ValueError           SHMDICT_ETOOBIG    over the maxima
     VersionMismatchError   -                    SHMDICT_EVERSION   compare_and_swap
     CounterTypeError       TypeError            SHMDICT_ETYPE      not a counter
@@ -50,9 +50,11 @@ class TableExistsError(Error, FileExistsError):
     """The table file exists and exclusive creation was asked for."""
 
 
-class TableFullError(Error):
+class TableFullError(Error, ValueError):
     """Both candidate buckets of the key are full (the table holds `capacity` keys at
-    least), or 1024 processes already write to the table."""
+    least) and the table's eviction policy is "none", or 1024 processes already write
+    to the table. Also a ValueError: the value cannot be stored, which is what
+    caches such as cachetools' @cached catch and skip."""
 
 
 class TooBigError(Error, ValueError):
