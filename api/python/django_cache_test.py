@@ -638,6 +638,16 @@ def test_invalid_with_version_key_length_warns(c):
         "Cache key will cause errors if used with memcached: %r (longer than 250)")
 
 
+# ASCII keys memcached would refuse: the backend's quick check must send each of them
+# to Django's own (which warns).
+@pytest.mark.parametrize("key", ["ascii key", "tab\tkey", "del\x7fkey", "nul\x00key"])
+def test_ascii_keys_memcached_refuses_warn(c, key):
+    check_key_warns_and_works(
+        c.raw_key, key, key,
+        "Cache key contains characters that will cause errors if used with "
+        "memcached: %r")
+
+
 # --- pickling errors ---------------------------------------------------------------
 
 def test_set_and_add_let_pickling_errors_through(cache):
@@ -796,6 +806,20 @@ def test_clear_keeps_versions_growing(shm):
 
 def make(location, **options):
     return ShmdictCache(location, {"OPTIONS": options})
+
+
+def test_a_subclass_validate_key_sees_every_key():
+    seen = []
+
+    class Strict(ShmdictCache):
+        def validate_key(self, key):
+            seen.append(key)
+            super().validate_key(key)
+
+    strict = Strict(TABLE, {"OPTIONS": dict(TABLE_OPTIONS)})
+    strict.set("plain", 1)
+    assert strict.get("plain") == 1
+    assert seen == [":1:plain", ":1:plain"]
 
 
 def test_bad_options_are_refused_clearly():
