@@ -155,7 +155,8 @@ namespace shmdict::internal {
 struct VerifyReport {
   uint64_t buckets_checked = 0;
   uint64_t buckets_busy = 0;  // held by a live writer during the scan: not checked
-  uint64_t entries = 0;
+  uint64_t entries = 0;       // unexpired entries (as Count counts them)
+  uint64_t expired = 0;       // expired entries still in their slots (checked alike)
   uint64_t dead_locks = 0;    // pending: locks held by dead processes
   uint64_t odd_slots = 0;     // pending: interrupted writes under dead locks
   uint64_t orphan_tags = 0;   // pending: tags of empty slots under dead locks
@@ -406,6 +407,7 @@ class Table {
   struct BucketCheck {
     bool pending = false;  // its lock is held by a dead process
     uint64_t entries = 0;
+    uint64_t expired = 0;
     uint64_t odd_slots = 0;
     uint64_t orphan_tags = 0;
     std::vector<std::string> damage;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/crash_point.h"
 #include "core/slot.h"
@@ -187,6 +188,7 @@ VerifyReport Table::Verify() const {
       if (!CheckBucket(b, &check)) continue;
       stable = true;
       r.entries += check.entries;
+      r.expired += check.expired;
       r.odd_slots += check.odd_slots;
       r.orphan_tags += check.orphan_tags;
       if (check.pending) ++r.dead_locks;
@@ -213,6 +215,7 @@ bool Table::CheckBucket(uint64_t b, BucketCheck* out) const {
     if (!HolderIsDead(lock_before)) return false;  // a live writer: look again later
     out->pending = true;
   }
+  const uint64_t now = CoarseNowMs();
   uint64_t seqs[kSlotsPerBucket];
   for (uint32_t i = 0; i < kSlotsPerBucket; ++i) seqs[i] = SlotReadBegin(slot_seq(b, i));
   const Tags tags = LoadTags(m);
@@ -290,7 +293,12 @@ bool Table::CheckBucket(uint64_t b, BucketCheck* out) const {
         }
       }
     }
-    ++out->entries;
+    // Expired entries are checked like the others, and counted apart (as Count does).
+    if (ExpiredAt(LoadWord(c + kCopyExpiryWord), now)) {
+      ++out->expired;
+    } else {
+      ++out->entries;
+    }
   }
   // The view was stable iff nothing moved: same tags, sequences and lock word.
   const Tags tags_after = LoadTags(m);

@@ -54,12 +54,13 @@ int RunVerify(const Invocation& inv) {
     messages += "]";
     std::printf("{\"ok\":%s,\"path\":%s,\"buckets_checked\":%" PRIu64
                 ",\"buckets_busy\":%" PRIu64 ",\"entries\":%" PRIu64
-                ",\"dead_locks\":%" PRIu64 ",\"interrupted_writes\":%" PRIu64
+                ",\"expired\":%" PRIu64 ",\"dead_locks\":%" PRIu64 ",\"interrupted_writes\":%" PRIu64
                 ",\"orphan_tags\":%" PRIu64 ",\"repaired_buckets\":%" PRIu64
                 ",\"damage\":%" PRIu64 ",\"processes_live\":%u,\"processes_dead\":%u"
                 ",\"messages\":%s}\n",
                 ok ? "true" : "false", JsonString(d->path()).c_str(), r.buckets_checked,
-                r.buckets_busy, r.entries, r.dead_locks, r.odd_slots, r.orphan_tags,
+                r.buckets_busy, r.entries, r.expired, r.dead_locks, r.odd_slots,
+                r.orphan_tags,
                 repaired, r.damage, r.processes_live, r.processes_dead, messages.c_str());
     return ok ? kExitOk : kExitNo;
   }
@@ -69,7 +70,8 @@ int RunVerify(const Invocation& inv) {
               r.processes_dead);
   std::printf("  buckets: %" PRIu64 " checked, %" PRIu64 " busy (a live writer held them)\n",
               r.buckets_checked, r.buckets_busy);
-  std::printf("  entries: %" PRIu64 "\n", r.entries);
+  std::printf("  entries: %" PRIu64 " (and %" PRIu64 " expired, still in their slots)\n",
+              r.entries, r.expired);
   if (repair) std::printf("  repaired: %" PRIu64 " bucket(s) left by dead writers\n", repaired);
   if (r.dead_locks > 0) {
     std::printf("  left by dead writers: %" PRIu64 " lock(s), %" PRIu64
