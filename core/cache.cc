@@ -19,6 +19,7 @@ namespace shmdict::internal {
 // Expiry
 
 absl::StatusOr<uint64_t> Table::ExpiryAfter(uint64_t ttl_ms) {
+  if (ttl_ms == 0) return uint64_t{0};  // never expires
   if (ttl_ms > kMaxTtlMs) {
     return Err(ErrorCode::kInvalid, absl::StrCat("time to live of ", ttl_ms,
                                                  " ms is over the maximum of ", kMaxTtlMs,

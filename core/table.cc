@@ -903,19 +903,15 @@ absl::StatusOr<uint64_t> Table::Write(WriteMode mode, std::string_view key,
                                       std::string_view value, uint64_t expected_version,
                                       uint64_t ttl_ms) {
   if (absl::Status s = CheckWritable(key, value); !s.ok()) return s;
-  uint64_t expires = 0;
-  if (ttl_ms != 0) {
-    absl::StatusOr<uint64_t> e = ExpiryAfter(ttl_ms);
-    if (!e.ok()) return e.status();
-    expires = *e;
-  }
+  const absl::StatusOr<uint64_t> expires = ExpiryAfter(ttl_ms);
+  if (!expires.ok()) return expires.status();
   const Probe p = ProbeFor(key);
   WriteOutcome o;
   {
     BucketLock locks(this);
     Location where = LocateAndLock(p, key, locks);
     if (ABSL_PREDICT_FALSE(!where.locked)) return DescriptorLostError();
-    o = WriteLocked(p, where, mode, key, value, expected_version, expires);
+    o = WriteLocked(p, where, mode, key, value, expected_version, *expires);
   }  // unlocked here: the wake and any error status come after
   if (ABSL_PREDICT_TRUE(o.code == ErrorCode::kOk)) {
     NotifyChange(p.b1);
@@ -954,12 +950,8 @@ absl::Status Table::Erase(std::string_view key) {
 
 absl::StatusOr<uint64_t> Table::Touch(std::string_view key, uint64_t ttl_ms) {
   if (absl::Status s = CheckWritable(key, {}); !s.ok()) return s;
-  uint64_t expires = 0;
-  if (ttl_ms != 0) {
-    absl::StatusOr<uint64_t> e = ExpiryAfter(ttl_ms);
-    if (!e.ok()) return e.status();
-    expires = *e;
-  }
+  const absl::StatusOr<uint64_t> expires = ExpiryAfter(ttl_ms);
+  if (!expires.ok()) return expires.status();
   const Probe p = ProbeFor(key);
   WriteOutcome o;
   {
@@ -982,7 +974,7 @@ absl::StatusOr<uint64_t> Table::Touch(std::string_view key, uint64_t ttl_ms) {
     }
     const std::string_view value(
         reinterpret_cast<const char*>(c + kCopyHeaderWords + layout_.key_words), vlen);
-    o = WriteLocked(p, where, WriteMode::kReplace, key, value, 0, expires);
+    o = WriteLocked(p, where, WriteMode::kReplace, key, value, 0, *expires);
   }
   if (o.code != ErrorCode::kOk) return WriteError(o, 0);
   NotifyChange(p.b1);

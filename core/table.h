@@ -461,7 +461,8 @@ class Table {
                       uint64_t* evicted_left);
   // Erases slot i of bucket b (locked by us): an empty copy, then the tag.
   void EraseSlotLocked(uint64_t b, uint32_t i);
-  // The expiry of an entry written now with ttl_ms (kInvalid over kMaxTtlMs).
+  // The expiry of an entry written now with ttl_ms: 0 (never) for ttl_ms 0; kInvalid
+  // over kMaxTtlMs.
   static absl::StatusOr<uint64_t> ExpiryAfter(uint64_t ttl_ms);
   // This handle's process-table entry (registered writers only).
   ProcEntry& own_entry() const {

@@ -75,6 +75,9 @@ int RunSweep(const Invocation& inv);
 int Fail(const Invocation& inv, std::string_view message);
 // The same, for a negative answer; returns kExitNo.
 int Negative(const Invocation& inv, std::string_view message);
+// A write's answer: with --json, {"key":...,"version":N} on stdout; nothing otherwise.
+// Returns kExitOk.
+int WrittenVersion(std::string_view key, uint64_t version);
 // The same, for bad usage, pointing at COMMAND --help; returns kExitError.
 int UsageFail(const Invocation& inv, std::string_view message);
 

@@ -36,6 +36,16 @@ int Fail(const Invocation& inv, std::string_view message) {
   return kExitError;
 }
 
+int WrittenVersion(std::string_view key, uint64_t version) {
+  if (absl::GetFlag(FLAGS_json)) {
+    std::string out = "{";
+    AppendBytesMember("key", key, &out);
+    out += ",\"version\":" + std::to_string(version) + "}\n";
+    std::fputs(out.c_str(), stdout);
+  }
+  return kExitOk;
+}
+
 int Negative(const Invocation& inv, std::string_view message) {
   Print(inv, message, "");
   return kExitNo;

@@ -129,13 +129,7 @@ int RunPut(const Invocation& inv) {
     }
     return Fail(inv, "key " + Quoted(key) + ": " + Message(version.status()));
   }
-  if (absl::GetFlag(FLAGS_json)) {
-    std::string out = "{";
-    AppendBytesMember("key", key, &out);
-    out += ",\"version\":" + std::to_string(*version) + "}\n";
-    std::fputs(out.c_str(), stdout);
-  }
-  return kExitOk;
+  return WrittenVersion(key, *version);
 }
 
 int RunGet(const Invocation& inv) {
