@@ -11,6 +11,7 @@ A repository that the calling workspace has already declared (under the same nam
 is left as it is, so a workspace can bring its own, e.g. Abseil built from source.
 """
 
+load("//third_party/python:python_configure.bzl", "python_configure")
 load("//third_party/system:system_libs.bzl", "system_library_repo")
 
 def _local_folder_impl(ctx):
@@ -42,8 +43,9 @@ def _maybe(rule, name, **kwargs):
         rule(name = name, **kwargs)
 
 def shmdict_dependencies():
-    """Declares rules_java, rules_cc, remote_coverage_tools and the system libraries
-    (@com_google_absl, @xxhash, @com_google_googletest, @com_github_google_benchmark)."""
+    """Declares rules_java, rules_cc, remote_coverage_tools, the system libraries
+    (@com_google_absl, @xxhash, @com_google_googletest, @com_github_google_benchmark)
+    and the system Python's headers (@local_config_python)."""
 
     # Bazel 4 registers JDK toolchains even for pure C++ builds.
     _maybe(
@@ -101,4 +103,10 @@ def shmdict_dependencies():
         system_library_repo,
         name = "com_github_google_benchmark",
         packages = {"": "benchmark=benchmark,pthread;benchmark_main=benchmark_main,benchmark,pthread"},
+    )
+
+    # Python.h for the extension module shmdict._native (api/python).
+    _maybe(
+        python_configure,
+        name = "local_config_python",
     )

@@ -3,13 +3,17 @@
     tools/bazel run -c opt //api/python:bench_shmdict            # the full table
     tools/bazel run -c opt //api/python:bench_shmdict -- --quick # a smoke run
 
-For each table size (100, 10k, 1M keys) every peer is filled with the same keys
-("key:00000042", 12 bytes) and values (a pickled 20-character str), then timed on
+For each table size (100 and 1M keys by default) every peer is filled with the same
+keys ("key:00000042", 12 bytes) and values (a pickled 20-character str), then timed on
 lookups (d[k]) and updates (d[k] = v) of existing keys in random order, all with the
-same Python loop. Each cell is the median of --runs runs, in nanoseconds per
-operation; the runs of the three peers are interleaved. The Manager's proxy makes one
-round trip to its server process per operation, so it is timed on fewer operations
-(--manager-ops).
+same Python loop. The peers: a dict; SharedDict on each of its cores, the extension
+module ("native") and ctypes over libshmdict.so, on one table; Manager().dict().
+Besides: lookups in a table of the same bytes with serializer="bytes" (no unpickling),
+and get_many of 64 keys at a time (the time per key). Each cell is the median of
+--runs runs, in nanoseconds per operation; the runs of the peers are interleaved. The
+Manager's proxy makes one round trip to its server process per operation, so it is
+timed on fewer operations (--manager-ops). The end compares the results with the
+targets of the Python package (docs/python.md, "Performance").
 """
 
 import argparse
@@ -23,9 +27,18 @@ import statistics
 import sys
 import time
 
+import pickle
+
 import shmdict
+from shmdict import _ctcore, _dict
 
 KEY = "key:%08d"
+BATCH = 64
+
+
+class CtypesSharedDict(_ctcore.Core, _dict.SharedDict):  # type: ignore[misc]
+    """SharedDict on the ctypes core, in the same process as one on the native core:
+    the ctypes core's methods come first."""
 
 
 def value_of(i):
@@ -59,6 +72,14 @@ def time_set(d, keys, value):
     return (time.perf_counter_ns() - start) / len(keys)
 
 
+def time_get_many(d, batches):
+    """ns per key of d.get_many over batches of keys."""
+    start = time.perf_counter_ns()
+    for batch in batches:
+        d.get_many(batch)
+    return (time.perf_counter_ns() - start) / sum(map(len, batches))
+
+
 def fill(d, n, batch=None):
     if batch is None:
         for i in range(n):
@@ -69,22 +90,29 @@ def fill(d, n, batch=None):
 
 
 def bench_size(n, args, manager, rng):
-    """{peer: (get ns, set ns)} and notes for a table of n keys. The peers' runs are
-    interleaved (dict, SharedDict, Manager, dict, ...) so that the noise of a shared
-    machine falls on all three alike."""
+    """{peer: {operation: ns}} and notes for a table of n keys. The peers' runs are
+    interleaved (dict, SharedDict native, SharedDict ctypes, Manager, dict, ...) so
+    that the noise of a shared machine falls on all of them alike."""
     notes = []
     sample = [KEY % rng.randrange(n) for _ in range(min(args.ops, 10 * n))]
+    batches = [sample[i:i + BATCH] for i in range(0, len(sample) - BATCH + 1, BATCH)]
     new_value = value_of(0)
 
     plain = {}
     fill(plain, n)
 
     name = "shmdict-bench-%d-%s" % (os.getpid(), secrets.token_hex(4))
+    raw_name = name + "-bytes"
     d = shmdict.SharedDict(name, capacity=max(n, 16), max_key_size=16,
                            max_value_size=64, exclusive=True)
+    raw = shmdict.SharedDict(raw_name, capacity=max(n, 16), max_key_size=16,
+                             max_value_size=64, exclusive=True, serializer="bytes")
+    ct = CtypesSharedDict(name, create=False) if shmdict.backend == "native" else None
     m = manager.dict()
     try:
         fill(d, n)
+        for i in range(n):
+            raw[KEY % i] = pickle.dumps(value_of(i), pickle.HIGHEST_PROTOCOL)
         start = time.monotonic()
         filled = min(n, args.manager_max_keys)
         fill(m, filled, batch=50000)
@@ -95,18 +123,29 @@ def bench_size(n, args, manager, rng):
         if filled < n:
             notes.append("Manager at %d keys: filled with %d keys only "
                          "(--manager-max-keys)" % (n, filled))
-        peers = [("dict", plain, sample), ("SharedDict", d, sample),
-                 ("Manager().dict()", m, manager_sample)]
-        times = {name: ([], []) for name, _, _ in peers}
+        shared = "SharedDict " + shmdict.backend
+        peers = [("dict", plain, sample), (shared, d, sample)]
+        if ct is not None:
+            peers.append(("SharedDict ctypes", ct, sample))
+        peers.append(("Manager().dict()", m, manager_sample))
+        times = {peer: {} for peer, _, _ in peers}
         for _ in range(args.runs):
             for peer, mapping, keys in peers:
-                times[peer][0].append(time_get(mapping, keys))
-                times[peer][1].append(time_set(mapping, keys, new_value))
-        return {peer: (statistics.median(g), statistics.median(s))
-                for peer, (g, s) in times.items()}, notes
+                t = times[peer]
+                t.setdefault("get", []).append(time_get(mapping, keys))
+                t.setdefault("set", []).append(time_set(mapping, keys, new_value))
+                if peer.startswith("SharedDict"):
+                    t.setdefault("get_many", []).append(time_get_many(mapping, batches))
+                if peer == shared:
+                    t.setdefault("get bytes", []).append(time_get(raw, keys))
+        return {peer: {op: statistics.median(v) for op, v in t.items()}
+                for peer, t in times.items()}, notes
     finally:
-        d.close()
+        for table in (ct, d, raw):
+            if table is not None:
+                table.close()
         shmdict.unlink(name, missing_ok=True)
+        shmdict.unlink(raw_name, missing_ok=True)
         m.clear()
 
 
@@ -120,7 +159,7 @@ def human(n):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="100,10000,1000000")
+    parser.add_argument("--sizes", default="100,1000000")
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--ops", type=int, default=100000,
                         help="operations per run for dict and SharedDict")
@@ -137,8 +176,9 @@ def main():
     sizes = [int(s) for s in args.sizes.split(",")]
     rng = random.Random(args.seed)
 
-    print("machine: %s; Python %s; %s" % (cpu_description(), platform.python_version(),
-                                          shmdict.library_path))
+    print("machine: %s; Python %s; core %s (%s)" % (
+        cpu_description(), platform.python_version(), shmdict.backend,
+        shmdict.library_path))
     print("load average at start: %.2f %.2f %.2f" % os.getloadavg())
     print("values: pickled 20-character str; keys: 12 bytes; random existing keys; "
           "median of %d runs, ns per operation" % args.runs)
@@ -152,23 +192,53 @@ def main():
             notes.extend(size_notes)
             print("bench: %s keys done" % human(n), file=sys.stderr, flush=True)
 
-    peers = ["dict", "SharedDict", "Manager().dict()"]
-    print("| operation | keys | " + " | ".join(peers) +
-          " | Manager / SharedDict | SharedDict / dict |")
-    print("|---|---:|" + "---:|" * len(peers) + "---:|---:|")
-    for op, index in (("get", 0), ("set", 1)):
+    shared = "SharedDict " + shmdict.backend
+    peers = [p for p in table[sizes[0]] if p != "dict"]
+    print("| operation | keys | dict | " + " | ".join(peers) + " | " +
+          " | ".join("%s / dict" % p for p in peers if p.startswith("SharedDict")) + " |")
+    print("|---|---:|---:|" + "---:|" * len(peers) +
+          "---:|" * len([p for p in peers if p.startswith("SharedDict")]))
+    for op in ("get", "set", "get bytes", "get_many"):
         for n in sizes:
             row = table[n]
-            cells = ["%.0f" % row[p][index] for p in peers]
-            print("| %s | %s | %s | %.0fx | %.1fx |" % (
-                op, human(n), " | ".join(cells),
-                row["Manager().dict()"][index] / row["SharedDict"][index],
-                row["SharedDict"][index] / row["dict"][index]))
+            cells = ["%.0f" % row[p][op] if op in row[p] else "" for p in peers]
+            ratios = ["%.1fx" % (row[p][op] / row["dict"]["get" if op != "set" else "set"])
+                      if op in row[p] else "" for p in peers if p.startswith("SharedDict")]
+            print("| %s | %s | %s | %s | %s |" % (
+                op, human(n), "%.0f" % row["dict"][op] if op in row["dict"] else "",
+                " | ".join(cells), " | ".join(ratios)))
     print()
-    get_small = table[sizes[0]]["SharedDict"][0]
-    get_large = table[sizes[-1]]["SharedDict"][0]
-    print("SharedDict get at %s keys / at %s keys: %.2f" % (
-        human(sizes[-1]), human(sizes[0]), get_large / get_small))
+    print("(get bytes: serializer=\"bytes\" on the same bytes, nothing unpickled; "
+          "get_many: %d keys per call, ns per key; ratios are to the dict's get, or "
+          "set)" % BATCH)
+    print()
+    small, large = table[sizes[0]], table[sizes[-1]]
+    checks = [
+        ("get at %s keys / dict get" % human(sizes[0]),
+         small[shared]["get"] / small["dict"]["get"], "<=", 8),
+        ("set at %s keys / dict set" % human(sizes[0]),
+         small[shared]["set"] / small["dict"]["set"], "<=", 12),
+        ("get bytes at %s keys / dict get" % human(sizes[0]),
+         small[shared]["get bytes"] / small["dict"]["get"], "<=", 5),
+        ("get_many per key at %s keys / get" % human(sizes[-1]),
+         large[shared]["get_many"] / large[shared]["get"], "<=", 0.6),
+    ]
+    for n in sizes:
+        for op in ("get", "set"):
+            checks.append(("Manager %s / SharedDict %s at %s keys" % (op, op, human(n)),
+                           table[n]["Manager().dict()"][op] / table[n][shared][op],
+                           ">=", 150))
+    print("| target (%s core) | measured | target | met |" % shmdict.backend)
+    print("|---|---:|---:|---|")
+    for what, value, cmp, target in checks:
+        met = value <= target if cmp == "<=" else value >= target
+        print("| %s | %.2fx | %s %gx | %s |" % (what, value, cmp, target,
+                                                "yes" if met else "NO"))
+    print()
+    get_small = small[shared]["get"]
+    get_large = large[shared]["get"]
+    print("%s get at %s keys / at %s keys: %.2f" % (
+        shared, human(sizes[-1]), human(sizes[0]), get_large / get_small))
     for note in notes:
         print("note: " + note)
     print("load average at end: %.2f %.2f %.2f" % os.getloadavg())

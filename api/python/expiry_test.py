@@ -146,6 +146,12 @@ def test_add_only_if_absent_or_expired(d):
     assert 29 < d.ttl("e") <= 30
 
 
+ctypes_core_only = pytest.mark.skipif(
+    shmdict.backend != "ctypes",
+    reason="a test of the ctypes core: it replaces functions of shmdict._clib")
+
+
+@ctypes_core_only
 def test_add_without_set_in_the_library_falls_back_to_insert(d):
     with mock.patch.object(_clib, "set_", None):
         assert d.add("k", 1) is True
@@ -194,6 +200,7 @@ def test_clear_erases_everything_and_versions_keep_growing(d):
     assert len(d) == 0
 
 
+@ctypes_core_only
 def test_clear_goes_through_shmdict_clear(d):
     d["a"] = 1
     calls = []

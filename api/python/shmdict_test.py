@@ -26,8 +26,20 @@ from unittest import mock
 SANITIZED = bool(os.environ.get("SHMDICT_SANITIZED"))
 if not SANITIZED:
     import shmdict
-    from shmdict import _clib
+    from shmdict import _clib, _ctcore, _engine
     from shmdict.compat import SharedMemoryDict
+
+# Bazel runs each test file against each core (api/python/python.bzl) and says which
+# one it asked for.
+EXPECTED_BACKEND = os.environ.get("SHMDICT_EXPECT_BACKEND")
+
+
+def ctypes_core_only(test):
+    """For tests of what only the ctypes core does: falling back where the loaded
+    libshmdict.so lacks a function, and its handling of the C API's return codes
+    (which these tests fake by replacing functions of shmdict._clib)."""
+    return unittest.skipIf(not SANITIZED and shmdict.backend != "ctypes",
+                           "a test of the ctypes core")(test)
 
 
 def unique_name(tag):
@@ -353,6 +365,7 @@ class MappingTest(TableTest):
             d.popitem()
 
     @needs_foreach
+    @ctypes_core_only
     def test_a_scan_that_reports_an_error_raises_it(self):
         # libshmdict.so's scans return SHMDICT_EBADFILE, after visiting every readable
         # entry, when they skipped corrupt slots: the Python side must raise, not
@@ -521,6 +534,88 @@ class SerializerTest(TableTest):
         with self.assertRaises(TypeError) as cm:
             d["k"] = 1
         self.assertIn("not bytes", str(cm.exception))
+
+
+class StrSubclass(str):
+    """A str that pickle writes with its class (the native core leaves it to pickle)."""
+
+
+# Values around the edges of what the native core pickles itself (exact str and bytes
+# under 256 bytes, int in the int32 range, float, bool, None) and others.
+PICKLED_VALUES = [
+    "", "a", "value-00000000000001", "\u00e9t\u00e9", "\u20ac" * 85, "x" * 255,
+    "x" * 256, "\udcff lone surrogate", "\U0001F600", StrSubclass("sub"),
+    b"", b"\x00\xff", b"x" * 255, b"x" * 256, bytearray(b"ba"),
+    0, 1, 255, 256, 65535, 65536, -1, -255, -256, -65536, 2**31 - 1, -2**31, 2**31,
+    -2**31 - 1, 2**63, -(2**100),
+    0.0, -0.0, 1.5, 1e-310, math.inf, -math.inf, math.nan,
+    True, False, None, [1, "a"], ("t",), {"k": 1.5},
+]
+
+
+class PickleBytesTest(TableTest):
+    """With the default serializer, what a SharedDict stores is pickle.dumps(value,
+    protocol) byte for byte, and what it reads is pickle.loads(stored bytes): the
+    native core writes and recognizes pickle's bytes for common values itself."""
+
+    def same(self, got, want):
+        self.assertIs(type(got), type(want))
+        if isinstance(want, float) and math.isnan(want):
+            self.assertTrue(math.isnan(got))
+        elif isinstance(want, float):
+            self.assertEqual(repr(got), repr(want))  # -0.0 too
+        else:
+            self.assertEqual(got, want)
+
+    def test_writes_and_reads_what_pickle_does(self):
+        self.open(max_value_size=1024)  # creates the table
+        raw = shmdict.SharedDict(self.name, serializer="bytes")
+        self.addCleanup(raw.close)
+        for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+            d = shmdict.SharedDict(self.name, serializer=shmdict.PickleSerializer(protocol))
+            self.addCleanup(d.close)
+            keys = []
+            for i, value in enumerate(PICKLED_VALUES):
+                with self.subTest(protocol=protocol, value=value):
+                    key = "w%d" % i
+                    d[key] = value
+                    self.assertEqual(raw[key], pickle.dumps(value, protocol))
+                    want = pickle.loads(pickle.dumps(value, protocol))
+                    self.same(d[key], want)
+                    self.same(d.get(key), want)
+                    # Written by another program through pickle, read here.
+                    raw["r%d" % i] = pickle.dumps(value, protocol)
+                    self.same(d["r%d" % i], want)
+                    keys += [key, "r%d" % i]
+            for got, key in zip(d.get_many(keys), keys):
+                self.same(got, pickle.loads(raw[key]))
+
+    def test_bytes_that_only_look_like_a_pickle_are_pickles_business(self):
+        d = self.open()
+        raw = shmdict.SharedDict(self.name, serializer="bytes")
+        self.addCleanup(raw.close)
+        frame = b"\x80\x05\x95"
+        cases = [
+            frame + (7).to_bytes(8, "little") + b"\x8c\x04abc\x94.",   # short str
+            frame + (7).to_bytes(8, "little") + b"\x8c\x03\xff\xfe\xfd\x94.",  # not UTF-8
+            frame + (8).to_bytes(8, "little") + b"\x8c\x03abc\x94.",   # frame too long
+            b"\x80\x05\x8c\x03abc\x94.",                              # no frame
+            frame + (7).to_bytes(8, "little") + b"\x8c\x03abc\x94\x94",  # no STOP
+            b"\x80\x06N.",                                               # protocol 6
+            b"\x80\x05K",                                                # truncated
+        ]
+        for i, data in enumerate(cases):
+            with self.subTest(data=data):
+                raw["k%d" % i] = data
+                try:
+                    want = pickle.loads(data)
+                except Exception as e:
+                    with self.assertRaises(type(e)):
+                        d["k%d" % i]
+                    with self.assertRaises(type(e)):
+                        d.get_many(["k%d" % i])
+                else:
+                    self.same(d["k%d" % i], want)
 
 
 class VersionTest(TableTest):
@@ -882,7 +977,17 @@ class TypingTest(unittest.TestCase):
             if inspect.isfunction(obj):
                 yield name, obj
             elif inspect.isclass(obj):
-                for attr, member in vars(obj).items():
+                # What a class inherits from SharedDict's core counts as its own. The
+                # native core's methods are typed by the reference, the ctypes core
+                # (shmdict/_native.pyi says so to type checkers; test_native_core_
+                # matches_the_reference compares their signatures).
+                members = {}
+                for cls in reversed(obj.__mro__):
+                    if cls.__module__ == "shmdict._native":
+                        cls = _ctcore.Core
+                    if cls.__module__.startswith("shmdict"):
+                        members.update(vars(cls))
+                for attr, member in members.items():
                     if attr.startswith("_") and not (attr.startswith("__")
                                                      and attr.endswith("__")):
                         continue
@@ -892,6 +997,26 @@ class TypingTest(unittest.TestCase):
                     if inspect.isfunction(member) and \
                             member.__module__.startswith("shmdict"):
                         yield "%s.%s" % (name, attr), member
+
+    def test_native_core_matches_the_reference(self):
+        if shmdict.backend != "native":
+            self.skipTest("the native core is not in use")
+        native_core = shmdict.SharedDict.__mro__[1]
+        self.assertEqual(native_core.__module__, "shmdict._native")
+        reference = _ctcore.Core
+        public = [a for a in vars(reference) if not a.startswith("_")]
+        primitives = [a for a in vars(reference) if a.startswith("_core_")]
+        self.assertIn("get_many", public)
+        self.assertIn("_core_snapshot", primitives)
+        for attr in public + primitives + ["__getitem__", "__setitem__", "__delitem__",
+                                           "__contains__"]:
+            self.assertIn(attr, vars(native_core), attr)
+        for attr in ("get", "get_many"):
+            want = [(p.name, p.default) for p in
+                    inspect.signature(getattr(reference, attr)).parameters.values()]
+            got = [(p.name, p.default) for p in
+                   inspect.signature(getattr(native_core, attr)).parameters.values()]
+            self.assertEqual(got, want, attr)
 
     def test_the_package_is_marked_typed(self):
         package_dir = os.path.dirname(shmdict.__file__)
@@ -923,11 +1048,18 @@ class TypingTest(unittest.TestCase):
         package_root = os.path.dirname(os.path.dirname(os.path.abspath(shmdict.__file__)))
         env = dict(os.environ, MYPYPATH=package_root)
         common = ["mypy", "--strict", "--cache-dir", os.devnull, "--no-error-summary"]
+        cwd = package_root
+        if os.path.basename(package_root) == "site-packages":
+            # Installed (pip): mypy finds it as an installed typed package (PEP 561)
+            # of this Python; it refuses site-packages in MYPYPATH.
+            del env["MYPYPATH"]
+            common += ["--python-executable", sys.executable]
+            cwd = os.path.dirname(package_root)
         r = subprocess.run(common + ["-p", "shmdict"], env=env, capture_output=True,
-                           text=True, cwd=package_root)
+                           text=True, cwd=cwd)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         r = subprocess.run(common + ["-c", TYPED_USE], env=env, capture_output=True,
-                           text=True, cwd=package_root)
+                           text=True, cwd=cwd)
         lines = TYPED_USE.splitlines()
         reveals, error_lines = [], set()
         for line in r.stdout.splitlines():
@@ -966,8 +1098,38 @@ class LoadingTest(unittest.TestCase):
         self.assertIn("header", r.stderr)  # dlopen's "invalid ELF header"
 
     def test_library_from_the_environment_is_used(self):
-        r = self.import_with(shmdict.library_path)
+        r = self.import_with(_clib.path)
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def import_and_print(self, statement, **env):
+        package_root = os.path.dirname(os.path.dirname(os.path.abspath(shmdict.__file__)))
+        env = dict(os.environ, PYTHONPATH=package_root, **env)
+        for var in ("SHMDICT_FORCE_CTYPES", "SHMDICT_LIBRARY"):
+            if var not in env or not env[var]:
+                env.pop(var, None)
+        r = subprocess.run([sys.executable, "-c", "import shmdict; " + statement],
+                           env=env, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.strip()
+
+    def test_the_core_is_the_one_the_build_asked_for(self):
+        if not EXPECTED_BACKEND:
+            self.skipTest("SHMDICT_EXPECT_BACKEND is not set")
+        self.assertEqual(shmdict.backend, EXPECTED_BACKEND,
+                         "why not native: %s" % _engine.native_error)
+        self.assertTrue(os.path.exists(shmdict.library_path), shmdict.library_path)
+
+    def test_the_environment_chooses_ctypes(self):
+        for env in ({"SHMDICT_FORCE_CTYPES": "1"}, {"SHMDICT_LIBRARY": _clib.path}):
+            self.assertEqual(self.import_and_print("print(shmdict.backend)", **env),
+                             "ctypes", env)
+            self.assertEqual(self.import_and_print(
+                "print(type(shmdict.SharedDict).__name__, "
+                "shmdict.SharedDict.__mro__[1].__module__)", **env),
+                "ABCMeta shmdict._ctcore", env)
+        if shmdict.backend == "native":
+            self.assertEqual(self.import_and_print(
+                "print(shmdict.backend)", SHMDICT_FORCE_CTYPES="0"), "native")
 
 
 if __name__ == "__main__":

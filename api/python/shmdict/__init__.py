@@ -7,12 +7,14 @@
     d["EURUSD"]                                      # lock-free, about a microsecond
     d.increment("hits")                              # atomic across processes
 
-A thin ctypes layer over libshmdict.so (api/shmdict_c.h): no compiler needed. The
-library is found through $SHMDICT_LIBRARY, next to this package, in Bazel's runfiles,
-or by the system loader (see shmdict/_clib.py). Guide: docs/python.md.
+Calls go to the engine through the extension module shmdict._native (C++, built by
+`pip install` or Bazel), or, where it is not built, through ctypes over libshmdict.so
+(found through $SHMDICT_LIBRARY, next to this package, in Bazel's runfiles, or by the
+system loader: see shmdict/_clib.py). `shmdict.backend` says which: "native" or
+"ctypes"; SHMDICT_FORCE_CTYPES=1 asks for ctypes. Guide: docs/python.md.
 """
 
-from . import _clib
+from . import _engine
 from ._dict import KeyArg, PathArg, SharedDict, unlink
 from .compat import SharedMemoryDict
 from .errors import (
@@ -33,11 +35,13 @@ from .errors import (
 )
 from .serializers import BytesSerializer, JSONSerializer, PickleSerializer, Serializer
 
-# The path of the libshmdict.so in use.
-library_path: str = _clib.path
+# How SharedDict reaches the engine: "native" (the extension module) or "ctypes".
+backend: str = _engine.name
+# The file of the engine in use: the extension module, or the libshmdict.so loaded.
+library_path: str = _engine.path
 
 __all__ = [
-    "SharedDict", "SharedMemoryDict", "unlink", "library_path",
+    "SharedDict", "SharedMemoryDict", "unlink", "backend", "library_path",
     "PickleSerializer", "JSONSerializer", "BytesSerializer",
     # For type annotations: the Serializer protocol, what a key and a table name may be.
     "Serializer", "KeyArg", "PathArg",

@@ -1,8 +1,12 @@
 """SharedDict: a dict that processes share through a shmdict table.
 
-Each call goes straight to libshmdict.so (ctypes): lookups take no lock and never
-wait; writes lock only the key's buckets; nothing is cached on the Python side, so
-every process sees every committed write at once.
+Each call goes straight to the engine, through the core SharedDict inherits from
+(shmdict/_engine.py: the extension module shmdict._native, or ctypes over
+libshmdict.so where it is not built): lookups take no lock and never wait; writes
+lock only the key's buckets; nothing is cached on the Python side, so every process
+sees every committed write at once. The hot methods (get, d[k], d[k] = v, del d[k],
+k in d, get_many) are the core's; everything else is here, once, over the core's
+_core_* primitives (shmdict/_ctcore.py documents them).
 
 Thread safety: a SharedDict may be used by any number of threads at once. close()
 may be called while other threads still use it: the table is closed when the last
@@ -12,22 +16,30 @@ call in progress returns, and later calls raise ClosedError.
 from __future__ import annotations
 
 import collections.abc
-import ctypes
 import functools
 import math
 import numbers
 import os
 import pickle
 import time
-from typing import (Any, Callable, Iterable, Iterator, ItemsView, KeysView, List,
-                    Literal, MutableMapping, Optional, Tuple, Type, TypeVar, Union,
-                    ValuesView, cast, overload)
+from typing import (TYPE_CHECKING, Any, Callable, Iterator, ItemsView, KeysView,
+                    MutableMapping, Optional, Tuple, Type, TypeVar, Union, ValuesView,
+                    overload)
 
-from . import _clib
+from . import _common, _engine
 from . import errors
-from .errors import ClosedError, KeyNotFoundError, UnsupportedError
-from .serializers import PickleSerializer, Serializer, SerializerArg
+from ._common import MISSING as _MISSING
+from ._common import key_bytes as _key_bytes
+from ._common import value_bytes as _value_bytes
+from .errors import ClosedError, KeyNotFoundError
+from .serializers import BytesSerializer, PickleSerializer, Serializer, SerializerArg
 from .serializers import resolve as _resolve_serializer
+
+if TYPE_CHECKING:
+    # Type checkers see the ctypes core, the reference for both cores' signatures.
+    from ._ctcore import Core as _Core
+else:
+    _Core = _engine.Core
 
 __all__ = ["SharedDict", "unlink", "KeyArg", "PathArg"]
 
@@ -37,7 +49,7 @@ K = TypeVar("K", str, bytes)
 _T = TypeVar("_T")
 _Self = TypeVar("_Self", bound="SharedDict[Any]")
 # What a key may be given as: str (stored as UTF-8) or bytes-like.
-KeyArg = Union[str, bytes, bytearray, memoryview]
+KeyArg = _common.KeyArg
 # A table's name (in /dev/shm) or path.
 PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
@@ -45,138 +57,30 @@ DEFAULT_CAPACITY = 1024
 DEFAULT_MAX_KEY_SIZE = 256
 DEFAULT_MAX_VALUE_SIZE = 4096
 
+# The C API's codes and flags (api/shmdict_c.h), which both cores take.
+_EINVAL = -8
+_ETYPE = -7
+_CREATE = 0x1
+_EXCL = 0x2
+_READONLY = 0x4
+_ALLOW_GROUP = 0x8
+_IF_ABSENT = 0x1
+
 # The eviction policies SharedDict(eviction=...) takes, and their C codes.
-EVICTION_POLICIES = {"none": _clib.EVICT_NONE, "lrs": _clib.EVICT_LRS}
+EVICTION_POLICIES = {"none": 0, "lrs": 1}
 # The longest ttl, in milliseconds, that a write accepts (shmdict_set and
 # shmdict_touch: 2^42 ms, about 139 years).
 MAX_TTL_MS = 1 << 42
 
-_MISSING: Any = object()
-_get = _clib.get
-_put = _clib.put
-_size_t = _clib.size_t
-_SIZES = _clib._SIZES
-_ENOTFOUND = _clib.ENOTFOUND
-_string_at = ctypes.string_at
-
-# A thread's value buffer starts this large and grows to the largest value read;
-# buffers above _KEEP_LIMIT are used once and dropped.
-_FIRST_BUFFER = 4096
-_KEEP_LIMIT = 1 << 20
-# get_many reads at most this many keys per C call (bounds its buffer memory).
-_MANY_CHUNK = 512
 # wait_for_change waits in slices this long so that signals (Ctrl-C) and close() from
 # another thread are noticed between them.
 _WAIT_SLICE_MS = 100
 
-
-class _Handle(ctypes.c_void_p):
-    """The C handle (shmdict *), closed when the last reference goes: each call holds
-    a reference while it runs, so closing never frees a handle in use."""
-
-    def __del__(self, _close: Any = _clib.close) -> None:
-        _close(self)
-
-
-class _Scratch:
-    """A value buffer with its out-parameters, owned by one thread at a time."""
-
-    __slots__ = ("buf", "cap", "c_cap", "length", "length_ptr", "version", "version_ptr")
-
-    def __init__(self, cap: int) -> None:
-        # Any: typeshed types a slice of a c_char array as a list; it is bytes.
-        self.buf: Any = ctypes.create_string_buffer(cap)
-        self.cap = cap
-        self.c_cap = ctypes.c_size_t(cap)
-        self.length = ctypes.c_size_t()
-        self.length_ptr = ctypes.pointer(self.length)
-        self.version = ctypes.c_uint64()
-        self.version_ptr = ctypes.pointer(self.version)
-
-
-# Free value buffers. A call takes one (pop) and gives it back (append) after
-# copying the value out; both are atomic under the GIL, so every thread, and a
-# signal handler that reads while its thread was between the two, has a buffer of
-# its own. The pool holds as many buffers as calls ever ran at once.
-_pool: List[_Scratch] = []
-_take = _pool.pop
-_give = _pool.append
-
-
-def _error(code: int, key: object = _MISSING,
-           cls: Optional[Type[errors.Error]] = None) -> errors.Error:
-    """The exception for C code `code`, with shmdict's message for this thread."""
-    message = _clib.last_error().decode("utf-8", "replace") or \
-        _clib.strerror(code).decode("utf-8", "replace")
-    if code == _clib.ENOTFOUND and key is not _MISSING and cls is None:
-        e = KeyNotFoundError(key)
-        e.code = code
-        return e
-    if key is not _MISSING:
-        message = "%s (key %r)" % (message, key)
-    return errors.make(code, message, cls, ctypes.get_errno())
-
-
-@overload
-def _read(h: _Handle, kb: bytes,
-          want_version: Literal[False] = ...) -> Optional[bytes]: ...
-
-
-@overload
-def _read(h: _Handle, kb: bytes,
-          want_version: Literal[True]) -> Tuple[Optional[bytes], int]: ...
-
-
-def _read(h: _Handle, kb: bytes, want_version: bool = False) -> Any:
-    """The stored bytes of key `kb` (with its version if want_version), or None when
-    the key is absent. Raises for other errors."""
-    try:
-        s = _take()
-    except IndexError:
-        s = _Scratch(_FIRST_BUFFER)
-    n = len(kb)
-    c_n = _SIZES[n] if n < 4096 else _size_t(n)
-    while True:
-        rc = _get(h, kb, c_n, s.buf, s.c_cap, s.length_ptr, s.version_ptr)
-        if rc == 0:
-            data = s.buf[:s.length.value]
-            version = s.version.value
-            break
-        if rc == _clib.EBUFFER:
-            # The value is longer than the buffer: retry with the size it needs (it
-            # may have grown again by then: loop).
-            needed = s.length.value
-            s = _Scratch(max(needed, 2 * s.cap) if needed <= _KEEP_LIMIT else needed)
-            continue
-        if s.cap <= _KEEP_LIMIT:
-            _give(s)
-        if rc == _clib.ENOTFOUND:
-            return (None, 0) if want_version else None
-        raise _error(rc, kb)
-    if s.cap <= _KEEP_LIMIT:
-        _give(s)
-    return (data, version) if want_version else data
-
-
-def _key_bytes(key: object) -> bytes:
-    """The stored form of a key: str as UTF-8 (lone surrogates from undecodable bytes,
-    as os.fsdecode makes them, back to those bytes), bytes as is."""
-    if isinstance(key, str):
-        try:
-            return key.encode()
-        except UnicodeEncodeError:
-            return key.encode("utf-8", "surrogateescape")
-    if isinstance(key, bytes):
-        return bytes(key)
-    if isinstance(key, (bytearray, memoryview)):
-        return bytes(key)
-    raise TypeError("shmdict keys are str or bytes, not %s" % type(key).__name__)
-
-
-def _value_bytes(data: object, serializer: Serializer) -> bytes:
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    raise TypeError("%r.dumps returned %s, not bytes" % (serializer, type(data).__name__))
+# How the native core serializes (_core_serializer's kind): through the serializer's
+# methods, pickle called directly, or bytes stored as they are.
+_KIND_GENERIC = 0
+_KIND_PICKLE = 1
+_KIND_BYTES = 2
 
 
 def _check_uint(name: str, value: object, bits: int, allow_none: bool = False) -> None:
@@ -185,7 +89,7 @@ def _check_uint(name: str, value: object, bits: int, allow_none: bool = False) -
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError("%s must be an int, not %s" % (name, type(value).__name__))
     if not 0 <= value < (1 << bits):
-        raise errors.make(_clib.EINVAL, "%s must be in [0, 2**%d), got %d"
+        raise errors.make(_EINVAL, "%s must be in [0, 2**%d), got %d"
                           % (name, bits, value))
 
 
@@ -246,20 +150,8 @@ def _eviction_code(eviction: object) -> int:
         return 0
     if isinstance(eviction, str) and eviction in EVICTION_POLICIES:
         return EVICTION_POLICIES[eviction]
-    raise errors.make(_clib.EINVAL, "eviction must be one of %s, or None; got %r"
+    raise errors.make(_EINVAL, "eviction must be one of %s, or None; got %r"
                       % (", ".join(repr(p) for p in EVICTION_POLICIES), eviction))
-
-
-def _unsupported(name: str) -> UnsupportedError:
-    return UnsupportedError("%s is missing from %s, which predates per-key expiry: "
-                            "rebuild libshmdict.so" % (name, _clib.path))
-
-
-def _need(function: Optional[Any], name: str) -> Any:
-    """function, or UnsupportedError when the loaded library lacks `name`."""
-    if function is None:
-        raise _unsupported(name)
-    return function
 
 
 def _path_of(name_or_path: PathArg) -> str:
@@ -269,11 +161,11 @@ def _path_of(name_or_path: PathArg) -> str:
     if not isinstance(path, str):
         raise TypeError("name_or_path must be str, bytes or os.PathLike")
     if not path:
-        raise errors.make(_clib.EINVAL, "empty table name")
+        raise errors.make(_EINVAL, "empty table name")
     if "\0" in path:
         # The C library takes a NUL-terminated string: it would see only the part
         # before the NUL, and open or remove another table than the one named.
-        raise errors.make(_clib.EINVAL, "table name %r contains a NUL character" % path)
+        raise errors.make(_EINVAL, "table name %r contains a NUL character" % path)
     return path
 
 
@@ -287,14 +179,14 @@ def unlink(name_or_path: PathArg, missing_ok: bool = False) -> None:
     Raises TableNotFoundError (unless missing_ok), BadFileError (not a shmdict file:
     left in place), PermissionDeniedError."""
     path = _path_of(name_or_path)
-    rc = _clib.unlink(os.fsencode(path))
-    if rc == _clib.ENOTFOUND and missing_ok:
-        return
-    if rc:
-        raise _error(rc, cls=errors.TableNotFoundError if rc == _clib.ENOTFOUND else None)
+    try:
+        _engine.unlink(os.fsencode(path))
+    except errors.TableNotFoundError:
+        if not missing_ok:
+            raise
 
 
-class SharedDict(MutableMapping[K, Any]):
+class SharedDict(_Core, MutableMapping[K, Any]):
     """A dictionary shared by the processes of one machine, stored in a shmdict table.
 
     SharedDict(name_or_path, *, capacity=None, max_key_size=None, max_value_size=None,
@@ -375,17 +267,21 @@ class SharedDict(MutableMapping[K, Any]):
                match_existing: bool, eviction: Optional[str] = None) -> None:
         """The constructor's work. match_existing=False: options given for creation
         need not match an existing table (shmdict.compat)."""
-        self._handle: Optional[_Handle] = None
         self._path = _path_of(name_or_path)
         self._serializer = _resolve_serializer(serializer)
         self._dumps: Callable[[Any], Union[bytes, bytearray, memoryview]] = \
             self._serializer.dumps
         self._loads: Callable[[bytes], Any] = self._serializer.loads
+        kind, protocol = _KIND_GENERIC, 0
         if type(self._serializer) is PickleSerializer:
             # The same calls, one Python frame fewer on the hot path.
-            self._dumps = functools.partial(pickle.dumps,
-                                            protocol=self._serializer.protocol)
+            protocol = self._serializer.protocol
+            self._dumps = functools.partial(pickle.dumps, protocol=protocol)
             self._loads = pickle.loads
+            kind = _KIND_PICKLE
+        elif type(self._serializer) is BytesSerializer:
+            kind = _KIND_BYTES
+        self._core_serializer(self._serializer, self._dumps, self._loads, kind, protocol)
         if key_type not in (str, bytes):
             raise TypeError("key_type must be str or bytes, not %r" % (key_type,))
         self._key_type: Union[Type[str], Type[bytes]] = key_type
@@ -395,87 +291,69 @@ class SharedDict(MutableMapping[K, Any]):
         _check_uint("max_value_size", max_value_size, 32, allow_none=True)
         _check_uint("mode", mode, 32)
         policy = _eviction_code(eviction)
-        if policy and _clib.set_ is None:
-            # An older library would ignore the field and create a table that never
-            # evicts.
-            raise _unsupported("shmdict_set (for eviction=%r)" % eviction)
-        self._handle = self._open(create, exclusive, allow_group, mode, capacity,
-                                  max_key_size, max_value_size, match_existing, policy)
+        _engine.check_eviction_supported(policy, eviction)
+        self._open(create, exclusive, allow_group, mode, capacity, max_key_size,
+                   max_value_size, match_existing, policy)
 
     def _open(self, create: bool, exclusive: bool, allow_group: bool, mode: int,
               capacity: Optional[int], max_key_size: Optional[int],
               max_value_size: Optional[int], match_existing: bool,
-              eviction: int) -> _Handle:
+              eviction: int) -> None:
         path = os.fsencode(self._path)
-        extra = _clib.ALLOW_GROUP if allow_group else 0
+        extra = _ALLOW_GROUP if allow_group else 0
         if self._read_only:
-            return self._open_once(path, _clib.READONLY | extra, None)
+            self._core_open(path, _READONLY | extra, None)
+            return
         if not create:
-            return self._open_once(path, extra, None)
-        full = _clib.Options(
-            capacity=DEFAULT_CAPACITY if capacity is None else capacity,
-            max_key_size=DEFAULT_MAX_KEY_SIZE if max_key_size is None else max_key_size,
-            max_value_size=(DEFAULT_MAX_VALUE_SIZE if max_value_size is None
-                            else max_value_size),
-            mode=mode, eviction=eviction)
+            self._core_open(path, extra, None)
+            return
+        full = (DEFAULT_CAPACITY if capacity is None else capacity,
+                DEFAULT_MAX_KEY_SIZE if max_key_size is None else max_key_size,
+                DEFAULT_MAX_VALUE_SIZE if max_value_size is None else max_value_size,
+                mode, eviction)
         if exclusive:
-            return self._open_once(path, _clib.CREATE | _clib.EXCL | extra, full)
+            self._core_open(path, _CREATE | _EXCL | extra, full)
+            return
         # The options given explicitly must match an existing table; the defaults
         # apply only to a table created here.
-        given = _clib.Options(capacity=capacity or 0, max_key_size=max_key_size or 0,
-                              max_value_size=max_value_size or 0, mode=mode,
-                              eviction=eviction)
+        given = (capacity or 0, max_key_size or 0, max_value_size or 0, mode, eviction)
         check = match_existing and (capacity or max_key_size or max_value_size or
                                     eviction)
+        last: Optional[errors.Error] = None
         for _ in range(100):
-            h, rc = self._try_open(path, _clib.CREATE | _clib.EXCL | extra, full)
-            if rc != _clib.EEXISTS:
-                break
-            if check:
-                h, rc = self._try_open(path, _clib.CREATE | extra, given)
-            else:
-                h, rc = self._try_open(path, extra, None)
-            if rc != _clib.ENOTFOUND:  # else removed meanwhile: create it again
-                break
-        if rc:
-            raise self._open_error(rc)
-        return cast(_Handle, h)  # rc == 0: a handle
-
-    def _try_open(self, path: bytes, flags: int,
-                  options: Optional[_clib.Options]) -> Tuple[Optional[_Handle], int]:
-        out = ctypes.c_void_p()
-        rc = _clib.open_(path, flags, ctypes.byref(options) if options else None,
-                         ctypes.addressof(out))
-        return (_Handle(out.value) if rc == 0 else None), rc
-
-    def _open_once(self, path: bytes, flags: int,
-                   options: Optional[_clib.Options]) -> _Handle:
-        h, rc = self._try_open(path, flags, options)
-        if rc:
-            raise self._open_error(rc)
-        return cast(_Handle, h)  # rc == 0: a handle
-
-    def _open_error(self, rc: int) -> errors.Error:
-        cls = errors.TableNotFoundError if rc == _clib.ENOTFOUND else None
-        return _error(rc, cls=cls)
+            try:
+                self._core_open(path, _CREATE | _EXCL | extra, full)
+                return
+            except errors.TableExistsError:
+                pass
+            try:
+                if check:
+                    self._core_open(path, _CREATE | extra, given)
+                else:
+                    self._core_open(path, extra, None)
+                return
+            except errors.TableNotFoundError as e:
+                last = e  # removed meanwhile: create it again
+        # Created and removed by others a hundred times in a row: report the last.
+        assert last is not None
+        raise last
 
     # --- handle ----------------------------------------------------------------
 
-    def _live(self) -> _Handle:
-        h = self._handle
-        if h is None:
-            raise ClosedError("operation on a closed SharedDict (%s)"
-                              % _display_path(self._path))
-        return h
+    def _closed_error(self) -> errors.Error:
+        """The exception for a call on this SharedDict once closed."""
+        return ClosedError("operation on a closed SharedDict (%s)"
+                           % _display_path(self._path))
+
+    def _live(self) -> None:
+        """Raises ClosedError if this SharedDict is closed."""
+        if self.closed:
+            raise self._closed_error()
 
     def close(self) -> None:
         """Closes this SharedDict (the table stays). Idempotent. Calls in progress in
         other threads finish first; later calls raise ClosedError."""
-        self._handle = None
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
+        self._core_close()
 
     def unlink(self, missing_ok: bool = False) -> None:
         """Removes the table file; see shmdict.unlink. This SharedDict stays usable
@@ -505,7 +383,7 @@ class SharedDict(MutableMapping[K, Any]):
     def __repr__(self) -> str:
         return "<shmdict.SharedDict %s serializer=%r%s%s>" % (
             self.path, self._serializer, " read-only" if self._read_only else "",
-            " closed" if self._handle is None else "")
+            " closed" if self.closed else "")
 
     def __reduce__(self) -> Tuple[Callable[..., SharedDict[Any]], Tuple[Any, ...]]:
         # Pickling (e.g. to a multiprocessing child started with "spawn") sends the
@@ -513,54 +391,7 @@ class SharedDict(MutableMapping[K, Any]):
         return (_reopen, (self._path, self._serializer, self._read_only, self._key_type))
 
     # --- mapping ---------------------------------------------------------------
-
-    def __getitem__(self, key: KeyArg) -> Any:
-        value = self.get(key, _MISSING)
-        if value is _MISSING:
-            raise KeyNotFoundError(key)
-        return value
-
-    def get(self, key: KeyArg, default: Any = None) -> Any:
-        """The value of key, or default if absent."""
-        h = self._handle
-        if h is None:
-            h = self._live()  # raises ClosedError
-        kb = key.encode() if type(key) is str and key.isascii() else _key_bytes(key)
-        # The common case of _read, inlined.
-        try:
-            s = _take()
-        except IndexError:
-            s = _Scratch(_FIRST_BUFFER)
-        n = len(kb)
-        rc = _get(h, kb, _SIZES[n] if n < 4096 else _size_t(n), s.buf, s.c_cap,
-                  s.length_ptr, None)
-        if rc == 0:
-            data = s.buf[:s.length.value]
-            _give(s)
-            return self._loads(data)
-        _give(s)
-        if rc == _ENOTFOUND:
-            return default
-        # A value longer than the buffer, or an error.
-        data = _read(h, kb)
-        if data is None:
-            return default
-        return self._loads(data)
-
-    def __setitem__(self, key: KeyArg, value: Any) -> None:
-        h = self._handle
-        if h is None:
-            h = self._live()  # raises ClosedError
-        kb = key.encode() if type(key) is str and key.isascii() else _key_bytes(key)
-        vb = self._dumps(value)
-        if type(vb) is not bytes:
-            vb = _value_bytes(vb, self._serializer)
-        n = len(kb)
-        m = len(vb)
-        rc = _put(h, kb, _SIZES[n] if n < 4096 else _size_t(n), vb,
-                  _SIZES[m] if m < 4096 else _size_t(m), None)
-        if rc:
-            raise _error(rc, key)
+    # get, d[key], d[key] = value, del d[key], key in d and get_many are the core's.
 
     def set(self, key: KeyArg, value: Any, ttl: Optional[float] = None) -> int:
         """d[key] = value, returning the key's new version. ttl: the key expires
@@ -569,98 +400,48 @@ class SharedDict(MutableMapping[K, Any]):
         An expired key is absent for every operation. Raises TypeError/ValueError for
         a bad ttl (0 or less, NaN, an infinity, a bool), and what d[key] = value
         raises (TooBigError, TableFullError, ...)."""
-        h = self._live()
+        self._live()
         kb = _key_bytes(key)
         ms = _ttl_ms(ttl)
-        vb = self._dump(value)
-        version = ctypes.c_uint64()
-        if ms:
-            rc = _need(_clib.set_, "shmdict_set")(h, kb, len(kb), vb, len(vb), ms, 0,
-                                                  ctypes.addressof(version))
-        else:
-            rc = _put(h, kb, _size_t(len(kb)), vb, _size_t(len(vb)),
-                      ctypes.pointer(version))
-        if rc:
-            raise _error(rc, key)
-        return version.value
+        return self._core_set(kb, key, self._dump(value), ms, 0)
 
     def add(self, key: KeyArg, value: Any, ttl: Optional[float] = None) -> bool:
         """Sets key to value (with ttl as in set) only if the key is absent or
         expired; returns whether it did. Atomic: of several processes adding one key,
         exactly one gets True."""
-        h = self._live()
+        self._live()
         kb = _key_bytes(key)
         ms = _ttl_ms(ttl)
-        vb = self._dump(value)
-        if _clib.set_ is None and not ms:  # a library without expiry
-            rc = _clib.insert(h, kb, len(kb), vb, len(vb), None)
-        else:
-            rc = _need(_clib.set_, "shmdict_set")(h, kb, len(kb), vb, len(vb), ms,
-                                                  _clib.IF_ABSENT, None)
-        if rc == _clib.EEXISTS:
-            return False
-        if rc:
-            raise _error(rc, key)
-        return True
+        return self._core_set(kb, key, self._dump(value), ms, _IF_ABSENT) != 0
 
     def touch(self, key: KeyArg, ttl: Optional[float] = None) -> bool:
         """Gives the key a new expiry, keeping its value: ttl seconds from now (as in
         set), or None: never. Returns False, changing nothing, if the key is absent
         or expired. The key's version grows, as with any write."""
-        h = self._live()
+        self._live()
         kb = _key_bytes(key)
-        ms = _ttl_ms(ttl)
-        rc = _need(_clib.touch, "shmdict_touch")(h, kb, len(kb), ms, None)
-        if rc == _ENOTFOUND:
-            return False
-        if rc:
-            raise _error(rc, key)
-        return True
+        return self._core_touch(kb, key, _ttl_ms(ttl))
 
     def ttl(self, key: KeyArg) -> Optional[float]:
         """The seconds left before the key expires (a float, at least 0.001), or
         None if it never expires. Raises KeyNotFoundError if the key is absent or
         expired."""
-        h = self._live()
-        kb = _key_bytes(key)
-        out = ctypes.c_int64()
-        rc = _need(_clib.ttl, "shmdict_ttl")(h, kb, len(kb), ctypes.addressof(out))
-        if rc:
-            raise _error(rc, key)
-        return None if out.value < 0 else out.value / 1000
-
-    def __delitem__(self, key: KeyArg) -> None:
-        h = self._live()
-        kb = _key_bytes(key)
-        rc = _clib.erase(h, kb, len(kb))
-        if rc:
-            raise _error(rc, key)
-
-    def __contains__(self, key: object) -> bool:
-        h = self._live()
-        try:
-            kb = _key_bytes(key)
-        except TypeError:
-            return False
-        return _read(h, kb) is not None
+        self._live()
+        ms = self._core_ttl(_key_bytes(key), key)
+        return None if ms < 0 else ms / 1000
 
     def __len__(self) -> int:
         """The number of entries: a scan of the whole table (O(capacity)), weakly
         consistent while other processes write. Raises what the scan reports:
         BadFileError where it skipped corrupt slots."""
-        h = self._live()
-        n = ctypes.c_uint64()
-        rc = _clib.count(h, ctypes.addressof(n))
-        if rc:
-            raise _error(rc)
-        return n.value
+        return self._core_count()
 
     def __iter__(self) -> Iterator[K]:
         """The keys, from a weakly consistent snapshot taken at the first next():
         a key present throughout is seen once; one added or removed meanwhile may or
         may not be; one erased and inserted again meanwhile may be seen twice."""
         decode = self._decode_key
-        for kb, _, _ in self._snapshot(False):
+        for kb, _, _ in self._core_snapshot(False, None):
             yield decode(kb)
 
     def keys(self) -> KeysView[K]:
@@ -677,24 +458,22 @@ class SharedDict(MutableMapping[K, Any]):
         """Removes key and returns its value (default if absent; KeyError without a
         default). A read, then an erase: a write by another process between the two
         is erased and not returned."""
-        h = self._live()
+        self._live()
         kb = _key_bytes(key)
         while True:
-            data = _read(h, kb)
+            data = self._core_read(kb, kb)
             if data is None:
                 if default is _MISSING:
                     raise KeyNotFoundError(key)
                 return default
-            rc = _clib.erase(h, kb, len(kb))
-            if rc == 0:
+            if self._core_erase(kb, key):
                 return self._loads(data)
-            if rc != _clib.ENOTFOUND:  # else erased by another process: look again
-                raise _error(rc, key)
+            # else erased by another process: look again
 
     def popitem(self) -> Tuple[K, Any]:
         """Removes and returns some (key, value) pair; KeyError if empty."""
         while True:
-            first = self._snapshot(False, limit=1)
+            first = self._core_snapshot(False, 1)
             if not first:
                 raise KeyNotFoundError("popitem(): SharedDict is empty")
             key = self._decode_key(first[0][0])
@@ -706,38 +485,27 @@ class SharedDict(MutableMapping[K, Any]):
     def setdefault(self, key: KeyArg, default: Any = None) -> Any:
         """The value of key; if absent, inserts default and returns it. Atomic: when
         several processes race, one value wins and all get it."""
-        h = self._live()
+        self._live()
         kb = _key_bytes(key)
         vb = None
         while True:
-            data = _read(h, kb)
+            data = self._core_read(kb, kb)
             if data is not None:
                 return self._loads(data)
             if vb is None:
                 vb = self._dump(default)
-            rc = _clib.insert(h, kb, len(kb), vb, len(vb), None)
-            if rc == 0:
+            if self._core_insert(kb, key, vb):
                 return default
-            if rc != _clib.EEXISTS:  # else inserted by another process: read it
-                raise _error(rc, key)
+            # else inserted by another process: read it
 
     def clear(self) -> None:
-        """Removes every key: one call to shmdict_clear, which erases bucket by
+        """Removes every key: one call to the engine's clear, which erases bucket by
         bucket (O(capacity), no per-key work in Python). Not atomic as a whole: a
         write made meanwhile to a bucket already cleared stays. Versions keep
         growing: a key written again afterwards gets a version above any it had.
-        (With a library older than shmdict_clear: erases every key present when a
-        scan passes it, weakly consistent.)"""
-        h = self._live()
-        if _clib.clear is not None:
-            rc = _clib.clear(h)
-            if rc:
-                raise _error(rc)
-            return
-        for kb, _, _ in self._snapshot(False):
-            rc = _clib.erase(h, kb, len(kb))
-            if rc and rc != _clib.ENOTFOUND:
-                raise _error(rc, kb)
+        (With a libshmdict.so older than shmdict_clear: erases every key present
+        when a scan passes it, weakly consistent.)"""
+        self._core_clear()
 
     # --- shmdict's own operations ----------------------------------------------
 
@@ -747,22 +515,21 @@ class SharedDict(MutableMapping[K, Any]):
         slots); it frees the slots ahead of writers and makes the table's
         statistics exact. A scan of the
         whole table: O(capacity)."""
-        h = self._live()
-        erased = ctypes.c_uint64()
-        rc = _need(_clib.sweep, "shmdict_sweep")(h, ctypes.addressof(erased))
-        if rc:
-            raise _error(rc)
-        return erased.value
+        return self._core_sweep()
 
     def version(self, key: KeyArg) -> int:
         """The key's version: it grows with every write of the key, never repeats, and
         is 0 when the key is absent."""
-        return _read(self._live(), _key_bytes(key), True)[1]
+        self._live()
+        kb = _key_bytes(key)
+        return self._core_read_version(kb, kb)[1]
 
     def get_with_version(self, key: KeyArg, default: Any = None) -> Tuple[Any, int]:
         """(value, version) read atomically; (default, 0) if absent. The version is
         what compare_and_swap and wait_for_change take."""
-        data, version = _read(self._live(), _key_bytes(key), True)
+        self._live()
+        kb = _key_bytes(key)
+        data, version = self._core_read_version(kb, kb)
         if data is None:
             return default, 0
         return self._loads(data), version
@@ -771,16 +538,10 @@ class SharedDict(MutableMapping[K, Any]):
         """Writes value only if the key's version is expected_version (0: only if
         the key is absent). Returns the new version; raises VersionMismatchError if
         the version differs."""
-        h = self._live()
+        self._live()
         kb = _key_bytes(key)
         _check_uint("expected_version", expected_version, 64)
-        vb = self._dump(value)
-        version = ctypes.c_uint64()
-        rc = _clib.compare_and_swap(h, kb, len(kb), expected_version, vb, len(vb),
-                                    ctypes.addressof(version))
-        if rc:
-            raise _error(rc, key)
-        return version.value
+        return self._core_cas(kb, key, expected_version, self._dump(value))
 
     def increment(self, key: KeyArg, delta: int = 1, *, if_present: bool = False) -> int:
         """Atomically adds delta to the key's counter (0 if absent) and returns the
@@ -791,21 +552,13 @@ class SharedDict(MutableMapping[K, Any]):
         starts from 0 with none. if_present=True: raises KeyNotFoundError, writing
         nothing, if the key is absent or expired. Raises CounterTypeError if the
         value is not 8 bytes."""
-        h = self._live()
+        self._live()
         kb = _key_bytes(key)
         if not isinstance(delta, int) or isinstance(delta, bool):
             raise TypeError("delta must be an int, not %s" % type(delta).__name__)
         if not -(1 << 63) <= delta < (1 << 63):
-            raise errors.make(_clib.EINVAL, "delta %d is out of the int64 range" % delta)
-        out = ctypes.c_int64()
-        if if_present:
-            rc = _need(_clib.fetch_add_flags, "shmdict_fetch_add_flags")(
-                h, kb, len(kb), delta, _clib.IF_PRESENT, ctypes.addressof(out), None)
-        else:
-            rc = _clib.fetch_add(h, kb, len(kb), delta, ctypes.addressof(out))
-        if rc:
-            raise _error(rc, key)
-        return out.value
+            raise errors.make(_EINVAL, "delta %d is out of the int64 range" % delta)
+        return self._core_fetch_add(kb, key, delta, bool(if_present))
 
     @overload
     def counter(self, key: KeyArg) -> int: ...
@@ -815,11 +568,13 @@ class SharedDict(MutableMapping[K, Any]):
 
     def counter(self, key: KeyArg, default: Any = 0) -> Any:
         """The value of the counter at key (see increment), or default if absent."""
-        data = _read(self._live(), _key_bytes(key))
+        self._live()
+        kb = _key_bytes(key)
+        data = self._core_read(kb, kb)
         if data is None:
             return default
         if len(data) != 8:
-            raise errors.make(_clib.ETYPE, "the value of %r is %d bytes long, not an "
+            raise errors.make(_ETYPE, "the value of %r is %d bytes long, not an "
                               "8-byte counter" % (key, len(data)))
         return int.from_bytes(data, "little", signed=True)
 
@@ -837,62 +592,15 @@ class SharedDict(MutableMapping[K, Any]):
         seconds = _timeout_seconds(timeout)
         deadline = None if seconds is None else time.monotonic() + seconds
         while True:
-            h = self._live()
             if deadline is None:
                 ms = _WAIT_SLICE_MS
             else:
                 remaining = deadline - time.monotonic()
                 ms = int(min(_WAIT_SLICE_MS, max(0.0, remaining * 1000 + 0.999)))
-            rc = _clib.wait(h, kb, len(kb), version, ms)
-            del h
-            if rc == 0:
+            if self._core_wait(kb, key, version, ms):
                 return True
-            if rc != _clib.ETIMEOUT:
-                raise _error(rc, key)
             if deadline is not None and time.monotonic() >= deadline:
                 return False
-
-    def get_many(self, keys: Iterable[KeyArg], default: Any = None) -> List[Any]:
-        """[d.get(k, default) for k in keys], in fewer C calls: faster per key on
-        large tables (the keys' memory misses overlap). Each value is read
-        atomically; the list is not one snapshot."""
-        h = self._live()
-        kbs = [_key_bytes(k) for k in keys]
-        out = []
-        cap = 256
-        for start in range(0, len(kbs), _MANY_CHUNK):
-            chunk = kbs[start:start + _MANY_CHUNK]
-            n = len(chunk)
-            step = cap  # this chunk's buffer size per key (cap may grow below)
-            buf = ctypes.create_string_buffer(n * step)
-            base = ctypes.addressof(buf)
-            key_ptrs = (ctypes.c_char_p * n)(*chunk)
-            key_lens = (ctypes.c_size_t * n)(*map(len, chunk))
-            values = (ctypes.c_void_p * n)(*range(base, base + n * step, step))
-            caps = (ctypes.c_size_t * n)(*([step] * n))
-            lens = (ctypes.c_size_t * n)()
-            results = (ctypes.c_int * n)()
-            rc = _clib.get_many(h, n, key_ptrs, key_lens, values, caps, lens, None,
-                                results)
-            if rc:
-                raise _error(rc)
-            loads = self._loads
-            for i in range(n):
-                r = results[i]
-                if r == 0:
-                    out.append(loads(_string_at(base + i * step, lens[i])))
-                elif r == _clib.ENOTFOUND:
-                    out.append(default)
-                elif r == _clib.EBUFFER:
-                    # Longer than this chunk's buffers: read it alone, and give the
-                    # next chunks larger buffers.
-                    cap = min(max(cap, 1 << (lens[i] - 1).bit_length()), 1 << 16)
-                    data = _read(h, chunk[i])
-                    out.append(default if data is None else loads(data))
-                else:
-                    raise errors.make(r, "get_many: %s (key %r)" % (
-                        _clib.strerror(r).decode(), chunk[i]))
-        return out
 
     # --- helpers ---------------------------------------------------------------
 
@@ -908,39 +616,6 @@ class SharedDict(MutableMapping[K, Any]):
             return kb
         return kb.decode("utf-8", "surrogateescape")
 
-    def _snapshot(self, with_values: bool,
-                  limit: Optional[int] = None) -> List[Tuple[bytes, bytes, int]]:
-        """[(key bytes, value bytes (b"" unless with_values), version)] of the
-        entries, weakly consistent, at most `limit` of them. Raises, with nothing
-        returned, when shmdict_foreach fails: BadFileError where it skipped corrupt
-        slots (after visiting the readable ones)."""
-        h = self._live()
-        if _clib.foreach is None:
-            raise UnsupportedError(
-                "iterating a SharedDict needs shmdict_foreach, which %s lacks: "
-                "rebuild libshmdict.so" % _clib.path)
-        found: List[Tuple[bytes, bytes, int]] = []
-        failure: List[BaseException] = []
-
-        def visit(ctx: Any, key: Any, key_len: int, value: Any, value_len: int,
-                  version: int) -> int:
-            try:
-                found.append((_string_at(key, key_len) if key_len else b"",
-                              _string_at(value, value_len)
-                              if with_values and value_len else b"",
-                              version))
-                return 1 if limit is not None and len(found) >= limit else 0
-            except BaseException as e:  # re-raised after shmdict_foreach returns
-                failure.append(e)
-                return 1
-
-        rc = _clib.foreach(h, _clib.FOREACH_FN(visit), None)
-        if failure:
-            raise failure[0]
-        if rc:
-            raise _error(rc)
-        return found
-
 
 class _ItemsView(ItemsView[Any, Any]):
     """items(): each pair read atomically."""
@@ -952,7 +627,7 @@ class _ItemsView(ItemsView[Any, Any]):
     def __iter__(self) -> Iterator[Tuple[Any, Any]]:
         d = self._dict
         loads = d._loads
-        for kb, vb, _ in d._snapshot(True):
+        for kb, vb, _ in d._core_snapshot(True, None):
             yield d._decode_key(kb), loads(vb)
 
 
@@ -964,7 +639,7 @@ class _ValuesView(ValuesView[Any]):
     def __iter__(self) -> Iterator[Any]:
         d = self._dict
         loads = d._loads
-        for _, vb, _ in d._snapshot(True):
+        for _, vb, _ in d._core_snapshot(True, None):
             yield loads(vb)
 
 

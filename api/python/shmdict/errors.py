@@ -26,7 +26,7 @@ The message of each holds shmdict's own explanation (shmdict_last_error()), e.g.
 from __future__ import annotations
 
 import errno as _errno
-from typing import Dict, Optional, Type
+from typing import Any, Dict, Optional, Type
 
 
 class Error(Exception):
@@ -124,3 +124,21 @@ def make(code: int, message: str, cls: Optional[Type[Error]] = None,
     e = kind(number, message) if number and issubclass(kind, OSError) else kind(message)
     e.code = code
     return e
+
+
+# _from_engine's `key` when the error names no key.
+_NO_KEY: Any = object()
+
+
+def _from_engine(code: int, message: str, os_errno: int = 0, key: Any = _NO_KEY,
+                 cls: Optional[Type[Error]] = None) -> Error:
+    """The exception for a failed engine call, as both engine cores raise it (the
+    native one calls this from C): KeyNotFoundError(key) for an absent key, else the
+    class of `code` (or `cls`) with the engine's message, naming the key if given."""
+    if code == -1 and key is not _NO_KEY and cls is None:
+        e = KeyNotFoundError(key)
+        e.code = code
+        return e
+    if key is not _NO_KEY:
+        message = "%s (key %r)" % (message, key)
+    return make(code, message, cls, os_errno)
