@@ -103,7 +103,8 @@ log "building //bench:peer_bench and //api:libshmdict.so with -c opt"
 # -g only adds debug information (GCC's code does not change with it), for callgrind's
 # source lines. --symlink_prefix=/ leaves the workspace's bazel-* links alone.
 build_flags=(-c opt --copt=-g --symlink_prefix=/)
-tools/bazel "${bazel_startup[@]}" build "${build_flags[@]}" //bench:peer_bench //api:libshmdict.so >&2
+tools/bazel "${bazel_startup[@]}" build "${build_flags[@]}" //bench:peer_bench //api:libshmdict.so \
+  //api/python:bench_shmdict >&2
 bazel_bin="$(tools/bazel "${bazel_startup[@]}" info "${build_flags[@]}" bazel-bin 2>/dev/null)"
 bin="$bazel_bin/bench/peer_bench"
 lib="$bazel_bin/api/libshmdict.so"
@@ -235,7 +236,8 @@ if ((quick)); then
 else
   django_args=(--keys 10000 --ops 5000 --reps 3)
 fi
-SHMDICT_LIBRARY="$lib" PYTHONPATH="$root/api/python" run /usr/bin/python3 \
+# The package as Bazel built it, with its native core (shmdict._native).
+PYTHONPATH="$bazel_bin/api/python/bench_shmdict.runfiles/shmdict/api/python" run /usr/bin/python3 \
   bench/django_cache_bench.py --memcached "127.0.0.1:$mc_port" --redis "127.0.0.1:$redis_port" \
   --procs 8 "${django_args[@]}" --out "$results/django.jsonl"
 echo "after django $(load)" >>"$results/load.txt"
