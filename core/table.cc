@@ -598,11 +598,12 @@ void Table::UnlockBucket(uint64_t b) {
 
 void Table::SetTag(uint64_t b, uint32_t i, uint8_t tag) { StoreTag(meta(b), i, tag); }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::WriteCopy(uint64_t b, uint32_t i,
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool Table::WriteCopy(uint64_t b, uint32_t i,
                                                           std::string_view key,
                                                           std::string_view value,
                                                           uint64_t version,
-                                                          uint64_t expires) {
+                                                          uint64_t expires,
+                                                          uint64_t must_outlive) {
   uint64_t* seq = slot_seq(b, i);
   const uint64_t s = SlotWriteBegin(seq);
   SHMDICT_CRASH_POINT(kWriteBegun);
@@ -614,8 +615,16 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Table::WriteCopy(uint64_t b, uint32_t i
   SHMDICT_CRASH_POINT(kPayloadHalfWritten);
   CopyToWords(c + kCopyHeaderWords + layout_.key_words, value.data(), value.size());
   SHMDICT_CRASH_POINT(kPayloadWritten);
+  if (ABSL_PREDICT_FALSE(must_outlive != 0) && must_outlive <= CoarseNowMs()) {
+    // The entry this write depends on (see WriteLocked) expired while it was written:
+    // readers may already have seen it expired, so committing would bring it back.
+    // Undo as a repair does: the old copy stays current, the new one is the spare.
+    RollForwardSlot(seq, s + 1);
+    return false;
+  }
   SlotWriteCommit(seq, s);
   SHMDICT_CRASH_POINT(kWriteCommitted);
+  return true;
 }
 
 // The same protocol as WriteCopy, with a copy that holds no key.
@@ -792,9 +801,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline Table::WriteOutcome Table::WriteLocked(
   // key is absent to every mode, and the write reuses the slot.
   bool present = false;
   uint64_t current = 0;
+  uint64_t current_expires = 0;
   if (where.slot >= 0) {
     const uint64_t* c = current_copy_locked(where.bucket, static_cast<uint32_t>(where.slot));
-    present = !ExpiredAt(LoadWord(c + kCopyExpiryWord), CoarseNowMs());
+    current_expires = LoadWord(c + kCopyExpiryWord);
+    present = !ExpiredAt(current_expires, CoarseNowMs());
     if (present) current = LoadWord(c);
   }
   switch (mode) {
@@ -827,7 +838,15 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline Table::WriteOutcome Table::WriteLocked(
     const uint64_t v = clock + 1;
     m.clock.store(v, std::memory_order_relaxed);
     SHMDICT_CRASH_POINT(kClockBumped);
-    WriteCopy(where.bucket, static_cast<uint32_t>(where.slot), key, value, v, expires);
+    // A write that depends on the entry being present (replace, touch, a version check,
+    // fetch-add's sum) must commit before the entry expires: readers decide expiry by
+    // the clock alone, without the lock, and may see it expired while we write.
+    const bool depends = present && (mode == WriteMode::kReplace ||
+                                     (mode == WriteMode::kCompareAndSwap && expected_version != 0));
+    if (!WriteCopy(where.bucket, static_cast<uint32_t>(where.slot), key, value, v, expires,
+                   depends ? current_expires : 0)) {
+      return {ErrorCode::kOk, 0, kNoBucket, /*retry=*/true};
+    }
     return {ErrorCode::kOk, v};
   }
   // Absent: both buckets are locked. Take the one with more free slots, the left one
@@ -907,12 +926,13 @@ absl::StatusOr<uint64_t> Table::Write(WriteMode mode, std::string_view key,
   if (!expires.ok()) return expires.status();
   const Probe p = ProbeFor(key);
   WriteOutcome o;
-  {
+  do {
     BucketLock locks(this);
     Location where = LocateAndLock(p, key, locks);
     if (ABSL_PREDICT_FALSE(!where.locked)) return DescriptorLostError();
     o = WriteLocked(p, where, mode, key, value, expected_version, *expires);
-  }  // unlocked here: the wake and any error status come after
+  } while (ABSL_PREDICT_FALSE(o.retry));  // unlocked here: the wake and any error
+                                           // status come after
   if (ABSL_PREDICT_TRUE(o.code == ErrorCode::kOk)) {
     NotifyChange(p.b1);
     if (ABSL_PREDICT_FALSE(o.evicted_left != kNoBucket)) NotifyChange(o.evicted_left);
@@ -954,7 +974,7 @@ absl::StatusOr<uint64_t> Table::Touch(std::string_view key, uint64_t ttl_ms) {
   if (!expires.ok()) return expires.status();
   const Probe p = ProbeFor(key);
   WriteOutcome o;
-  {
+  do {  // again if the entry expired while being written (WriteOutcome::retry)
     BucketLock locks(this);
     Location where = LocateAndLock(p, key, locks);
     if (ABSL_PREDICT_FALSE(!where.locked)) return DescriptorLostError();
@@ -975,7 +995,7 @@ absl::StatusOr<uint64_t> Table::Touch(std::string_view key, uint64_t ttl_ms) {
     const std::string_view value(
         reinterpret_cast<const char*>(c + kCopyHeaderWords + layout_.key_words), vlen);
     o = WriteLocked(p, where, WriteMode::kReplace, key, value, 0, *expires);
-  }
+  } while (ABSL_PREDICT_FALSE(o.retry));
   if (o.code != ErrorCode::kOk) return WriteError(o, 0);
   NotifyChange(p.b1);
   return o.value;
@@ -996,12 +1016,13 @@ absl::StatusOr<int64_t> Table::FetchAdd(std::string_view key, int64_t delta,
   const Probe p = ProbeFor(key);
   WriteOutcome o;
   uint64_t new_value = 0;
-  {
+  for (;;) {
     BucketLock locks(this);
     Location where = LocateAndLock(p, key, locks);
     if (ABSL_PREDICT_FALSE(!where.locked)) return DescriptorLostError();
     uint64_t old_value = 0;
     uint64_t expires = 0;  // an absent or expired counter starts anew, with no expiry
+    bool present = false;
     if (where.slot >= 0) {
       const uint64_t* c = current_copy_locked(where.bucket, static_cast<uint32_t>(where.slot));
       const uint64_t e = LoadWord(c + kCopyExpiryWord);
@@ -1015,6 +1036,7 @@ absl::StatusOr<int64_t> Table::FetchAdd(std::string_view key, int64_t delta,
         CopyFromWords(reinterpret_cast<char*>(&old_value),
                       c + kCopyHeaderWords + layout_.key_words, 8);
         expires = e;
+        present = true;
       } else if (if_present) {
         where.slot = -1;
       }
@@ -1028,7 +1050,12 @@ absl::StatusOr<int64_t> Table::FetchAdd(std::string_view key, int64_t delta,
     new_value = old_value + static_cast<uint64_t>(delta);
     char bytes[8];
     std::memcpy(bytes, &new_value, 8);
-    o = WriteLocked(p, where, WriteMode::kPut, key, std::string_view(bytes, 8), 0, expires);
+    // The sum depends on the entry being present: as a replace, it is not committed
+    // if the entry expires meanwhile (then, or if it expired since the check above,
+    // start again: it is absent now).
+    o = WriteLocked(p, where, present ? WriteMode::kReplace : WriteMode::kPut, key,
+                    std::string_view(bytes, 8), 0, expires);
+    if (ABSL_PREDICT_TRUE(!o.retry && !(present && o.code == ErrorCode::kNotFound))) break;
   }
   if (o.code != ErrorCode::kOk) return WriteError(o, 0);
   NotifyChange(p.b1);

@@ -435,8 +435,11 @@ class Table {
   bool HoldsKeyLocked(uint64_t b, uint32_t i, std::string_view key, uint8_t tag) const;
   // The slot of `key` in bucket b (locked by us), or -1.
   int FindLocked(uint64_t b, std::string_view key, uint8_t tag) const;
-  void WriteCopy(uint64_t b, uint32_t i, std::string_view key, std::string_view value,
-                 uint64_t version, uint64_t expires);
+  // The seqlock write of an entry. With must_outlive (an expiry; 0: none), the write
+  // is undone instead of committed if the coarse clock has reached it by then; returns
+  // whether it committed.
+  bool WriteCopy(uint64_t b, uint32_t i, std::string_view key, std::string_view value,
+                 uint64_t version, uint64_t expires, uint64_t must_outlive = 0);
   void WriteEmptyCopy(uint64_t b, uint32_t i);
   void SetTag(uint64_t b, uint32_t i, uint8_t tag);
   void NotifyChange(uint64_t left_bucket);
@@ -449,6 +452,9 @@ class Table {
     uint64_t value = 0;
     // The left bucket of a key this write evicted, whose waiters must be woken.
     uint64_t evicted_left = kNoBucket;
+    // Nothing was written: the entry the write depended on expired meanwhile; the
+    // caller unlocks and starts again (the entry is then absent).
+    bool retry = false;
   };
   WriteOutcome WriteLocked(const Probe& p, Location& where, WriteMode mode,
                            std::string_view key, std::string_view value,

@@ -242,5 +242,53 @@ TEST_F(CacheCrashTest, KilledSweepIsFinishedByTheNextOne) {
   }
 }
 
+// A write that depends on its entry being present (touch, replace, a version check,
+// fetch-add) and is held up between its check and its commit while the entry expires
+// must not commit: readers have seen the entry expired meanwhile, and the commit would
+// bring it back. The writer is stopped just before its commit, the entry expires in
+// real time, readers see it absent, then the writer goes on.
+TEST(CacheStallTest, AWriteHeldUpPastTheExpiryOfItsEntryDoesNotBringItBack) {
+  struct Case {
+    const char* what;
+    absl::Status (*op)(Table&);
+    ErrorCode after;  // what the write reports once it finds the entry expired
+  };
+  const Case cases[] = {
+      {"touch", [](Table& w) { return w.Touch("victim", 60000).status(); },
+       ErrorCode::kNotFound},
+      {"replace",
+       [](Table& w) { return w.Write(WriteMode::kReplace, "victim", Big('N'), 0).status(); },
+       ErrorCode::kNotFound},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    TempTable tt;
+    std::unique_ptr<Table> t = ::shmdict::testing::OpenTable(tt.path(), Tiny(true, Eviction::kNone));
+    ASSERT_NE(t, nullptr);
+    ASSERT_TRUE(t->Write(WriteMode::kPut, "victim", Big('O'), 0, 300).ok());
+    const pid_t pid = ForkArmed(tt.path(), Tiny(false, Eviction::kNone),
+                                CrashPoint::kPayloadWritten, CrashAction::kStop,
+                                [&](Table& w) {
+                                  const absl::Status s = c.op(w);
+                                  // Exit 0 only if the write reported what it should.
+                                  return ErrorCodeOf(s) == c.after
+                                             ? absl::OkStatus()
+                                             : absl::InternalError(s.ToString());
+                                });
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, WUNTRACED), pid);
+    ASSERT_TRUE(WIFSTOPPED(status)) << "the writer did not stop before its commit";
+    // The entry expires (real time; the coarse clock lags by a tick or a few).
+    usleep(400 * 1000);
+    EXPECT_EQ(ValueOf(*t, "victim"), "<absent>");
+    kill(pid, SIGCONT);
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "the held-up write did not report the key absent";
+    EXPECT_EQ(ValueOf(*t, "victim"), "<absent>") << "the held-up write brought it back";
+    ExpectRepairedAndClean(*t);
+  }
+}
+
 }  // namespace
 }  // namespace shmdict::internal
