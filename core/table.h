@@ -77,6 +77,13 @@
 // (an empty copy, then the tag) followed by the usual insert, so a crash between the
 // two leaves a free slot and the new key absent (tests/cache_crash_test.cc).
 //
+// A write that depends on the entry being present (replace, touch, a version check,
+// fetch-add's sum) checks the clock again just before its commit store and, if the
+// entry has expired meanwhile, undoes the write (the repair's step: the odd sequence
+// becomes s + 3, the old copy stays current) and starts again: readers decide expiry
+// by the clock alone and may have seen the entry expired while it was being written.
+// What remains is the few instructions between that check and the commit store.
+//
 // Versions order writes exactly within a bucket (its clock) and, since every write
 // takes max(its bucket's clock, the other candidate bucket's clock) + 1, across the
 // two candidate buckets of the key written: the least recently stored entry of two
