@@ -209,7 +209,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Table::TakeIfHolds(const uint64_t* c,
   const uint64_t w1 = LoadWord(c + 1);
   if (!CopyKeyIs(c, w1, key)) return 0;
   const uint64_t expires = LoadWord(c + kCopyExpiryWord);
-  if (ABSL_PREDICT_FALSE(expires != 0) && expires <= CoarseNowMs()) return 0;
+  if (ExpiredNow(expires)) return 0;
   const uint32_t vlen = CopyValueLength(w1);
   if (vlen > layout_.max_value_size) return -1;
   sink.Take(c + kCopyHeaderWords + layout_.key_words, vlen, LoadWord(c), expires);
@@ -615,7 +615,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool Table::WriteCopy(uint64_t b, uint32_t i
   SHMDICT_CRASH_POINT(kPayloadHalfWritten);
   CopyToWords(c + kCopyHeaderWords + layout_.key_words, value.data(), value.size());
   SHMDICT_CRASH_POINT(kPayloadWritten);
-  if (ABSL_PREDICT_FALSE(must_outlive != 0) && must_outlive <= CoarseNowMs()) {
+  if (ExpiredNow(must_outlive)) {
     // The entry this write depends on (see WriteLocked) expired while it was written:
     // readers may already have seen it expired, so committing would bring it back.
     // Undo as a repair does: the old copy stays current, the new one is the spare.
@@ -805,7 +805,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline Table::WriteOutcome Table::WriteLocked(
   if (where.slot >= 0) {
     const uint64_t* c = current_copy_locked(where.bucket, static_cast<uint32_t>(where.slot));
     current_expires = LoadWord(c + kCopyExpiryWord);
-    present = !ExpiredAt(current_expires, CoarseNowMs());
+    present = !ExpiredNow(current_expires);
     if (present) current = LoadWord(c);
   }
   switch (mode) {
@@ -954,7 +954,7 @@ absl::Status Table::Erase(std::string_view key) {
     }
     const uint32_t i = static_cast<uint32_t>(where.slot);
     const uint64_t* c = current_copy_locked(where.bucket, i);
-    const bool expired = ExpiredAt(LoadWord(c + kCopyExpiryWord), CoarseNowMs());
+    const bool expired = ExpiredNow(LoadWord(c + kCopyExpiryWord));
     EraseSlotLocked(where.bucket, i);
     if (expired) {
       // Absent already to every reader: erased for its slot's sake, no wake needed.
@@ -981,7 +981,7 @@ absl::StatusOr<uint64_t> Table::Touch(std::string_view key, uint64_t ttl_ms) {
     const uint64_t* c =
         where.slot >= 0 ? current_copy_locked(where.bucket, static_cast<uint32_t>(where.slot))
                         : nullptr;
-    if (c == nullptr || ExpiredAt(LoadWord(c + kCopyExpiryWord), CoarseNowMs())) {
+    if (c == nullptr || ExpiredNow(LoadWord(c + kCopyExpiryWord))) {
       locks.UnlockAll();
       return Err(ErrorCode::kNotFound, "key not found");
     }
@@ -1026,7 +1026,7 @@ absl::StatusOr<int64_t> Table::FetchAdd(std::string_view key, int64_t delta,
     if (where.slot >= 0) {
       const uint64_t* c = current_copy_locked(where.bucket, static_cast<uint32_t>(where.slot));
       const uint64_t e = LoadWord(c + kCopyExpiryWord);
-      if (!ExpiredAt(e, CoarseNowMs())) {
+      if (!ExpiredNow(e)) {
         const uint32_t vlen = CopyValueLength(LoadWord(c + 1));
         if (vlen != 8) {
           locks.UnlockAll();
